@@ -1,0 +1,336 @@
+//! The single mapping from [`Error`] to `tonic::Status`, with `google.rpc.ErrorInfo` (domain
+//! `trustly.com`) on every error and `google.rpc.BadRequest` field violations for invalid input.
+//! Messages are fixed texts: no error chain, key or credential ever reaches a client.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use super::Error;
+use crate::trustly::{self, ErrorCode};
+
+/// `ErrorInfo.domain` of every error.
+pub const ERROR_DOMAIN: &str = "trustly.com";
+
+/// Reasons of errors that are not Trustly's own error names.
+pub mod reason {
+    pub const INVALID_ARGUMENT: &str = "INVALID_ARGUMENT";
+    /// The request may or may not have taken effect at Trustly.
+    pub const OUTCOME_UNKNOWN: &str = "TRUSTLY_OUTCOME_UNKNOWN";
+    pub const TIMEOUT: &str = "TRUSTLY_TIMEOUT";
+    pub const BAD_SIGNATURE: &str = "TRUSTLY_BAD_SIGNATURE";
+    pub const MISMATCHED_RESPONSE: &str = "TRUSTLY_MISMATCHED_RESPONSE";
+    pub const SIGNING_FAILED: &str = "SIGNING_FAILED";
+    /// Redis (idempotency records) could not be reached; nothing was sent.
+    pub const STORE_UNAVAILABLE: &str = "STORE_UNAVAILABLE";
+    pub const REQUEST_IN_PROGRESS: &str = "REQUEST_IN_PROGRESS";
+    /// A replay met 637: the order exists and was recovered, not re-issued.
+    pub const ORDER_EXISTS: &str = "ORDER_EXISTS";
+    pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::InvalidArgument(violations) => {
+                let mut details = ErrorDetails::with_error_info(
+                    reason::INVALID_ARGUMENT,
+                    ERROR_DOMAIN,
+                    HashMap::new(),
+                );
+                for violation in violations {
+                    details.add_bad_request_violation(violation.field, violation.description);
+                }
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    "the request has invalid fields; see BadRequest",
+                    details,
+                )
+            }
+            Error::Trustly(error) => trustly_status(&error),
+            Error::Store(_) => Status::with_error_details(
+                Code::Unavailable,
+                "the idempotency store is unavailable; nothing was sent to Trustly",
+                ErrorDetails::with_error_info(
+                    reason::STORE_UNAVAILABLE,
+                    ERROR_DOMAIN,
+                    HashMap::from([("outcome".to_owned(), "not_sent".to_owned())]),
+                ),
+            ),
+            Error::OrderExists { order_id } => {
+                let mut metadata = HashMap::from([("outcome".to_owned(), "exists".to_owned())]);
+                if let Some(order_id) = order_id {
+                    metadata.insert("order_id".to_owned(), order_id);
+                }
+                Status::with_error_details(
+                    Code::AlreadyExists,
+                    "the order already exists at Trustly; it was not created again (see metadata order_id)",
+                    ErrorDetails::with_error_info(reason::ORDER_EXISTS, ERROR_DOMAIN, metadata),
+                )
+            }
+            Error::RequestInProgress => Status::with_error_details(
+                Code::Aborted,
+                "a request with this idempotency key is in progress; retry later",
+                ErrorDetails::with_error_info(
+                    reason::REQUEST_IN_PROGRESS,
+                    ERROR_DOMAIN,
+                    HashMap::new(),
+                ),
+            ),
+            Error::IdempotencyKeyReused => Status::with_error_details(
+                Code::FailedPrecondition,
+                "this idempotency key was used for a different request",
+                ErrorDetails::with_error_info(
+                    reason::IDEMPOTENCY_KEY_REUSED,
+                    ERROR_DOMAIN,
+                    HashMap::new(),
+                ),
+            ),
+        }
+    }
+}
+
+fn trustly_status(error: &trustly::Error) -> Status {
+    use trustly::Error as E;
+    let (code, reason, message, cause) = match error {
+        E::Signing(_) | E::Encoding(_) => (
+            Code::Internal,
+            reason::SIGNING_FAILED,
+            "the request could not be signed; nothing was sent",
+            "signing",
+        ),
+        E::Transport(_) => (
+            Code::Unavailable,
+            reason::OUTCOME_UNKNOWN,
+            UNKNOWN_OUTCOME,
+            "transport",
+        ),
+        E::HttpStatus { .. } => (
+            Code::Unavailable,
+            reason::OUTCOME_UNKNOWN,
+            UNKNOWN_OUTCOME,
+            "http_status",
+        ),
+        E::BodyTooLarge { .. } => (
+            Code::Unavailable,
+            reason::OUTCOME_UNKNOWN,
+            UNKNOWN_OUTCOME,
+            "body_too_large",
+        ),
+        E::Malformed(_) => (
+            Code::Unavailable,
+            reason::OUTCOME_UNKNOWN,
+            UNKNOWN_OUTCOME,
+            "malformed_response",
+        ),
+        E::Timeout => (
+            Code::DeadlineExceeded,
+            reason::TIMEOUT,
+            "Trustly did not answer in time; the outcome is unknown",
+            "timeout",
+        ),
+        E::BadSignature => (
+            Code::Internal,
+            reason::BAD_SIGNATURE,
+            "Trustly's answer failed signature verification and was not believed; the outcome is unknown",
+            "bad_signature",
+        ),
+        E::UuidMismatch { .. } | E::MethodMismatch { .. } | E::UnexpectedData(_) => (
+            Code::Internal,
+            reason::MISMATCHED_RESPONSE,
+            "Trustly's answer does not match the request and was not believed; the outcome is unknown",
+            "mismatched_response",
+        ),
+        E::Rejected { code, .. } => return rejected(code),
+    };
+    let metadata = HashMap::from([
+        ("outcome".to_owned(), disposition(error).to_owned()),
+        ("cause".to_owned(), cause.to_owned()),
+    ]);
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata),
+    )
+}
+
+const UNKNOWN_OUTCOME: &str = "the outcome at Trustly is unknown; retry with the same idempotency key and fields to replay the identical request";
+
+/// A verified Trustly error: the reason is Trustly's name, the metadata carries the code.
+fn rejected(code: &ErrorCode) -> Status {
+    let metadata = HashMap::from([
+        ("code".to_owned(), code.code().to_string()),
+        (
+            "outcome".to_owned(),
+            if code == &ErrorCode::Unknown {
+                "unknown"
+            } else {
+                "rejected"
+            }
+            .to_owned(),
+        ),
+    ]);
+    let details = ErrorDetails::with_error_info(code.name(), ERROR_DOMAIN, metadata);
+    match code {
+        // 620 ERROR_UNKNOWN: Trustly itself does not know; treat like any unknown outcome.
+        ErrorCode::Unknown => {
+            Status::with_error_details(Code::Unavailable, UNKNOWN_OUTCOME, details)
+        }
+        _ => Status::with_error_details(
+            Code::FailedPrecondition,
+            format!(
+                "Trustly refused the request: {} {}",
+                code.code(),
+                code.name()
+            ),
+            details,
+        ),
+    }
+}
+
+fn disposition(error: &trustly::Error) -> &'static str {
+    match error.disposition() {
+        trustly::Disposition::NotSent => "not_sent",
+        trustly::Disposition::Definitive => "rejected",
+        trustly::Disposition::Ambiguous => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{grpc::FieldViolation, trustly::wire::Malformed};
+
+    fn info(status: &Status) -> (String, HashMap<String, String>) {
+        let info = status
+            .get_details_error_info()
+            .expect("every status carries ErrorInfo");
+        assert_eq!(info.domain, ERROR_DOMAIN);
+        (info.reason, info.metadata)
+    }
+
+    #[test]
+    fn every_variant_maps_to_its_code_and_reason() {
+        let cases: Vec<(Error, Code, &str)> = vec![
+            (
+                Error::InvalidArgument(vec![]),
+                Code::InvalidArgument,
+                reason::INVALID_ARGUMENT,
+            ),
+            (
+                trustly::Error::Timeout.into(),
+                Code::DeadlineExceeded,
+                reason::TIMEOUT,
+            ),
+            (
+                trustly::Error::HttpStatus { status: 503 }.into(),
+                Code::Unavailable,
+                reason::OUTCOME_UNKNOWN,
+            ),
+            (
+                trustly::Error::BodyTooLarge { limit: 1 }.into(),
+                Code::Unavailable,
+                reason::OUTCOME_UNKNOWN,
+            ),
+            (
+                trustly::Error::Malformed(Malformed("x")).into(),
+                Code::Unavailable,
+                reason::OUTCOME_UNKNOWN,
+            ),
+            (
+                trustly::Error::BadSignature.into(),
+                Code::Internal,
+                reason::BAD_SIGNATURE,
+            ),
+            (
+                trustly::Error::UuidMismatch {
+                    expected: "a".into(),
+                    got: "b".into(),
+                }
+                .into(),
+                Code::Internal,
+                reason::MISMATCHED_RESPONSE,
+            ),
+            (
+                trustly::Error::MethodMismatch {
+                    expected: "a".into(),
+                    got: "b".into(),
+                }
+                .into(),
+                Code::Internal,
+                reason::MISMATCHED_RESPONSE,
+            ),
+            (
+                trustly::Error::Signing(trustly::sign::SignError::TaskFailed).into(),
+                Code::Internal,
+                reason::SIGNING_FAILED,
+            ),
+            (
+                trustly::Error::Rejected {
+                    code: ErrorCode::DuplicateMessageId,
+                    message: "x".into(),
+                }
+                .into(),
+                Code::FailedPrecondition,
+                "ERROR_DUPLICATE_MESSAGE_ID",
+            ),
+            (
+                trustly::Error::Rejected {
+                    code: ErrorCode::Unknown,
+                    message: "x".into(),
+                }
+                .into(),
+                Code::Unavailable,
+                "ERROR_UNKNOWN",
+            ),
+        ];
+        for (error, code, expected_reason) in cases {
+            let status = Status::from(error);
+            assert_eq!(status.code(), code, "{expected_reason}");
+            assert_eq!(info(&status).0, expected_reason);
+        }
+    }
+
+    #[test]
+    fn rejections_carry_the_numeric_code_and_ambiguity_is_marked() {
+        let status = Status::from(Error::from(trustly::Error::Rejected {
+            code: ErrorCode::InvalidCredentials,
+            message: "secret detail".into(),
+        }));
+        let (_, metadata) = info(&status);
+        assert_eq!(metadata.get("code").map(String::as_str), Some("616"));
+        assert_eq!(
+            metadata.get("outcome").map(String::as_str),
+            Some("rejected")
+        );
+        assert!(!status.message().contains("secret detail"));
+        let status = Status::from(Error::from(trustly::Error::Timeout));
+        assert_eq!(
+            info(&status).1.get("outcome").map(String::as_str),
+            Some("unknown")
+        );
+    }
+
+    #[test]
+    fn invalid_arguments_name_every_field() {
+        let status = Status::from(Error::InvalidArgument(vec![
+            FieldViolation {
+                field: "amount.amount".into(),
+                description: "must be greater than zero".into(),
+            },
+            FieldViolation {
+                field: "user.locale".into(),
+                description: "must be ll_CC".into(),
+            },
+        ]));
+        let fields: Vec<String> = status
+            .get_details_bad_request()
+            .expect("BadRequest")
+            .field_violations
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(fields, ["amount.amount", "user.locale"]);
+    }
+}

@@ -1,0 +1,248 @@
+//! Notification delivery as Trustly does it: POST the signed notification to the order's
+//! NotificationURL, and resend the same bytes (same `notificationid`, same `uuid`) with growing
+//! intervals until the merchant answers with a valid signed status that echoes `uuid` and
+//! `method`. Every attempt is recorded for the admin API.
+
+use std::{collections::VecDeque, sync::Arc, time::Duration};
+
+use super::{
+    Sim, api,
+    clock::Timestamp,
+    scenario,
+    state::{DeliveryAttempt, NotificationRecord},
+};
+use crate::trustly::{
+    canonical,
+    client::{BodyReadError, read_body_limited},
+    wire,
+};
+
+/// How the simulator resends. Trustly documents only that intervals grow (spec §4.4); the
+/// defaults are ours.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Wait before the second attempt; doubled after each failure.
+    pub initial_interval: Duration,
+    /// Longest wait between attempts.
+    pub max_interval: Duration,
+    /// Attempts before giving up (recorded as `gave_up`; resend by hand from the admin API).
+    pub max_attempts: u32,
+    /// Time the merchant has to answer one attempt.
+    pub attempt_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            initial_interval: Duration::from_secs(1),
+            max_interval: Duration::from_secs(60),
+            max_attempts: 15,
+            attempt_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Largest notification answer read; a signed `{"status":"OK"}` is well under 1 KiB.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// Signs `records`, stores them, and delivers them in order in the background.
+pub async fn deliver(sim: &Arc<Sim>, records: Vec<NotificationRecord>) {
+    if records.is_empty() {
+        return;
+    }
+    let ids = sign_and_store(sim, records).await;
+    let task_sim = Arc::clone(sim);
+    sim.tasks
+        .spawn(async move { run_sequence(task_sim, ids, true).await });
+}
+
+/// Sends an already delivered notification once more, unchanged (a duplicate, as Trustly may send).
+pub fn resend(sim: &Arc<Sim>, notification_id: String) {
+    let task_sim = Arc::clone(sim);
+    sim.tasks
+        .spawn(async move { run_sequence(task_sim, vec![notification_id], false).await });
+}
+
+async fn sign_and_store(sim: &Arc<Sim>, records: Vec<NotificationRecord>) -> Vec<String> {
+    let mut ids = Vec::with_capacity(records.len());
+    for mut record in records {
+        let signature = sim
+            .sign(canonical::plaintext(
+                &record.method,
+                &record.uuid,
+                &record.data,
+            ))
+            .await;
+        record.body = api::encode(&wire::notification(
+            &record.method,
+            &record.uuid,
+            &signature,
+            record.data.clone(),
+        ));
+        ids.push(record.notification_id.clone());
+        sim.state
+            .lock()
+            .notifications
+            .insert(record.notification_id.clone(), record);
+    }
+    ids
+}
+
+/// Delivers notifications one after another; an answer may add follow-ups (a Withdraw `debit`
+/// answered FAILED is followed by `cancel`). Stops if one is never acknowledged.
+async fn run_sequence(sim: Arc<Sim>, ids: Vec<String>, follow_up: bool) {
+    let mut queue = VecDeque::from(ids);
+    while let Some(id) = queue.pop_front() {
+        let Some(status) = deliver_until_acknowledged(&sim, &id).await else {
+            return;
+        };
+        if !follow_up {
+            continue;
+        }
+        let next = {
+            let mut state = sim.state.lock();
+            scenario::after_answer(&mut state, &id, &status)
+        };
+        let next_ids = sign_and_store(&sim, next).await;
+        for id in next_ids.into_iter().rev() {
+            queue.push_front(id);
+        }
+    }
+}
+
+async fn deliver_until_acknowledged(sim: &Arc<Sim>, id: &str) -> Option<String> {
+    let policy = &sim.config.retry;
+    let mut interval = policy.initial_interval;
+    for _ in 0..policy.max_attempts {
+        let record = sim.state.lock().notifications.get_mut(id).map(|n| {
+            n.attempts += 1;
+            n.clone()
+        })?;
+        let attempt = tokio::select! {
+            attempt = attempt_delivery(sim, &record) => attempt,
+            () = sim.shutdown.cancelled() => return None,
+        };
+        let acknowledged = attempt
+            .status
+            .clone()
+            .filter(|_| attempt.outcome == "acknowledged");
+        {
+            let mut state = sim.state.lock();
+            if let (Some(status), Some(n)) = (&acknowledged, state.notifications.get_mut(id)) {
+                n.answered_status.get_or_insert_with(|| status.clone());
+            }
+            state.log_delivery(attempt);
+        }
+        if acknowledged.is_some() {
+            return acknowledged;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = sim.shutdown.cancelled() => return None,
+        }
+        interval = (interval * 2).min(policy.max_interval);
+    }
+    if let Some(n) = sim.state.lock().notifications.get_mut(id) {
+        n.gave_up = true;
+    }
+    None
+}
+
+/// One POST, and what the answer was worth.
+async fn attempt_delivery(sim: &Arc<Sim>, record: &NotificationRecord) -> DeliveryAttempt {
+    let mut attempt = DeliveryAttempt {
+        at: Timestamp::now().trustly(),
+        notification_id: record.notification_id.clone(),
+        method: record.method.clone(),
+        order_id: record.order_id.clone(),
+        attempt: record.attempts,
+        http_status: None,
+        outcome: String::new(),
+        status: None,
+    };
+    let sent = sim
+        .http
+        .post(&record.url)
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/json; charset=utf-8",
+        )
+        .timeout(sim.config.retry.attempt_timeout)
+        .body(record.body.clone())
+        .send()
+        .await;
+    let response = match sent {
+        Ok(response) => response,
+        Err(error) => {
+            attempt.outcome = transport_outcome(&error).into();
+            return attempt;
+        }
+    };
+    attempt.http_status = Some(response.status().as_u16());
+    let body = match read_body_limited(response, MAX_ANSWER_BYTES).await {
+        Ok(body) => body,
+        Err(BodyReadError::TooLarge) => {
+            attempt.outcome = "answer_too_large".into();
+            return attempt;
+        }
+        Err(BodyReadError::Transport(error)) => {
+            attempt.outcome = transport_outcome(&error).into();
+            return attempt;
+        }
+    };
+    // A valid signed body is read whatever the HTTP status (Java/JS/.NET answer FAILED with 500).
+    let Ok(answer) = wire::parse_notification_response(&body) else {
+        attempt.outcome = "not_a_notification_answer".into();
+        return attempt;
+    };
+    let merchant = Arc::clone(&sim.merchant);
+    let checked = answer.clone();
+    if !sim
+        .crypto
+        .run(move || checked.verify(merchant.as_ref()))
+        .await
+        .unwrap_or(false)
+    {
+        attempt.outcome = "bad_signature".into();
+        return attempt;
+    }
+    if answer.uuid != record.uuid {
+        attempt.outcome = "wrong_uuid".into();
+        return attempt;
+    }
+    if answer.method != record.method {
+        attempt.outcome = "wrong_method".into();
+        return attempt;
+    }
+    let status = answer
+        .data
+        .get("status")
+        .and_then(|s| s.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    attempt.outcome = if allowed_statuses(&record.method).contains(&status.as_str()) {
+        "acknowledged"
+    } else {
+        "status_not_allowed"
+    }
+    .into();
+    attempt.status = Some(status);
+    attempt
+}
+
+fn transport_outcome(error: &reqwest::Error) -> &'static str {
+    if error.is_timeout() {
+        "timeout"
+    } else {
+        "transport_error"
+    }
+}
+
+/// Statuses a merchant may answer (spec §4.2): only `debit` may fail, `kyc` decides.
+fn allowed_statuses(method: &str) -> &'static [&'static str] {
+    match method {
+        "debit" => &["OK", "FAILED"],
+        "kyc" => &["CONTINUE", "FINISH", "OK"],
+        _ => &["OK"],
+    }
+}

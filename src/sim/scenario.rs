@@ -1,0 +1,364 @@
+//! What happens to orders after the API call: the end user completing or abandoning the
+//! checkout, payouts executing or failing, test case D1, and the follow-ups a merchant's answer
+//! triggers. Driven from the admin API; every step updates state first and then yields the
+//! notifications Trustly would send, in order.
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::state::{NotificationRecord, OrderKind, OrderStatus, State};
+
+/// Why an admin action could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("no order {0}")]
+    NotFound(String),
+    #[error("order {order_id} is {status:?}; {action} needs {needs}")]
+    WrongState {
+        order_id: String,
+        status: OrderStatus,
+        action: &'static str,
+        needs: &'static str,
+    },
+    #[error("{0}")]
+    BadInput(String),
+}
+
+/// Options of the `complete` action.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Complete {
+    /// The amount the end user chose ("12.00"), where the order did not fix it.
+    pub amount: Option<String>,
+    /// Bank details the end user picked (SelectAccount, or the Deposit `account` notification).
+    pub account: Option<BankDetails>,
+    /// Deposit: also send the optional `account` notification.
+    #[serde(default)]
+    pub send_account: bool,
+    /// Deliver this step's notifications in reverse order (ordering is not guaranteed).
+    #[serde(default)]
+    pub reorder: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BankDetails {
+    pub clearinghouse: String,
+    pub bank_number: String,
+    pub account_number: String,
+}
+
+/// The end user finishes the checkout (or a queued payout/charge executes).
+pub fn complete(
+    state: &mut State,
+    order_id: &str,
+    options: &Complete,
+) -> Result<Vec<NotificationRecord>, ActionError> {
+    let order = state
+        .orders
+        .get(order_id)
+        .ok_or_else(|| ActionError::NotFound(order_id.into()))?;
+    let (kind, status) = (order.kind, order.status);
+    let wrong = |needs| ActionError::WrongState {
+        order_id: order_id.into(),
+        status,
+        action: "complete",
+        needs,
+    };
+    let mut out = match kind {
+        OrderKind::Deposit if status == OrderStatus::Initiated => {
+            fix_amount(state, order_id, options.amount.as_deref())?;
+            if state.orders.get(order_id).is_some_and(|o| o.request_kyc) {
+                state.set_status(order_id, OrderStatus::AwaitingMerchant, None);
+                notify(state, order_id, "kyc", kyc_fields(order_id))
+            } else {
+                credit_deposit(state, order_id, options)
+            }
+        }
+        OrderKind::Withdraw if status == OrderStatus::Initiated => {
+            fix_amount(state, order_id, options.amount.as_deref())?;
+            state.set_status(order_id, OrderStatus::AwaitingMerchant, None);
+            notify(state, order_id, "debit", Map::new())
+        }
+        OrderKind::SelectAccount if status == OrderStatus::Initiated => {
+            let mandate = state
+                .orders
+                .get(order_id)
+                .is_some_and(|o| o.request_mandate);
+            let out = account_notification(state, order_id, options.account.as_ref(), mandate);
+            state.set_status(order_id, OrderStatus::Executed, None);
+            out
+        }
+        kind if kind.is_payout() && status == OrderStatus::Queued => {
+            state.set_status(order_id, OrderStatus::Executed, Some("EXECUTED"));
+            notify(state, order_id, "payoutconfirmation", Map::new())
+        }
+        OrderKind::Charge if status == OrderStatus::Queued => {
+            let amount = state
+                .orders
+                .get(order_id)
+                .and_then(|o| o.amount)
+                .unwrap_or_default();
+            state.credit_balance(order_id, amount, "Charge");
+            state.set_status(order_id, OrderStatus::Credited, None);
+            notify(state, order_id, "credit", Map::new())
+        }
+        OrderKind::Deposit | OrderKind::Withdraw | OrderKind::SelectAccount => {
+            return Err(wrong("Initiated"));
+        }
+        OrderKind::AccountPayout | OrderKind::RegisterAccountPayout | OrderKind::Charge => {
+            return Err(wrong("Queued"));
+        }
+        OrderKind::Refund | OrderKind::MerchantSettlement => {
+            return Err(wrong("a checkout, payout or charge order"));
+        }
+    };
+    if options.reorder {
+        out.reverse();
+    }
+    Ok(out)
+}
+
+/// The end user abandons the checkout, or a queued charge is cancelled.
+pub fn cancel(state: &mut State, order_id: &str) -> Result<Vec<NotificationRecord>, ActionError> {
+    let order = state
+        .orders
+        .get(order_id)
+        .ok_or_else(|| ActionError::NotFound(order_id.into()))?;
+    let cancellable = match order.kind {
+        OrderKind::Deposit | OrderKind::Withdraw | OrderKind::SelectAccount => {
+            matches!(
+                order.status,
+                OrderStatus::Initiated | OrderStatus::AwaitingMerchant
+            )
+        }
+        OrderKind::Charge => order.status == OrderStatus::Queued,
+        _ => false,
+    };
+    if !cancellable {
+        return Err(ActionError::WrongState {
+            order_id: order_id.into(),
+            status: order.status,
+            action: "cancel",
+            needs: "an unfinished checkout or a queued charge",
+        });
+    }
+    state.set_status(order_id, OrderStatus::Cancelled, None);
+    Ok(notify(state, order_id, "cancel", Map::new()))
+}
+
+/// A queued payout fails at the bank: the money returns to the merchant balance with `credit`.
+pub fn fail(state: &mut State, order_id: &str) -> Result<Vec<NotificationRecord>, ActionError> {
+    let order = state
+        .orders
+        .get(order_id)
+        .ok_or_else(|| ActionError::NotFound(order_id.into()))?;
+    if !(order.kind.is_payout()
+        && matches!(order.status, OrderStatus::Queued | OrderStatus::Executed))
+    {
+        return Err(ActionError::WrongState {
+            order_id: order_id.into(),
+            status: order.status,
+            action: "fail",
+            needs: "a queued or executed payout",
+        });
+    }
+    let amount = order.amount.unwrap_or_default();
+    state.credit_balance(order_id, amount, "Failed AccountPayout");
+    state.set_status(order_id, OrderStatus::Failed, Some("FAILED"));
+    Ok(notify(state, order_id, "credit", Map::new()))
+}
+
+/// Test case D1: the deposit is credited and then debited because the funds did not settle.
+pub fn credit_then_debit(
+    state: &mut State,
+    order_id: &str,
+    options: &Complete,
+) -> Result<Vec<NotificationRecord>, ActionError> {
+    let order = state
+        .orders
+        .get(order_id)
+        .ok_or_else(|| ActionError::NotFound(order_id.into()))?;
+    if !(order.kind == OrderKind::Deposit && order.status == OrderStatus::Initiated) {
+        return Err(ActionError::WrongState {
+            order_id: order_id.into(),
+            status: order.status,
+            action: "credit-then-debit",
+            needs: "an initiated Deposit",
+        });
+    }
+    fix_amount(state, order_id, options.amount.as_deref())?;
+    let mut out = credit_deposit(state, order_id, &Complete::default());
+    let amount = state
+        .orders
+        .get(order_id)
+        .and_then(|o| o.amount)
+        .unwrap_or_default();
+    state.credit_balance(order_id, -amount, "Deposit Reversal");
+    state.set_status(order_id, OrderStatus::Debited, None);
+    out.extend(notify(state, order_id, "debit", Map::new()));
+    if options.reorder {
+        out.reverse();
+    }
+    Ok(out)
+}
+
+/// Follow-ups of a merchant's answer: a Withdraw `debit` answered OK prepares the withdrawal and
+/// FAILED cancels it; a `kyc` answered FINISH cancels the deposit, CONTINUE/OK lets it complete.
+pub fn after_answer(
+    state: &mut State,
+    notification_id: &str,
+    status: &str,
+) -> Vec<NotificationRecord> {
+    let Some((order_id, method)) = state
+        .notifications
+        .get(notification_id)
+        .map(|n| (n.order_id.clone(), n.method.clone()))
+    else {
+        return Vec::new();
+    };
+    let Some(order) = state.orders.get(&order_id) else {
+        return Vec::new();
+    };
+    if order.status != OrderStatus::AwaitingMerchant {
+        return Vec::new();
+    }
+    match (order.kind, method.as_str(), status) {
+        (OrderKind::Withdraw, "debit", "OK") => {
+            state.set_status(&order_id, OrderStatus::AwaitingApproval, Some("PREPARED"));
+            Vec::new()
+        }
+        (OrderKind::Withdraw, "debit", _) | (OrderKind::Deposit, "kyc", "FINISH") => {
+            state.set_status(&order_id, OrderStatus::Cancelled, None);
+            notify(state, &order_id, "cancel", Map::new())
+        }
+        (OrderKind::Deposit, "kyc", _) => credit_deposit(state, &order_id, &Complete::default()),
+        _ => Vec::new(),
+    }
+}
+
+fn credit_deposit(
+    state: &mut State,
+    order_id: &str,
+    options: &Complete,
+) -> Vec<NotificationRecord> {
+    let amount = state
+        .orders
+        .get(order_id)
+        .and_then(|o| o.amount)
+        .unwrap_or_default();
+    state.credit_balance(order_id, amount, "Deposit");
+    state.set_status(order_id, OrderStatus::Credited, None);
+    let mut out = notify(state, order_id, "pending", Map::new());
+    out.extend(notify(state, order_id, "credit", Map::new()));
+    if options.send_account || options.account.is_some() {
+        out.extend(account_notification(
+            state,
+            order_id,
+            options.account.as_ref(),
+            false,
+        ));
+    }
+    out
+}
+
+/// Registers the end user's account and builds the `account` notification.
+fn account_notification(
+    state: &mut State,
+    order_id: &str,
+    details: Option<&BankDetails>,
+    mandate: bool,
+) -> Vec<NotificationRecord> {
+    let end_user = state
+        .orders
+        .get(order_id)
+        .and_then(|o| o.end_user_id.clone())
+        .unwrap_or_default();
+    // Without explicit details, each end user gets one stable simulated Swedish account.
+    let generated;
+    let details = match details {
+        Some(details) => details,
+        None => {
+            let digest = end_user
+                .bytes()
+                .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+            generated = BankDetails {
+                clearinghouse: "SWEDEN".into(),
+                bank_number: "6112".into(),
+                account_number: format!("{:08}", digest % 100_000_000),
+            };
+            &generated
+        }
+    };
+    let mut account = state.register_account(
+        &details.clearinghouse,
+        &details.bank_number,
+        &details.account_number,
+    );
+    if mandate && let Some(stored) = state.accounts_by_id.get_mut(&account.account_id) {
+        stored.mandate = true;
+        account.mandate = true;
+    }
+    if let Some(order) = state.orders.get_mut(order_id) {
+        order.account_id = Some(account.account_id.clone());
+    }
+    let mut fields = Map::new();
+    fields.insert("accountid".into(), json!(account.account_id));
+    fields.insert("verified".into(), json!("1"));
+    fields.insert(
+        "attributes".into(),
+        json!({
+            "clearinghouse": account.clearinghouse,
+            "bank": account.bank,
+            "descriptor": account.descriptor,
+            "lastdigits": account.last_digits,
+            "directdebitmandate": u8::from(account.mandate),
+        }),
+    );
+    notify(state, order_id, "account", fields)
+}
+
+/// A simulated identity: the simulator keeps no end-user personal data to echo back.
+fn kyc_fields(order_id: &str) -> Map<String, Value> {
+    let mut fields = Map::new();
+    fields.insert("kycentityid".into(), json!(format!("kyc-{order_id}")));
+    fields.insert(
+        "attributes".into(),
+        json!({"firstname": "Test", "lastname": "Person", "dob": "1990-01-01", "country": "SE"}),
+    );
+    fields
+}
+
+fn notify(
+    state: &mut State,
+    order_id: &str,
+    method: &str,
+    fields: Map<String, Value>,
+) -> Vec<NotificationRecord> {
+    state
+        .new_notification(order_id, method, fields)
+        .into_iter()
+        .collect()
+}
+
+/// Sets the amount chosen in the checkout, unless the order fixed one.
+fn fix_amount(state: &mut State, order_id: &str, amount: Option<&str>) -> Result<(), ActionError> {
+    let chosen = match amount {
+        Some(text) => Some(
+            text.parse::<crate::money::Amount>()
+                .map_err(|e| ActionError::BadInput(format!("amount: {e}")))?
+                .value(),
+        ),
+        None => None,
+    };
+    if let Some(order) = state.orders.get_mut(order_id) {
+        order.amount = match (order.amount, chosen) {
+            (Some(fixed), _) => Some(fixed),
+            (None, Some(chosen)) => Some(chosen),
+            // What a user most often types in the sandbox checkout.
+            (None, None) => Some(Decimal::new(10_000, 2)),
+        };
+    }
+    Ok(())
+}

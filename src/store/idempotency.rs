@@ -1,0 +1,268 @@
+//! Idempotency records (design §4): for each (merchant, method, key) the request fingerprint, the
+//! JSON-RPC UUID, the exact signed request, a lease while a call is in flight, and the outcome.
+//!
+//! [`Idempotency::begin`] decides atomically what a call may do:
+//! - `Proceed`: first use: the key is reserved under a lease; send the request.
+//! - `Replay`: an earlier attempt ended ambiguously or its process died (lease expired): send the
+//!   **stored** signed request again, byte for byte, never a new one.
+//! - `Finished`: the stored outcome; send nothing.
+//! - `InProgress`: another call holds the lease.
+//! - `Reused`: the key was used for a different request.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use redis::Script;
+
+use super::redis::Connection;
+use serde::{Deserialize, Serialize};
+
+use super::{Error, now_ms};
+
+/// What an idempotent call may do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Begin {
+    Proceed,
+    Replay { request: Bytes },
+    Finished(Outcome),
+    InProgress,
+    Reused,
+}
+
+/// A stored, final outcome.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Trustly's verified answer data, as JSON text.
+    Success { data: String },
+    /// A verified Trustly error.
+    Rejected { code: i64, message: String },
+}
+
+/// What a finished attempt stores.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Finish {
+    Final(Outcome),
+    /// The outcome is unknown: keep the request for a byte-identical replay.
+    Ambiguous,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct Record {
+    fingerprint: String,
+    uuid: String,
+    #[serde(with = "text_bytes")]
+    request: Vec<u8>,
+    /// In flight until this time (ms since epoch); 0 when not in flight.
+    lease_until: u64,
+    outcome: Option<Outcome>,
+}
+
+/// Signed requests are JSON text; stored as a string so the record stays readable JSON.
+mod text_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&String::from_utf8_lossy(bytes))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        Ok(String::deserialize(d)?.into_bytes())
+    }
+}
+
+/// Decides and updates atomically in Redis. ARGV: now, fingerprint, new-record JSON, lease_until,
+/// retention seconds. Returns {verdict, payload}.
+const BEGIN: &str = r"
+local raw = redis.call('GET', KEYS[1])
+if not raw then
+  redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[5])
+  return {'proceed', ''}
+end
+local record = cjson.decode(raw)
+if record.fingerprint ~= ARGV[2] then return {'reused', ''} end
+if record.outcome and record.outcome ~= cjson.null then return {'finished', cjson.encode(record.outcome)} end
+if tonumber(record.lease_until) > tonumber(ARGV[1]) then return {'in_progress', ''} end
+record.lease_until = tonumber(ARGV[4])
+redis.call('SET', KEYS[1], cjson.encode(record), 'KEEPTTL')
+return {'replay', record.request}
+";
+
+/// Ends an attempt: stores the outcome (or clears the lease for a replay). ARGV: outcome JSON or ''.
+const FINISH: &str = r"
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local record = cjson.decode(raw)
+record.lease_until = 0
+if ARGV[1] ~= '' then record.outcome = cjson.decode(ARGV[1]) end
+redis.call('SET', KEYS[1], cjson.encode(record), 'KEEPTTL')
+return 1
+";
+
+/// The idempotency store of the configured backend.
+#[derive(Clone)]
+pub struct Idempotency(Backend);
+
+#[derive(Clone)]
+enum Backend {
+    /// Record and its expiry (ms since epoch).
+    Memory(Arc<Mutex<HashMap<String, (Record, u64)>>>),
+    Redis {
+        conn: Connection,
+        prefix: String,
+        timeout: Duration,
+    },
+}
+
+/// A call's identity: (merchant, method, key), hashed into the record key.
+pub struct Scope<'a> {
+    pub merchant: &'a str,
+    pub method: &'a str,
+    pub key: &'a str,
+}
+
+impl Scope<'_> {
+    fn id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{}\n{}\n{}", self.merchant, self.method, self.key));
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl Idempotency {
+    pub fn memory() -> Self {
+        Idempotency(Backend::Memory(Arc::default()))
+    }
+
+    /// Redis records under `prefix`, on the shared connection of the notification log.
+    pub fn redis(conn: Connection, prefix: &str, timeout: Duration) -> Self {
+        Idempotency(Backend::Redis {
+            conn,
+            prefix: prefix.to_owned(),
+            timeout,
+        })
+    }
+
+    fn key(prefix: &str, scope: &Scope<'_>) -> String {
+        // One key per record: no cross-key operations, so any Cluster slot will do.
+        format!("{prefix}:idempotency:{}", scope.id())
+    }
+
+    /// Reserves the key (or decides otherwise, see [`Begin`]) for a request with this fingerprint,
+    /// UUID and signed body; `lease` bounds how long an attempt may hold it; records live for
+    /// `retention`.
+    pub async fn begin(
+        &self,
+        scope: &Scope<'_>,
+        fingerprint: &str,
+        uuid: &str,
+        request: &Bytes,
+        lease: Duration,
+        retention: Duration,
+    ) -> Result<Begin, Error> {
+        let now = now_ms();
+        let lease_until = now + u64::try_from(lease.as_millis()).unwrap_or(u64::MAX / 2);
+        let fresh = Record {
+            fingerprint: fingerprint.to_owned(),
+            uuid: uuid.to_owned(),
+            request: request.to_vec(),
+            lease_until,
+            outcome: None,
+        };
+        match &self.0 {
+            Backend::Memory(records) => {
+                let mut records = records.lock();
+                let id = scope.id();
+                records.retain(|_, (_, expires)| *expires > now);
+                let expires = now + u64::try_from(retention.as_millis()).unwrap_or(u64::MAX / 2);
+                let Some((record, _)) = records.get_mut(&id) else {
+                    records.insert(id, (fresh, expires));
+                    return Ok(Begin::Proceed);
+                };
+                Ok(if record.fingerprint != fingerprint {
+                    Begin::Reused
+                } else if let Some(outcome) = &record.outcome {
+                    Begin::Finished(outcome.clone())
+                } else if record.lease_until > now {
+                    Begin::InProgress
+                } else {
+                    record.lease_until = lease_until;
+                    Begin::Replay {
+                        request: Bytes::from(record.request.clone()),
+                    }
+                })
+            }
+            Backend::Redis {
+                conn,
+                prefix,
+                timeout,
+            } => {
+                let json = serde_json::to_string(&fresh)
+                    .map_err(|_| Error::Protocol("record encoding"))?;
+                let script = Script::new(BEGIN);
+                let mut invocation = script.prepare_invoke();
+                invocation
+                    .key(Self::key(prefix, scope))
+                    .arg(now)
+                    .arg(fingerprint)
+                    .arg(json)
+                    .arg(lease_until)
+                    .arg(retention.as_secs().max(1));
+                let mut conn = conn.clone();
+                let (verdict, payload): (String, Vec<u8>) =
+                    tokio::time::timeout(*timeout, invocation.invoke_async(&mut conn))
+                        .await
+                        .map_err(|_| Error::Timeout(*timeout))??;
+                match verdict.as_str() {
+                    "proceed" => Ok(Begin::Proceed),
+                    "reused" => Ok(Begin::Reused),
+                    "in_progress" => Ok(Begin::InProgress),
+                    "replay" => Ok(Begin::Replay {
+                        request: Bytes::from(payload),
+                    }),
+                    "finished" => serde_json::from_slice(&payload)
+                        .map(Begin::Finished)
+                        .map_err(|_| Error::Protocol("stored outcome")),
+                    _ => Err(Error::Protocol("idempotency verdict")),
+                }
+            }
+        }
+    }
+
+    /// Ends an attempt.
+    pub async fn finish(&self, scope: &Scope<'_>, finish: &Finish) -> Result<(), Error> {
+        let outcome = match finish {
+            Finish::Final(outcome) => Some(outcome),
+            Finish::Ambiguous => None,
+        };
+        match &self.0 {
+            Backend::Memory(records) => {
+                if let Some((record, _)) = records.lock().get_mut(&scope.id()) {
+                    record.lease_until = 0;
+                    if let Some(outcome) = outcome {
+                        record.outcome = Some(outcome.clone());
+                    }
+                }
+                Ok(())
+            }
+            Backend::Redis {
+                conn,
+                prefix,
+                timeout,
+            } => {
+                let encoded = match outcome {
+                    Some(outcome) => serde_json::to_string(outcome)
+                        .map_err(|_| Error::Protocol("outcome encoding"))?,
+                    None => String::new(),
+                };
+                let script = Script::new(FINISH);
+                let mut invocation = script.prepare_invoke();
+                invocation.key(Self::key(prefix, scope)).arg(encoded);
+                let mut conn = conn.clone();
+                tokio::time::timeout(*timeout, invocation.invoke_async::<i64>(&mut conn))
+                    .await
+                    .map_err(|_| Error::Timeout(*timeout))??;
+                Ok(())
+            }
+        }
+    }
+}

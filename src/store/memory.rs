@@ -1,0 +1,313 @@
+//! The in-memory notification log: the embedded default. Same semantics as the Redis log
+//! (dedupe, consumer groups, pending entries, redelivery, dead letters), but not durable and not
+//! shared between replicas.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use super::{Event, NewEvent, Recorded, Start};
+
+/// Events kept before the oldest are dropped: a memory bound for a long-running sandbox.
+pub const MAX_EVENTS: usize = 100_000;
+
+/// A stream id `<ms>-<seq>`, ordered like Redis's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Id(u64, u64);
+
+impl Id {
+    fn parse(text: &str) -> Option<Self> {
+        let (ms, seq) = text.split_once('-').unwrap_or((text, "0"));
+        Some(Id(ms.parse().ok()?, seq.parse().ok()?))
+    }
+
+    fn render(self) -> String {
+        format!("{}-{}", self.0, self.1)
+    }
+}
+
+struct Pending {
+    consumer: String,
+    deliveries: u64,
+    since: Instant,
+}
+
+#[derive(Default)]
+struct Group {
+    last_delivered: Id,
+    pending: BTreeMap<Id, Pending>,
+    dead: BTreeMap<Id, Event>,
+}
+
+#[derive(Default)]
+struct Inner {
+    last_id: Id,
+    events: BTreeMap<Id, NewEvent>,
+    replies: HashMap<String, Option<Bytes>>,
+    groups: HashMap<String, Group>,
+    decisions: HashMap<String, String>,
+    withdraw_orders: HashSet<String>,
+    orders_by_message: HashMap<String, String>,
+}
+
+/// The in-memory log. Cloning shares it.
+#[derive(Clone, Default)]
+pub struct Log {
+    inner: Arc<Mutex<Inner>>,
+    appended: Arc<Notify>,
+}
+
+impl Log {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub(super) fn record(&self, event: &NewEvent, reply: Option<&Bytes>) -> Recorded {
+        let mut inner = self.inner.lock();
+        if let Some(reply) = inner.replies.get(&event.notification_id) {
+            return Recorded::Duplicate {
+                reply: reply.clone(),
+            };
+        }
+        let id = if event.received_ms > inner.last_id.0 {
+            Id(event.received_ms, 0)
+        } else {
+            Id(inner.last_id.0, inner.last_id.1 + 1)
+        };
+        inner.last_id = id;
+        inner.events.insert(id, event.clone());
+        if !event.message_id.is_empty() && !event.order_id.is_empty() {
+            inner
+                .orders_by_message
+                .insert(event.message_id.clone(), event.order_id.clone());
+        }
+        inner
+            .replies
+            .insert(event.notification_id.clone(), reply.cloned());
+        while inner.events.len() > MAX_EVENTS {
+            inner.events.pop_first();
+        }
+        drop(inner);
+        self.appended.notify_waiters();
+        Recorded::New {
+            event_id: id.render(),
+        }
+    }
+
+    pub(super) fn appended(&self) -> Arc<Notify> {
+        Arc::clone(&self.appended)
+    }
+
+    pub(super) fn set_reply(&self, notification_id: &str, reply: &Bytes) {
+        self.inner
+            .lock()
+            .replies
+            .insert(notification_id.to_owned(), Some(reply.clone()));
+    }
+
+    pub(super) fn join(&self, group: &str, start: &Start) {
+        let mut inner = self.inner.lock();
+        let last_id = inner.last_id;
+        let exists = inner.groups.contains_key(group);
+        let position = match start {
+            Start::New if exists => return,
+            Start::GroupPosition if exists => return,
+            Start::New => last_id,
+            Start::GroupPosition => Id::default(),
+            Start::AfterEvent(id) => Id::parse(id).unwrap_or(last_id),
+            Start::FromTime(ms) => Id(ms.saturating_sub(1), u64::MAX),
+        };
+        inner
+            .groups
+            .entry(group.to_owned())
+            .or_default()
+            .last_delivered = position;
+    }
+
+    pub(super) async fn read_new(
+        &self,
+        group: &str,
+        consumer: &str,
+        count: usize,
+        block: Duration,
+    ) -> Vec<Event> {
+        let deadline = tokio::time::Instant::now() + block;
+        loop {
+            // Registered before looking, so an append between the look and the wait wakes us.
+            let appended = self.appended.notified();
+            let events = self.take_new(group, consumer, count);
+            if !events.is_empty() {
+                return events;
+            }
+            if tokio::time::timeout_at(deadline, appended).await.is_err() {
+                return Vec::new();
+            }
+        }
+    }
+
+    fn take_new(&self, group: &str, consumer: &str, count: usize) -> Vec<Event> {
+        let mut inner = self.inner.lock();
+        let Inner { events, groups, .. } = &mut *inner;
+        let group = groups.entry(group.to_owned()).or_default();
+        let fresh: Vec<(Id, NewEvent)> = events
+            .range((
+                std::ops::Bound::Excluded(group.last_delivered),
+                std::ops::Bound::Unbounded,
+            ))
+            .take(count)
+            .map(|(id, event)| (*id, event.clone()))
+            .collect();
+        fresh
+            .into_iter()
+            .map(|(id, event)| {
+                group.last_delivered = id;
+                group.pending.insert(
+                    id,
+                    Pending {
+                        consumer: consumer.to_owned(),
+                        deliveries: 1,
+                        since: Instant::now(),
+                    },
+                );
+                stored(id, event, 1)
+            })
+            .collect()
+    }
+
+    pub(super) fn claim_stale(
+        &self,
+        group: &str,
+        consumer: &str,
+        idle: Duration,
+        count: usize,
+    ) -> Vec<Event> {
+        let mut inner = self.inner.lock();
+        let Inner { events, groups, .. } = &mut *inner;
+        let Some(group) = groups.get_mut(group) else {
+            return Vec::new();
+        };
+        let now = Instant::now();
+        let stale: Vec<Id> = group
+            .pending
+            .iter()
+            .filter(|(_, p)| now.duration_since(p.since) >= idle)
+            .map(|(id, _)| *id)
+            .take(count)
+            .collect();
+        let mut claimed = Vec::new();
+        for id in stale {
+            let Some(event) = events.get(&id) else {
+                group.pending.remove(&id); // trimmed away: nothing left to deliver
+                continue;
+            };
+            if let Some(pending) = group.pending.get_mut(&id) {
+                pending.deliveries += 1;
+                pending.consumer = consumer.to_owned();
+                pending.since = now;
+                claimed.push(stored(id, event.clone(), pending.deliveries));
+            }
+        }
+        claimed
+    }
+
+    pub(super) fn ack(&self, group: &str, event_id: &str) -> bool {
+        let Some(id) = Id::parse(event_id) else {
+            return false;
+        };
+        self.inner
+            .lock()
+            .groups
+            .get_mut(group)
+            .is_some_and(|g| g.pending.remove(&id).is_some())
+    }
+
+    pub(super) fn dead_letter(&self, group: &str, event: &Event) {
+        let Some(id) = Id::parse(&event.id) else {
+            return;
+        };
+        let mut inner = self.inner.lock();
+        let group = inner.groups.entry(group.to_owned()).or_default();
+        group.pending.remove(&id);
+        group.dead.insert(id, event.clone());
+    }
+
+    pub(super) fn dead_letters(&self, group: &str, count: usize) -> Vec<Event> {
+        self.inner
+            .lock()
+            .groups
+            .get(group)
+            .map(|g| g.dead.values().take(count).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn replay_dead_letter(&self, group: &str, event_id: &str) -> bool {
+        let Some(id) = Id::parse(event_id) else {
+            return false;
+        };
+        let mut inner = self.inner.lock();
+        let Some(group) = inner.groups.get_mut(group) else {
+            return false;
+        };
+        if group.dead.remove(&id).is_none() {
+            return false;
+        }
+        // Pending with no deliveries and "long idle": the next claim hands it out at once.
+        let long_ago = Instant::now()
+            .checked_sub(Duration::from_secs(3600))
+            .unwrap_or_else(Instant::now);
+        group.pending.insert(
+            id,
+            Pending {
+                consumer: String::new(),
+                deliveries: 0,
+                since: long_ago,
+            },
+        );
+        true
+    }
+
+    pub(super) fn set_decision(&self, notification_id: &str, decision: &str) {
+        self.inner
+            .lock()
+            .decisions
+            .insert(notification_id.to_owned(), decision.to_owned());
+    }
+
+    pub(super) fn decision(&self, notification_id: &str) -> Option<String> {
+        self.inner.lock().decisions.get(notification_id).cloned()
+    }
+
+    pub(super) fn order_for_message(&self, message_id: &str) -> Option<String> {
+        self.inner.lock().orders_by_message.get(message_id).cloned()
+    }
+
+    pub(super) fn remember_withdraw_order(&self, order_id: &str) {
+        self.inner
+            .lock()
+            .withdraw_orders
+            .insert(order_id.to_owned());
+    }
+
+    pub(super) fn is_withdraw_order(&self, order_id: &str) -> bool {
+        self.inner.lock().withdraw_orders.contains(order_id)
+    }
+}
+
+fn stored(id: Id, event: NewEvent, delivery_count: u64) -> Event {
+    Event {
+        id: id.render(),
+        notification_id: event.notification_id,
+        method: event.method,
+        order_id: event.order_id,
+        message_id: event.message_id,
+        received_ms: event.received_ms,
+        body: event.body,
+        delivery_count,
+    }
+}

@@ -1,0 +1,618 @@
+//! The Redis notification log: a Redis Stream with consumer groups, shared by every replica.
+//!
+//! Every key of the family carries the hash tag `{notifications}`, so on Redis Cluster they share
+//! one slot and the Lua scripts that touch several of them stay atomic. Every call is bounded by a
+//! timeout; the connection manager reconnects after a Redis restart.
+
+use std::{collections::HashMap, time::Duration};
+
+use bytes::Bytes;
+use redis::{AsyncCommands, Script, Value, aio::ConnectionManager};
+
+use super::{Error, Event, NewEvent, Recorded, Start};
+
+/// Appends unless the notificationid is known, and stores the reply, atomically.
+/// Reply values are `R<bytes>` (answered) or `P` (awaiting a decision).
+const RECORD: &str = r"
+local existing = redis.call('GET', KEYS[2])
+if existing then return {0, existing} end
+local id = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*',
+  'notificationid', ARGV[3], 'method', ARGV[4], 'orderid', ARGV[5], 'messageid', ARGV[6],
+  'received', ARGV[7], 'body', ARGV[8])
+redis.call('SET', KEYS[2], ARGV[9], 'EX', ARGV[2])
+if ARGV[6] ~= '' and ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[2]) end
+return {1, id}
+";
+
+/// Moves a pending entry to the group's dead letters and acknowledges it, atomically.
+const DEAD_LETTER: &str = r"
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+return redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+";
+
+/// Keys of the notification family under a configurable prefix.
+#[derive(Clone, Debug)]
+struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    fn stream(&self) -> String {
+        format!("{}:{{notifications}}:log", self.prefix)
+    }
+    fn reply(&self, notification_id: &str) -> String {
+        format!("{}:{{notifications}}:reply:{notification_id}", self.prefix)
+    }
+    fn decision(&self, notification_id: &str) -> String {
+        format!(
+            "{}:{{notifications}}:decision:{notification_id}",
+            self.prefix
+        )
+    }
+    fn dead(&self, group: &str) -> String {
+        format!("{}:{{notifications}}:dead:{group}", self.prefix)
+    }
+    fn message(&self, message_id: &str) -> String {
+        format!("{}:{{notifications}}:message:{message_id}", self.prefix)
+    }
+    fn withdraw_order(&self, order_id: &str) -> String {
+        format!("{}:{{notifications}}:withdraw:{order_id}", self.prefix)
+    }
+}
+
+/// The Redis log. Cloning shares the connection.
+#[derive(Clone)]
+pub struct Log {
+    conn: Connection,
+    keys: Keys,
+    retention: Duration,
+    timeout: Duration,
+    /// Wakes this process's subscribers when it appends (others poll).
+    appended: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Log {
+    /// Connects (bounded by `timeout`). `retention` is how long events and dedupe records live.
+    ///
+    /// `rediss://` URLs use TLS, verified against `ca_pem` when given (a private CA), otherwise
+    /// against the public web roots.
+    pub async fn connect(
+        url: &str,
+        ca_pem: Option<&[u8]>,
+        prefix: &str,
+        retention: Duration,
+        timeout: Duration,
+    ) -> Result<Self, Error> {
+        Self::connect_to(&[url.to_owned()], false, ca_pem, prefix, retention, timeout).await
+    }
+
+    /// Connects to one server, or to a Redis Cluster through its seed nodes (`cluster`). Every
+    /// key family shares one hash tag, so multi-key scripts stay in one slot.
+    pub async fn connect_to(
+        urls: &[String],
+        cluster: bool,
+        ca_pem: Option<&[u8]>,
+        prefix: &str,
+        retention: Duration,
+        timeout: Duration,
+    ) -> Result<Self, Error> {
+        let certificates = || {
+            ca_pem.map(|ca| redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca.to_vec()),
+            })
+        };
+        let conn = if cluster {
+            let mut builder = redis::cluster::ClusterClientBuilder::new(urls.to_vec())
+                .connection_timeout(timeout)
+                .response_timeout(timeout);
+            if let Some(certificates) = certificates() {
+                builder = builder.certs(certificates);
+            }
+            let client = builder.build()?;
+            let conn = tokio::time::timeout(timeout, client.get_async_connection())
+                .await
+                .map_err(|_| Error::Timeout(timeout))??;
+            Connection::Cluster(conn)
+        } else {
+            let url = urls.first().map(String::as_str).unwrap_or_default();
+            let client = match certificates() {
+                Some(certificates) => redis::Client::build_with_tls(url, certificates)?,
+                None => redis::Client::open(url)?,
+            };
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout));
+            let conn =
+                tokio::time::timeout(timeout, ConnectionManager::new_with_config(client, config))
+                    .await
+                    .map_err(|_| Error::Timeout(timeout))??;
+            Connection::Single(conn)
+        };
+        Ok(Self {
+            conn,
+            keys: Keys {
+                prefix: prefix.to_owned(),
+            },
+            retention,
+            timeout,
+            appended: Default::default(),
+        })
+    }
+
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, Error> {
+        Ok(tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| Error::Timeout(self.timeout))??)
+    }
+
+    pub(super) async fn record(
+        &self,
+        event: &NewEvent,
+        reply: Option<&Bytes>,
+    ) -> Result<Recorded, Error> {
+        let min_id = event
+            .received_ms
+            .saturating_sub(self.retention.as_millis() as u64);
+        let mut stored_reply = Vec::with_capacity(reply.map_or(1, |r| r.len() + 1));
+        match reply {
+            Some(reply) => {
+                stored_reply.push(b'R');
+                stored_reply.extend_from_slice(reply);
+            }
+            None => stored_reply.push(b'P'),
+        }
+        let script = Script::new(RECORD);
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(self.keys.stream())
+            .key(self.keys.reply(&event.notification_id))
+            .key(self.keys.message(&event.message_id))
+            .arg(min_id)
+            .arg(self.retention.as_secs().max(1))
+            .arg(&event.notification_id)
+            .arg(&event.method)
+            .arg(&event.order_id)
+            .arg(&event.message_id)
+            .arg(event.received_ms)
+            .arg(event.body.as_ref())
+            .arg(stored_reply);
+        let mut conn = self.conn.clone();
+        let (fresh, value): (i64, Vec<u8>) =
+            self.bounded(invocation.invoke_async(&mut conn)).await?;
+        if fresh == 1 {
+            let event_id =
+                String::from_utf8(value).map_err(|_| Error::Protocol("stream id is not text"))?;
+            return Ok(Recorded::New { event_id });
+        }
+        Ok(Recorded::Duplicate {
+            reply: decode_reply(&value),
+        })
+    }
+
+    /// The shared connection (idempotency records and the account cache use it too).
+    pub fn connection(&self) -> Connection {
+        self.conn.clone()
+    }
+
+    pub(super) fn appended(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        std::sync::Arc::clone(&self.appended)
+    }
+
+    pub(super) async fn set_reply(
+        &self,
+        notification_id: &str,
+        reply: &Bytes,
+    ) -> Result<(), Error> {
+        let mut value = Vec::with_capacity(reply.len() + 1);
+        value.push(b'R');
+        value.extend_from_slice(reply);
+        let mut conn = self.conn.clone();
+        let key = self.keys.reply(notification_id);
+        let ttl = self.retention.as_secs().max(1);
+        self.bounded(conn.set_ex::<_, _, ()>(key, value, ttl)).await
+    }
+
+    pub(super) async fn join(&self, group: &str, start: &Start) -> Result<(), Error> {
+        let (create_at, reposition) = match start {
+            Start::New => ("$".to_owned(), false),
+            Start::GroupPosition => ("0".to_owned(), false),
+            Start::AfterEvent(id) => (id.clone(), true),
+            Start::FromTime(ms) => (format!("{}-{}", ms.saturating_sub(1), u64::MAX), true),
+        };
+        let mut conn = self.conn.clone();
+        let created: redis::RedisResult<()> = self
+            .bounded(async {
+                Ok(redis::cmd("XGROUP")
+                    .arg("CREATE")
+                    .arg(self.keys.stream())
+                    .arg(group)
+                    .arg(&create_at)
+                    .arg("MKSTREAM")
+                    .query_async(&mut conn)
+                    .await)
+            })
+            .await?;
+        match created {
+            Ok(()) => Ok(()),
+            Err(error) if error.code() == Some("BUSYGROUP") => {
+                if reposition {
+                    let mut conn = self.conn.clone();
+                    self.bounded(
+                        redis::cmd("XGROUP")
+                            .arg("SETID")
+                            .arg(self.keys.stream())
+                            .arg(group)
+                            .arg(&create_at)
+                            .query_async::<()>(&mut conn),
+                    )
+                    .await?;
+                }
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Non-blocking read: a blocking XREADGROUP would stall the shared multiplexed connection, so
+    /// callers poll (see `notify::hub`).
+    pub(super) async fn read_new(
+        &self,
+        group: &str,
+        consumer: &str,
+        count: usize,
+        _block: Duration,
+    ) -> Result<Vec<Event>, Error> {
+        let mut conn = self.conn.clone();
+        let reply: Value = self
+            .bounded(
+                redis::cmd("XREADGROUP")
+                    .arg("GROUP")
+                    .arg(group)
+                    .arg(consumer)
+                    .arg("COUNT")
+                    .arg(count)
+                    .arg("STREAMS")
+                    .arg(self.keys.stream())
+                    .arg(">")
+                    .query_async(&mut conn),
+            )
+            .await?;
+        // XREADGROUP: nil, or [[stream, [[id, [field, value, ...]], ...]]].
+        let Value::Array(streams) = reply else {
+            return Ok(Vec::new());
+        };
+        let mut events = Vec::new();
+        for stream in streams {
+            if let Value::Array(mut parts) = stream
+                && parts.len() == 2
+                && let Value::Array(entries) = parts.remove(1)
+            {
+                events.extend(
+                    entries
+                        .into_iter()
+                        .filter_map(|entry| parse_entry(entry, 1)),
+                );
+            }
+        }
+        Ok(events)
+    }
+
+    pub(super) async fn claim_stale(
+        &self,
+        group: &str,
+        consumer: &str,
+        idle: Duration,
+        count: usize,
+    ) -> Result<Vec<Event>, Error> {
+        let mut conn = self.conn.clone();
+        let reply: Value = self
+            .bounded(
+                redis::cmd("XAUTOCLAIM")
+                    .arg(self.keys.stream())
+                    .arg(group)
+                    .arg(consumer)
+                    .arg(idle.as_millis() as u64)
+                    .arg("0-0")
+                    .arg("COUNT")
+                    .arg(count)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        // XAUTOCLAIM: [next-id, [[id, fields], ...], [deleted ids]].
+        let Value::Array(mut parts) = reply else {
+            return Err(Error::Protocol("XAUTOCLAIM reply"));
+        };
+        if parts.len() < 2 {
+            return Err(Error::Protocol("XAUTOCLAIM reply"));
+        }
+        let Value::Array(entries) = parts.remove(1) else {
+            return Ok(Vec::new());
+        };
+        let mut claimed = Vec::new();
+        for entry in entries {
+            let Some(mut event) = parse_entry(entry, 0) else {
+                continue;
+            };
+            event.delivery_count = self.delivery_count(group, &event.id).await?;
+            claimed.push(event);
+        }
+        Ok(claimed)
+    }
+
+    async fn delivery_count(&self, group: &str, event_id: &str) -> Result<u64, Error> {
+        let mut conn = self.conn.clone();
+        let reply: Value = self
+            .bounded(
+                redis::cmd("XPENDING")
+                    .arg(self.keys.stream())
+                    .arg(group)
+                    .arg(event_id)
+                    .arg(event_id)
+                    .arg(1)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        // [[id, consumer, idle-ms, deliveries]]
+        if let Value::Array(rows) = reply
+            && let Some(Value::Array(row)) = rows.into_iter().next()
+            && let Some(Value::Int(count)) = row.get(3)
+        {
+            return Ok(u64::try_from(*count).unwrap_or(1));
+        }
+        Ok(1)
+    }
+
+    pub(super) async fn ack(&self, group: &str, event_id: &str) -> Result<bool, Error> {
+        let mut conn = self.conn.clone();
+        let acked: i64 = self
+            .bounded(conn.xack(self.keys.stream(), group, &[event_id]))
+            .await?;
+        Ok(acked == 1)
+    }
+
+    pub(super) async fn dead_letter(&self, group: &str, event: &Event) -> Result<(), Error> {
+        let script = Script::new(DEAD_LETTER);
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(self.keys.stream())
+            .key(self.keys.dead(group))
+            .arg(group)
+            .arg(&event.id)
+            .arg(encode_event(event));
+        let mut conn = self.conn.clone();
+        self.bounded(invocation.invoke_async::<i64>(&mut conn))
+            .await
+            .map(|_| ())
+    }
+
+    pub(super) async fn dead_letters(
+        &self,
+        group: &str,
+        count: usize,
+    ) -> Result<Vec<Event>, Error> {
+        let mut conn = self.conn.clone();
+        let all: HashMap<String, Vec<u8>> =
+            self.bounded(conn.hgetall(self.keys.dead(group))).await?;
+        let mut events: Vec<Event> = all
+            .into_values()
+            .filter_map(|bytes| decode_event(&bytes))
+            .collect();
+        events.sort_by_key(|event| stream_order(&event.id));
+        events.truncate(count);
+        Ok(events)
+    }
+
+    pub(super) async fn replay_dead_letter(
+        &self,
+        group: &str,
+        event_id: &str,
+    ) -> Result<bool, Error> {
+        let mut conn = self.conn.clone();
+        let removed: i64 = self
+            .bounded(conn.hdel(self.keys.dead(group), event_id))
+            .await?;
+        if removed == 0 {
+            return Ok(false);
+        }
+        // Pending again, marked long idle with no deliveries: the next claim hands it out at once.
+        let mut conn = self.conn.clone();
+        let _: Value = self
+            .bounded(
+                redis::cmd("XCLAIM")
+                    .arg(self.keys.stream())
+                    .arg(group)
+                    .arg("dead-letter-replay")
+                    .arg(0)
+                    .arg(event_id)
+                    .arg("IDLE")
+                    .arg(3_600_000)
+                    .arg("RETRYCOUNT")
+                    .arg(0)
+                    .arg("FORCE")
+                    .arg("JUSTID")
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(true)
+    }
+
+    pub(super) async fn set_decision(
+        &self,
+        notification_id: &str,
+        decision: &str,
+    ) -> Result<(), Error> {
+        let mut conn = self.conn.clone();
+        let ttl = self.retention.as_secs().max(1);
+        self.bounded(conn.set_ex::<_, _, ()>(self.keys.decision(notification_id), decision, ttl))
+            .await
+    }
+
+    pub(super) async fn decision(&self, notification_id: &str) -> Result<Option<String>, Error> {
+        let mut conn = self.conn.clone();
+        self.bounded(conn.get(self.keys.decision(notification_id)))
+            .await
+    }
+
+    pub(super) async fn order_for_message(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<String>, Error> {
+        let mut conn = self.conn.clone();
+        self.bounded(conn.get(self.keys.message(message_id))).await
+    }
+
+    pub(super) async fn remember_withdraw_order(&self, order_id: &str) -> Result<(), Error> {
+        let mut conn = self.conn.clone();
+        let ttl = self.retention.as_secs().max(1);
+        self.bounded(conn.set_ex::<_, _, ()>(self.keys.withdraw_order(order_id), 1, ttl))
+            .await
+    }
+
+    pub(super) async fn is_withdraw_order(&self, order_id: &str) -> Result<bool, Error> {
+        let mut conn = self.conn.clone();
+        self.bounded(conn.exists(self.keys.withdraw_order(order_id)))
+            .await
+    }
+
+    pub(super) async fn ping(&self) -> Result<(), Error> {
+        let mut conn = self.conn.clone();
+        self.bounded(redis::cmd("PING").query_async::<String>(&mut conn))
+            .await
+            .map(|_| ())
+    }
+}
+
+fn decode_reply(stored: &[u8]) -> Option<Bytes> {
+    match stored.split_first() {
+        Some((b'R', reply)) => Some(Bytes::copy_from_slice(reply)),
+        _ => None,
+    }
+}
+
+/// (ms, seq) of a stream id, for ordering.
+fn stream_order(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
+
+/// A stream entry `[id, [field, value, ...]]` as an event.
+fn parse_entry(entry: Value, delivery_count: u64) -> Option<Event> {
+    let Value::Array(mut parts) = entry else {
+        return None;
+    };
+    if parts.len() != 2 {
+        return None;
+    }
+    let Value::Array(fields) = parts.pop()? else {
+        return None;
+    };
+    let id = text(parts.pop()?)?;
+    let mut map: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut fields = fields.into_iter();
+    while let (Some(key), Some(value)) = (fields.next(), fields.next()) {
+        map.insert(text(key)?, bytes(value)?);
+    }
+    let field = |name: &str| {
+        map.get(name)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default()
+    };
+    Some(Event {
+        id,
+        notification_id: field("notificationid"),
+        method: field("method"),
+        order_id: field("orderid"),
+        message_id: field("messageid"),
+        received_ms: field("received").parse().unwrap_or(0),
+        body: Bytes::from(map.get("body").cloned().unwrap_or_default()),
+        delivery_count,
+    })
+}
+
+fn bytes(value: Value) -> Option<Vec<u8>> {
+    match value {
+        Value::BulkString(bytes) => Some(bytes),
+        Value::SimpleString(text) => Some(text.into_bytes()),
+        _ => None,
+    }
+}
+
+fn text(value: Value) -> Option<String> {
+    bytes(value).and_then(|b| String::from_utf8(b).ok())
+}
+
+/// Dead letters are kept as JSON objects in a hash keyed by event id.
+fn encode_event(event: &Event) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "id": event.id,
+        "notificationid": event.notification_id,
+        "method": event.method,
+        "orderid": event.order_id,
+        "messageid": event.message_id,
+        "received": event.received_ms,
+        "body": String::from_utf8_lossy(&event.body),
+        "deliveries": event.delivery_count,
+    }))
+    .unwrap_or_default()
+}
+
+fn decode_event(bytes: &[u8]) -> Option<Event> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let text = |name: &str| {
+        value
+            .get(name)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let number = |name: &str| value.get(name).and_then(|v| v.as_u64()).unwrap_or_default();
+    Some(Event {
+        id: text("id"),
+        notification_id: text("notificationid"),
+        method: text("method"),
+        order_id: text("orderid"),
+        message_id: text("messageid"),
+        received_ms: number("received"),
+        body: Bytes::from(text("body")),
+        delivery_count: number("deliveries"),
+    })
+}
+
+/// A Redis connection: one server (reconnecting manager) or a Redis Cluster (slot-routing client).
+#[derive(Clone)]
+pub enum Connection {
+    Single(ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
+        match self {
+            Connection::Single(conn) => conn.req_packed_command(cmd),
+            Connection::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Single(conn) => conn.req_packed_commands(cmd, offset, count),
+            Connection::Cluster(conn) => conn.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(conn) => conn.get_db(),
+            Connection::Cluster(conn) => conn.get_db(),
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Loading RSA keys: the merchant private key (PKCS#1 or PKCS#8 PEM) and Trustly's public key
+//! (SPKI PEM), built in per environment and overridable by file.
+//!
+//! Every failure names the file, so a bad mount is diagnosed from the first log line.
+
+use std::{fmt, path::Path, path::PathBuf, str::FromStr};
+
+use rsa::{
+    RsaPrivateKey, RsaPublicKey,
+    pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey},
+    pkcs8::{DecodePrivateKey, DecodePublicKey},
+    traits::PublicKeyParts,
+};
+
+/// Smallest modulus accepted. Trustly issues and expects 2048-bit keys; anything smaller is
+/// unsafe and would be refused by Trustly anyway.
+pub const MIN_KEY_BITS: usize = 2048;
+/// Largest modulus accepted. 4096 bits signs ~7x slower than 2048 (perf-baselines §1); larger keys
+/// are almost certainly a mistake, and would make a key file a cheap denial of service.
+pub const MAX_KEY_BITS: usize = 4096;
+
+/// Trustly's TEST public key (verifies test.trustly.com), from `trustly-keys/`.
+const TRUSTLY_TEST_PUBLIC_PEM: &str = include_str!("keys/trustly-test-public.pem");
+/// Trustly's LIVE public key (verifies api.trustly.com).
+const TRUSTLY_LIVE_PUBLIC_PEM: &str = include_str!("keys/trustly-live-public.pem");
+
+/// Which Trustly environment we talk to. It selects the endpoint and the public key: a key must
+/// never verify messages from the other environment (spec §1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Test,
+    Live,
+}
+
+impl Environment {
+    /// Trustly's JSON-RPC endpoint for this environment. Live has no `/api` segment (spec §1).
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            Environment::Test => "https://test.trustly.com/api/1",
+            Environment::Live => "https://api.trustly.com/1",
+        }
+    }
+
+    /// Trustly's built-in public key for this environment.
+    pub fn trustly_public_key(self) -> RsaPublicKey {
+        let pem = match self {
+            Environment::Test => TRUSTLY_TEST_PUBLIC_PEM,
+            Environment::Live => TRUSTLY_LIVE_PUBLIC_PEM,
+        };
+        // invariant: both PEMs are compiled in and covered by `builtin_keys_parse`.
+        #[allow(clippy::expect_used)]
+        parse_public_key_pem(pem).expect("built-in Trustly public key parses")
+    }
+}
+
+impl FromStr for Environment {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "test" => Ok(Environment::Test),
+            "live" => Ok(Environment::Live),
+            other => Err(format!(
+                "unknown Trustly environment {other:?} (expected test or live)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Environment::Test => "test",
+            Environment::Live => "live",
+        })
+    }
+}
+
+/// A key file that could not be used, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("key file {}: {problem}", path.display())]
+pub struct KeyError {
+    pub path: PathBuf,
+    #[source]
+    pub problem: KeyProblem,
+}
+
+/// Why a key could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyProblem {
+    #[error("does not exist")]
+    Missing,
+    #[error("cannot be read")]
+    Unreadable(#[source] std::io::Error),
+    #[error("is encrypted; mount an unencrypted PEM key (the Secret protects it at rest)")]
+    Encrypted,
+    #[error("is not a PEM {expected}")]
+    NotPem { expected: &'static str },
+    #[error("is a {bits}-bit RSA key; only {MIN_KEY_BITS} to {MAX_KEY_BITS} bits are accepted")]
+    WrongSize { bits: usize },
+    #[error("is not a consistent RSA private key")]
+    Inconsistent,
+}
+
+/// Loads the merchant private key from a PEM file (PKCS#1 `RSA PRIVATE KEY` or PKCS#8
+/// `PRIVATE KEY`).
+pub fn load_private_key(path: &Path) -> Result<RsaPrivateKey, KeyError> {
+    read_pem(path)
+        .and_then(|pem| parse_private_key_pem(&pem))
+        .map_err(|problem| KeyError {
+            path: path.to_owned(),
+            problem,
+        })
+}
+
+/// Loads a public key from a PEM file (SPKI `PUBLIC KEY`, or PKCS#1 `RSA PUBLIC KEY`).
+pub fn load_public_key(path: &Path) -> Result<RsaPublicKey, KeyError> {
+    read_pem(path)
+        .and_then(|pem| parse_public_key_pem(&pem))
+        .map_err(|problem| KeyError {
+            path: path.to_owned(),
+            problem,
+        })
+}
+
+/// Parses a PEM private key and checks its size and consistency.
+pub fn parse_private_key_pem(pem: &str) -> Result<RsaPrivateKey, KeyProblem> {
+    if pem.contains("ENCRYPTED") {
+        return Err(KeyProblem::Encrypted);
+    }
+    let key = RsaPrivateKey::from_pkcs1_pem(pem)
+        .or_else(|_| RsaPrivateKey::from_pkcs8_pem(pem))
+        .map_err(|_| KeyProblem::NotPem {
+            expected: "RSA private key (PKCS#1 or PKCS#8)",
+        })?;
+    check_size(key.size() * 8)?;
+    key.validate().map_err(|_| KeyProblem::Inconsistent)?;
+    Ok(key)
+}
+
+/// Parses a PEM public key and checks its size.
+pub fn parse_public_key_pem(pem: &str) -> Result<RsaPublicKey, KeyProblem> {
+    let key = RsaPublicKey::from_public_key_pem(pem)
+        .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem))
+        .map_err(|_| KeyProblem::NotPem {
+            expected: "RSA public key (SPKI or PKCS#1)",
+        })?;
+    check_size(key.size() * 8)?;
+    Ok(key)
+}
+
+fn read_pem(path: &Path) -> Result<String, KeyProblem> {
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => KeyProblem::Missing,
+        std::io::ErrorKind::InvalidData => KeyProblem::NotPem {
+            expected: "key (file is not text)",
+        },
+        _ => KeyProblem::Unreadable(e),
+    })
+}
+
+fn check_size(bits: usize) -> Result<(), KeyProblem> {
+    if (MIN_KEY_BITS..=MAX_KEY_BITS).contains(&bits) {
+        Ok(())
+    } else {
+        Err(KeyProblem::WrongSize { bits })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_keys_parse() {
+        for env in [Environment::Test, Environment::Live] {
+            assert_eq!(env.trustly_public_key().size() * 8, 2048);
+        }
+        assert_ne!(
+            Environment::Test.trustly_public_key(),
+            Environment::Live.trustly_public_key()
+        );
+    }
+
+    #[test]
+    fn environment_parses() {
+        assert_eq!("test".parse(), Ok(Environment::Test));
+        assert_eq!("live".parse(), Ok(Environment::Live));
+        assert!("prod".parse::<Environment>().is_err());
+    }
+}

@@ -1,0 +1,243 @@
+//! JSON-RPC 1.1 envelopes with Trustly's exact casing (spec §2).
+//!
+//! Requests we send use PascalCase `params` members (`Signature`, `UUID`, `Data`); everything
+//! Trustly sends, and our notification answers, use lowercase (`signature`, `uuid`, `data`).
+//! Parsing never panics and never believes anything: it only takes the envelope apart. Callers
+//! verify the [`SignedPart`] before reading its data.
+
+use serde_json::{Map, Value, json};
+
+use super::{canonical, sign::Verifier};
+
+/// The JSON-RPC version string. Sent as a string, as the docs and most clients do (spec §2.1).
+pub const VERSION: &str = "1.1";
+
+/// Why a body is not the envelope it should be.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Malformed(pub &'static str);
+
+/// The signed part of any message: what `method || uuid || S(data)` covers, plus the signature.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SignedPart {
+    pub method: String,
+    pub uuid: String,
+    pub signature: String,
+    pub data: Value,
+}
+
+impl SignedPart {
+    /// The text the signature covers.
+    pub fn plaintext(&self) -> String {
+        canonical::plaintext(&self.method, &self.uuid, &self.data)
+    }
+
+    /// True if the signature is valid for this method, uuid and data tree.
+    pub fn verify(&self, verifier: &dyn Verifier) -> bool {
+        verifier.verify(self.plaintext().as_bytes(), &self.signature)
+    }
+}
+
+// === outgoing: merchant -> Trustly ===
+
+/// `{"method", "params": {"Signature", "UUID", "Data"}, "version": "1.1"}` (spec §2.1).
+pub fn request(method: &str, uuid: &str, signature: &str, data: Value) -> Value {
+    json!({
+        "method": method,
+        "params": { "Signature": signature, "UUID": uuid, "Data": data },
+        "version": VERSION,
+    })
+}
+
+/// Takes a request apart (the simulator's side of §2.1). Key casing is exact: a request with
+/// `uuid` instead of `UUID` is malformed, which Trustly answers with 623.
+pub fn parse_request(body: &[u8]) -> Result<SignedPart, Malformed> {
+    let mut root = parse_object(body)?;
+    let method = take_string(&mut root, "method").ok_or(Malformed("missing method"))?;
+    let mut params = take_object(&mut root, "params").ok_or(Malformed("missing params"))?;
+    Ok(SignedPart {
+        method,
+        signature: take_string(&mut params, "Signature").ok_or(Malformed("missing Signature"))?,
+        uuid: take_string(&mut params, "UUID").ok_or(Malformed("missing UUID"))?,
+        data: take_object(&mut params, "Data")
+            .map(Value::Object)
+            .ok_or(Malformed("missing Data"))?,
+    })
+}
+
+// === incoming: Trustly -> merchant ===
+
+/// A parsed (not yet verified) response to one of our requests.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Response {
+    /// `{"result": {signature, uuid, method, data}}` (spec §2.2).
+    Result(SignedPart),
+    /// `{"error": {code, message, error: {signature, uuid, method, data}}}` (spec §2.3).
+    Error(ErrorResponse),
+}
+
+/// An error envelope. Only `signed` can be believed, once verified; the outer `code` and
+/// `message` are not covered by the signature.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErrorResponse {
+    pub outer_code: Option<i64>,
+    pub outer_message: Option<String>,
+    /// Missing for protocol-level errors (invalid JSON and the like): unverifiable.
+    pub signed: Option<SignedPart>,
+}
+
+/// Takes a response body apart.
+pub fn parse_response(body: &[u8]) -> Result<Response, Malformed> {
+    let mut root = parse_object(body)?;
+    if let Some(mut result) = take_object(&mut root, "result") {
+        return Ok(Response::Result(take_signed_part(&mut result, false)?));
+    }
+    let Some(mut error) = take_object(&mut root, "error") else {
+        return Err(Malformed("neither result nor error"));
+    };
+    let signed = match take_object(&mut error, "error") {
+        // Protocol-level errors carry null uuid/method (spec §2.3): verify them as "".
+        Some(mut inner) => Some(take_signed_part(&mut inner, true)?),
+        None => None,
+    };
+    Ok(Response::Error(ErrorResponse {
+        outer_code: error.get("code").and_then(integer),
+        outer_message: take_string(&mut error, "message"),
+        signed,
+    }))
+}
+
+/// `{"result": {signature, uuid, method, data}, "version": "1.1"}`.
+pub fn success_response(method: &str, uuid: &str, signature: &str, data: Value) -> Value {
+    json!({
+        "result": { "signature": signature, "uuid": uuid, "method": method, "data": data },
+        "version": VERSION,
+    })
+}
+
+/// The error envelope of spec §2.3; `data` is `{"code": code, "message": name}`.
+pub fn error_response(method: &str, uuid: &str, signature: &str, data: Value) -> Value {
+    let code = data.get("code").cloned().unwrap_or(Value::Null);
+    let message = data.get("message").cloned().unwrap_or(Value::Null);
+    json!({
+        "error": {
+            "name": "JSONRPCError",
+            "code": code,
+            "message": message,
+            "error": { "signature": signature, "uuid": uuid, "method": method, "data": data },
+        },
+        "version": VERSION,
+    })
+}
+
+/// The signed data of an error response: `{"code": 616, "message": "ERROR_..."}`.
+pub fn error_data(code: i64, name: &str) -> Value {
+    json!({ "code": code, "message": name })
+}
+
+// === notifications: Trustly -> merchant, and our answer ===
+
+/// Takes a notification apart: `{"method", "params": {signature, uuid, data}, "version"}`
+/// (spec §2.5). `version` must be "1.1" (spec §4.1 step 2).
+pub fn parse_notification(body: &[u8]) -> Result<SignedPart, Malformed> {
+    let mut root = parse_object(body)?;
+    match root.get("version") {
+        Some(Value::String(v)) if v == VERSION => {}
+        // The number 1.1 is tolerated, as Trustly's own clients send it.
+        Some(Value::Number(n)) if n.to_string() == VERSION => {}
+        _ => return Err(Malformed("version is not 1.1")),
+    }
+    let method = take_string(&mut root, "method").ok_or(Malformed("missing method"))?;
+    let mut params = take_object(&mut root, "params").ok_or(Malformed("missing params"))?;
+    Ok(SignedPart {
+        method,
+        signature: take_string(&mut params, "signature").ok_or(Malformed("missing signature"))?,
+        uuid: take_string(&mut params, "uuid").ok_or(Malformed("missing uuid"))?,
+        data: take_object(&mut params, "data")
+            .map(Value::Object)
+            .ok_or(Malformed("missing data"))?,
+    })
+}
+
+/// `{"method", "params": {signature, uuid, data}, "version": "1.1"}`: what Trustly posts.
+pub fn notification(method: &str, uuid: &str, signature: &str, data: Value) -> Value {
+    json!({
+        "method": method,
+        "params": { "signature": signature, "uuid": uuid, "data": data },
+        "version": VERSION,
+    })
+}
+
+/// Our answer to a notification (spec §2.6): same shape as a success response, echoing the
+/// notification's `method` and `uuid`. The signature covers all of `data`, `message` included.
+pub fn notification_response(method: &str, uuid: &str, signature: &str, data: Value) -> Value {
+    success_response(method, uuid, signature, data)
+}
+
+/// Takes a notification answer apart (the simulator checks ours this way).
+pub fn parse_notification_response(body: &[u8]) -> Result<SignedPart, Malformed> {
+    match parse_response(body)? {
+        Response::Result(part) => Ok(part),
+        Response::Error(_) => Err(Malformed("notification answered with an error")),
+    }
+}
+
+// === helpers ===
+
+fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Malformed> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Malformed("body is not a JSON object")),
+        Err(_) => Err(Malformed("body is not valid JSON")),
+    }
+}
+
+fn take_signed_part(
+    obj: &mut Map<String, Value>,
+    null_ids_allowed: bool,
+) -> Result<SignedPart, Malformed> {
+    let mut id = |key: &'static str, missing: &'static str| match obj.remove(key) {
+        Some(Value::String(s)) => Ok(s),
+        Some(Value::Null) | None if null_ids_allowed => Ok(String::new()),
+        _ => Err(Malformed(missing)),
+    };
+    let method = id("method", "missing method")?;
+    let uuid = id("uuid", "missing uuid")?;
+    let signature = take_string(obj, "signature").ok_or(Malformed("missing signature"))?;
+    // `data` is an object for most methods and an array for Balance, AccountLedger and
+    // GetWithdrawals (spec §2.2).
+    let data = match obj.remove("data") {
+        Some(data @ (Value::Object(_) | Value::Array(_))) => data,
+        _ => return Err(Malformed("missing data")),
+    };
+    Ok(SignedPart {
+        method,
+        uuid,
+        signature,
+        data,
+    })
+}
+
+fn take_string(obj: &mut Map<String, Value>, key: &str) -> Option<String> {
+    match obj.remove(key) {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    }
+}
+
+fn take_object(obj: &mut Map<String, Value>, key: &str) -> Option<Map<String, Value>> {
+    match obj.remove(key) {
+        Some(Value::Object(map)) => Some(map),
+        _ => None,
+    }
+}
+
+/// An integer given as a JSON number or a numeric string ("Returned numbers can be returned as a
+/// string or as a number", spec §2.2).
+pub fn integer(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}

@@ -1,0 +1,386 @@
+//! Operations: metrics after a scripted flow, health endpoints, graceful shutdown with a call in
+//! flight.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed expectation is the assertion
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use support::{app, sim::*};
+use trustly_sidecar::pb::{self, notification_service_client::NotificationServiceClient};
+
+async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .get(format!("http://{addr}{path}"))
+        .send()
+        .await
+        .expect("ops endpoint");
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// The value of the first metric line starting with `prefix` (labels included).
+fn metric(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {prefix} in:\n{text}"))
+}
+
+#[tokio::test]
+async fn metrics_describe_a_scripted_flow() {
+    let h = SimHarness::start().await;
+    let (vars, files) = app::vars_for(&h, &[]);
+    let mut sidecar = app::spawn_with_intake(vars, files).await;
+    let mut stream = NotificationServiceClient::new(sidecar.channel.clone())
+        .stream_notifications(pb::StreamNotificationsRequest {
+            consumer_group: "metrics".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let order_id = sidecar
+        .client
+        .deposit(deposit("m-metrics"))
+        .await
+        .unwrap()
+        .into_inner()
+        .order_id;
+    sidecar.client.deposit(deposit("m-metrics")).await.unwrap(); // answered from the record
+    let mut changed = deposit("m-metrics");
+    changed.amount = "1.00".into();
+    sidecar.client.deposit(changed).await.expect_err("conflict");
+    h.act(&order_id, "complete", json!({})).await;
+    for _ in 0..2 {
+        stream.message().await.unwrap();
+    }
+
+    let (status, text) = get(sidecar.ops_addr, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metric(
+            &text,
+            r#"trustly_sidecar_rpc_seconds_count{rpc="Deposit",code="Ok"}"#
+        ) >= 2.0
+    );
+    assert!(
+        metric(
+            &text,
+            r#"trustly_sidecar_rpc_seconds_count{rpc="Deposit",code="FailedPrecondition"}"#
+        ) >= 1.0
+    );
+    assert!(
+        metric(
+            &text,
+            r#"trustly_sidecar_trustly_call_seconds_count{method="Deposit",outcome="success"}"#
+        ) >= 1.0
+    );
+    assert!(metric(&text, "trustly_sidecar_signing_seconds_count") >= 1.0);
+    assert!(
+        metric(
+            &text,
+            r#"trustly_sidecar_notifications_total{method="credit",outcome="stored"}"#
+        ) >= 1.0
+    );
+    assert!(
+        metric(
+            &text,
+            r#"trustly_sidecar_idempotency_total{result="replayed"}"#
+        ) >= 1.0
+    );
+    assert!(
+        metric(
+            &text,
+            r#"trustly_sidecar_idempotency_total{result="conflict"}"#
+        ) >= 1.0
+    );
+    assert!(metric(&text, "trustly_sidecar_stream_deliveries_total") >= 2.0);
+    assert!(metric(&text, "trustly_sidecar_stream_subscribers") >= 1.0);
+}
+
+#[tokio::test]
+async fn health_endpoints_and_graceful_shutdown_with_a_call_in_flight() {
+    let h = SimHarness::start().await;
+    let (vars, files) = app::vars_for(&h, &[]);
+    let mut sidecar = app::spawn(vars, files).await;
+    assert_eq!(get(sidecar.ops_addr, "/healthz").await.0, 200);
+    assert_eq!(get(sidecar.ops_addr, "/readyz").await.0, 200);
+
+    assert_eq!(
+        h.admin_post(
+            "faults",
+            json!({"kind": "latency", "latency_ms": 1000, "method": "Deposit"})
+        )
+        .await
+        .0,
+        201
+    );
+    let in_flight = {
+        let mut client = sidecar.client.clone();
+        tokio::spawn(async move { client.deposit(deposit("m-in-flight")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ops = sidecar.ops_addr;
+    sidecar.begin_stop();
+    // Not ready from the start of the drain, while the call is still running.
+    let (status, _) = get(ops, "/readyz").await;
+    assert_eq!(status, 503, "readiness drops at once");
+    let answer = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight call finishes");
+    assert!(!answer.into_inner().order_id.is_empty());
+    sidecar.stop().await.expect("clean stop");
+    assert!(
+        reqwest::Client::new()
+            .get(format!("http://{ops}/healthz"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_err(),
+        "stopped"
+    );
+}
+
+#[tokio::test]
+async fn a_second_trustly_key_is_accepted_during_a_rotation() {
+    let h = SimHarness::start().await;
+    // The "current" key is not the one the simulator signs with; the "next" one is.
+    let current = support::key_path(support::MERCHANT_PUBLIC)
+        .display()
+        .to_string();
+    let next = support::key_path(support::TRUSTLY_PUBLIC)
+        .display()
+        .to_string();
+    let (mut vars, files) = app::vars_for(&h, &[]);
+    vars.insert(
+        "TRUSTLY_SIDECAR_TRUSTLY_PUBLIC_KEY_PATH".into(),
+        current.clone(),
+    );
+    let mut without_next = app::spawn(vars.clone(), Vec::new()).await;
+    let status = without_next
+        .client
+        .balance(pb::BalanceRequest {})
+        .await
+        .expect_err("wrong key");
+    assert_eq!(
+        status.code(),
+        tonic::Code::Internal,
+        "answers signed with an unknown key are refused"
+    );
+    vars.insert("TRUSTLY_SIDECAR_TRUSTLY_NEXT_PUBLIC_KEY_PATH".into(), next);
+    let mut rotating = app::spawn(vars, files).await;
+    rotating
+        .client
+        .balance(pb::BalanceRequest {})
+        .await
+        .expect("the next key verifies");
+}
+
+#[tokio::test]
+async fn logs_never_carry_secrets_or_personal_data_at_any_level() {
+    use std::process::{Command, Stdio};
+    let h = SimHarness::start().await;
+    let free = support::requests::free_port;
+    let (grpc, intake, ops) = (free(), free(), free());
+    let (mut vars, _files) = app::vars_for(&h, &[]);
+    vars.insert(
+        "TRUSTLY_SIDECAR_GRPC_LISTEN".into(),
+        format!("127.0.0.1:{grpc}"),
+    );
+    vars.insert(
+        "TRUSTLY_SIDECAR_NOTIFICATION_LISTEN".into(),
+        format!("127.0.0.1:{intake}"),
+    );
+    vars.insert(
+        "TRUSTLY_SIDECAR_OPS_LISTEN".into(),
+        format!("127.0.0.1:{ops}"),
+    );
+    vars.insert(
+        "TRUSTLY_SIDECAR_NOTIFICATION_URL".into(),
+        format!("http://127.0.0.1:{intake}/trustly/notifications"),
+    );
+    vars.insert("TRUSTLY_SIDECAR_LOG_FORMAT".into(), "json".into());
+    let log_file = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trustly-sidecar"))
+        .env_clear()
+        .envs(&vars)
+        .env("RUST_LOG", "trace")
+        .stderr(Stdio::from(log_file.reopen().unwrap()))
+        .spawn()
+        .unwrap();
+    let channel = {
+        let mut channel = None;
+        for _ in 0..200 {
+            if let Ok(c) =
+                tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc}"))
+                    .unwrap()
+                    .connect()
+                    .await
+            {
+                channel = Some(c);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        channel.expect("sidecar serving")
+    };
+    let mut client =
+        trustly_sidecar::pb::payment_service_client::PaymentServiceClient::new(channel);
+    // A flow full of personal data: names, national id, email, phone, account number.
+    let mut request = deposit("m-redaction");
+    let user = request.user.as_mut().unwrap();
+    user.national_identification_number = "790131-1234".into();
+    user.mobile_phone = "+46709876543".into();
+    let order_id = client.deposit(request).await.unwrap().into_inner().order_id;
+    client
+        .register_account(pb::RegisterAccountRequest {
+            end_user_id: "user-1".into(),
+            account: Some(pb::BankAccount {
+                clearing_house: "SWEDEN".into(),
+                bank_number: "6112".into(),
+                account_number: "69706212".into(),
+                first_name: "Åsa".into(),
+                last_name: "Öberg".into(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    h.act(&order_id, "complete", json!({"send_account": true}))
+        .await;
+    h.eventually("notifications answered", || async {
+        let deliveries = h.order(&order_id).await["deliveries"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        (deliveries
+            .iter()
+            .filter(|d| d["outcome"] == "acknowledged")
+            .count()
+            >= 3)
+            .then_some(())
+    })
+    .await;
+    drop(client);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    // Waited for off the runtime thread, which the test's own connections still need.
+    let exited = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || child.wait()),
+    )
+    .await;
+    assert!(exited.is_ok(), "the sidecar exits on SIGTERM");
+
+    let logs = std::fs::read_to_string(log_file.path()).unwrap();
+    assert!(logs.lines().count() > 20, "trace logs were written");
+    let private_key =
+        std::fs::read_to_string(support::key_path(support::MERCHANT_PRIVATE)).unwrap();
+    let key_line = private_key.lines().nth(1).unwrap();
+    for secret in [
+        PASSWORD,
+        key_line,
+        "Åsa",
+        "Öberg",
+        "790131-1234",
+        "asa@example.com",
+        "+46709876543",
+        "69706212",
+        "\\u00c5sa",
+    ] {
+        let hit = logs.lines().find(|line| line.contains(secret));
+        assert!(
+            hit.is_none(),
+            "{secret:?} appears in a log line: {}",
+            hit.unwrap_or_default()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_key_and_password_reload_on_change_and_a_bad_key_is_refused() {
+    let h = SimHarness::start().await;
+    let key = tempfile::NamedTempFile::new().unwrap();
+    let password = tempfile::NamedTempFile::new().unwrap();
+    let merchant_pem = std::fs::read(support::key_path(support::MERCHANT_PRIVATE)).unwrap();
+    std::fs::write(key.path(), &merchant_pem).unwrap();
+    std::fs::write(password.path(), PASSWORD).unwrap();
+    let (mut vars, _) = app::vars_for(&h, &[("TRUSTLY_SIDECAR_RELOAD_INTERVAL", "100ms")]);
+    vars.insert(
+        "TRUSTLY_SIDECAR_PRIVATE_KEY_PATH".into(),
+        key.path().display().to_string(),
+    );
+    vars.insert(
+        "TRUSTLY_SIDECAR_PASSWORD_PATH".into(),
+        password.path().display().to_string(),
+    );
+    let sidecar = app::spawn(vars, Vec::new()).await;
+    let balance = || {
+        let mut client = sidecar.client.clone();
+        async move { client.balance(pb::BalanceRequest {}).await }
+    };
+    let reason = |status: &tonic::Status| {
+        use tonic_types::StatusExt;
+        status
+            .get_details_error_info()
+            .map(|i| i.reason)
+            .unwrap_or_default()
+    };
+    balance().await.expect("works with the mounted key");
+
+    // A broken key file: refused, the old key keeps signing.
+    std::fs::write(
+        key.path(),
+        "-----BEGIN RSA PRIVATE KEY-----\nnot a key\n-----END RSA PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    balance()
+        .await
+        .expect("still signing with the previous key");
+
+    // Another valid key: used from now on (the simulator does not know it: 636).
+    std::fs::write(
+        key.path(),
+        std::fs::read(support::key_path("python-client-test-private-1.pem")).unwrap(),
+    )
+    .unwrap();
+    h.eventually("the new key is in use", || async {
+        let status = balance().await.err()?;
+        (reason(&status) == "ERROR_UNABLE_TO_VERIFY_RSA_SIGNATURE").then_some(())
+    })
+    .await;
+    std::fs::write(key.path(), &merchant_pem).unwrap();
+    h.eventually("the original key is back", || async {
+        balance().await.ok().map(|_| ())
+    })
+    .await;
+
+    // The password file too.
+    std::fs::write(password.path(), "rotated-but-wrong\n").unwrap();
+    h.eventually("the new password is used", || async {
+        let status = balance().await.err()?;
+        (reason(&status) == "ERROR_INVALID_CREDENTIALS").then_some(())
+    })
+    .await;
+    std::fs::write(password.path(), format!("{PASSWORD}\n")).unwrap();
+    h.eventually("the right password again", || async {
+        balance().await.ok().map(|_| ())
+    })
+    .await;
+}
+
+/// The shared deposit, with the checkout pages on m.example.
+fn deposit(message_id: &str) -> pb::DepositRequest {
+    let mut request = support::requests::deposit(message_id);
+    if let Some(user) = request.user.as_mut() {
+        user.success_url = "https://m.example/ok".into();
+        user.fail_url = "https://m.example/fail".into();
+    }
+    request
+}

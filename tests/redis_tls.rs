@@ -1,0 +1,234 @@
+//! Redis over TLS with a password: `rediss://` verified against a private CA works end to end; a
+//! server signed by another CA is refused at start.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed expectation is the assertion
+
+mod support;
+
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use support::{app, sim::*};
+use trustly_sidecar::{App, config::Config, pb};
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl is installed");
+    assert!(status.success(), "openssl {args:?}");
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, as `<name>-ca.crt`, `<name>.crt/.key`.
+fn certificates(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{name}-ca.key"),
+            "-out",
+            &format!("{name}-ca.crt"),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test-ca",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{name}-ca.crt"),
+            "-CAkey",
+            &format!("{name}-ca.key"),
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.crt"),
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+}
+
+struct TlsRedis {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_redis(dir: &Path) -> TlsRedis {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args([
+            "--tls-cert-file",
+            "server.crt",
+            "--tls-key-file",
+            "server.key",
+            "--tls-ca-cert-file",
+            "server-ca.crt",
+            "--tls-auth-clients",
+            "no",
+        ])
+        .args([
+            "--requirepass",
+            "s3cret",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    // Guarded first: a failed start still kills and reaps the process.
+    let redis = TlsRedis { child, port };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return redis;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("TLS redis did not start");
+}
+
+#[tokio::test]
+async fn rediss_with_a_private_ca_and_a_password_works_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path(), "server");
+    let redis = tls_redis(dir.path());
+    let h = SimHarness::start().await;
+    let url = format!("rediss://default:s3cret@127.0.0.1:{}", redis.port);
+    let ca = dir.path().join("server-ca.crt").display().to_string();
+    let (vars, files) = app::vars_for(
+        &h,
+        &[
+            ("TRUSTLY_SIDECAR_REDIS_URL", &url),
+            ("TRUSTLY_SIDECAR_REDIS_CA_PATH", &ca),
+        ],
+    );
+    let mut sidecar = app::spawn(vars, files).await;
+    let account_id = sidecar
+        .client
+        .register_account(pb::RegisterAccountRequest {
+            end_user_id: "user-1".into(),
+            account: Some(pb::BankAccount {
+                clearing_house: "SWEDEN".into(),
+                bank_number: "6112".into(),
+                account_number: "69706212".into(),
+                first_name: "A".into(),
+                last_name: "B".into(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("register")
+        .into_inner()
+        .account_id;
+    let payout = pb::AccountPayoutRequest {
+        account_id,
+        end_user_id: "user-1".into(),
+        message_id: "tls-payout".into(),
+        amount: Some(pb::Money {
+            amount: "10.00".into(),
+            currency_code: "EUR".into(),
+        }),
+        shopper_statement: "Payout".into(),
+        ..Default::default()
+    };
+    sidecar
+        .client
+        .account_payout(payout.clone())
+        .await
+        .expect("payout");
+    let again = sidecar
+        .client
+        .account_payout(payout)
+        .await
+        .expect("replayed from the TLS store");
+    assert_eq!(
+        again
+            .metadata()
+            .get("trustly-idempotent-replay")
+            .map(|v| v.to_str().unwrap()),
+        Some("true")
+    );
+}
+
+#[tokio::test]
+async fn a_server_signed_by_another_ca_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path(), "server");
+    certificates(dir.path(), "other");
+    let redis = tls_redis(dir.path());
+    let h = SimHarness::start().await;
+    let url = format!("rediss://default:s3cret@127.0.0.1:{}", redis.port);
+    let wrong_ca = dir.path().join("other-ca.crt").display().to_string();
+    let (vars, _files) = app::vars_for(
+        &h,
+        &[
+            ("TRUSTLY_SIDECAR_REDIS_URL", &url),
+            ("TRUSTLY_SIDECAR_REDIS_CA_PATH", &wrong_ca),
+            ("TRUSTLY_SIDECAR_REDIS_TIMEOUT", "2s"),
+        ],
+    );
+    let config = Config::from_lookup(|var| vars.get(var).cloned()).expect("config");
+    assert!(
+        App::build(config).await.is_err(),
+        "an untrusted certificate must not connect"
+    );
+}

@@ -1,0 +1,248 @@
+//! The notification log's semantics, the same on both backends: Redis (the real server at
+//! `REDIS_URL`, default 127.0.0.1:6379, each test under its own random prefix) and memory.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed expectation is the assertion
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use trustly_sidecar::store::{NewEvent, NotificationLog, Recorded, Start, memory, redis};
+
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+
+async fn logs() -> Vec<(&'static str, NotificationLog)> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let prefix = format!("test-{}", uuid::Uuid::new_v4());
+    let redis = redis::Log::connect(
+        &url,
+        None,
+        &prefix,
+        Duration::from_secs(3600),
+        REDIS_TIMEOUT,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("these tests need a real Redis at {url} (.ci/run starts one): {e}"));
+    vec![
+        ("memory", NotificationLog::Memory(memory::Log::new())),
+        ("redis", NotificationLog::Redis(redis)),
+    ]
+}
+
+fn event(notification_id: &str, received_ms: u64) -> NewEvent {
+    NewEvent {
+        notification_id: notification_id.into(),
+        method: "credit".into(),
+        order_id: "123".into(),
+        message_id: "m".into(),
+        received_ms,
+        body: Bytes::from(format!("{{\"n\":\"{notification_id}\"}}")),
+    }
+}
+
+fn ids(events: &[trustly_sidecar::store::Event]) -> Vec<&str> {
+    events.iter().map(|e| e.notification_id.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_notificationid_is_recorded_once_and_its_reply_kept() {
+    for (name, log) in logs().await {
+        let reply = Bytes::from_static(b"signed-ok");
+        let first = log.record(&event("n1", 1_000), Some(&reply)).await.unwrap();
+        assert!(matches!(first, Recorded::New { .. }), "{name}");
+        let again = log
+            .record(&event("n1", 2_000), Some(&Bytes::from_static(b"other")))
+            .await
+            .unwrap();
+        assert_eq!(
+            again,
+            Recorded::Duplicate {
+                reply: Some(reply.clone())
+            },
+            "{name}: the first reply"
+        );
+
+        let pending = log.record(&event("n2", 3_000), None).await.unwrap();
+        assert!(matches!(pending, Recorded::New { .. }));
+        assert_eq!(
+            log.record(&event("n2", 3_001), None).await.unwrap(),
+            Recorded::Duplicate { reply: None },
+            "{name}"
+        );
+        log.set_reply("n2", &reply).await.unwrap();
+        assert_eq!(
+            log.record(&event("n2", 3_002), None).await.unwrap(),
+            Recorded::Duplicate { reply: Some(reply) },
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn groups_each_get_every_event_and_consumers_share_a_group() {
+    for (name, log) in logs().await {
+        log.join("a", &Start::GroupPosition).await.unwrap();
+        log.join("b", &Start::GroupPosition).await.unwrap();
+        for (i, n) in ["n1", "n2", "n3", "n4"].iter().enumerate() {
+            log.record(
+                &event(n, 1_000 + i as u64),
+                Some(&Bytes::from_static(b"ok")),
+            )
+            .await
+            .unwrap();
+        }
+        let a1 = log.read_new("a", "c1", 2, Duration::ZERO).await.unwrap();
+        let a2 = log.read_new("a", "c2", 10, Duration::ZERO).await.unwrap();
+        assert_eq!(
+            (ids(&a1), ids(&a2)),
+            (vec!["n1", "n2"], vec!["n3", "n4"]),
+            "{name}: shared within a group"
+        );
+        let b = log.read_new("b", "c1", 10, Duration::ZERO).await.unwrap();
+        assert_eq!(
+            ids(&b),
+            ["n1", "n2", "n3", "n4"],
+            "{name}: every group gets every event"
+        );
+        assert!(
+            log.read_new("a", "c1", 10, Duration::ZERO)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}"
+        );
+        assert!(a1.iter().all(|e| e.delivery_count == 1));
+    }
+}
+
+#[tokio::test]
+async fn unacknowledged_events_are_redelivered_then_dead_lettered_and_replayable() {
+    for (name, log) in logs().await {
+        log.join("g", &Start::GroupPosition).await.unwrap();
+        log.record(&event("n1", 1_000), Some(&Bytes::from_static(b"ok")))
+            .await
+            .unwrap();
+        log.record(&event("n2", 1_001), Some(&Bytes::from_static(b"ok")))
+            .await
+            .unwrap();
+        let first = log.read_new("g", "c1", 10, Duration::ZERO).await.unwrap();
+        assert!(log.ack("g", &first[0].id).await.unwrap(), "{name}");
+        assert!(
+            !log.ack("g", &first[0].id).await.unwrap(),
+            "{name}: a second ack finds nothing"
+        );
+
+        assert!(
+            log.claim_stale("g", "c2", Duration::from_secs(60), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}: not stale yet"
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let again = log
+            .claim_stale("g", "c2", Duration::from_millis(20), 10)
+            .await
+            .unwrap();
+        assert_eq!(ids(&again), ["n2"], "{name}: only the unacknowledged one");
+        assert_eq!(again[0].delivery_count, 2, "{name}");
+        assert_eq!(again[0].body, first[1].body);
+
+        log.dead_letter("g", &again[0]).await.unwrap();
+        let dead = log.dead_letters("g", 10).await.unwrap();
+        assert_eq!(ids(&dead), ["n2"], "{name}");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(
+            log.claim_stale("g", "c2", Duration::from_millis(20), 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{name}: dead, not pending"
+        );
+
+        assert!(
+            log.replay_dead_letter("g", &dead[0].id).await.unwrap(),
+            "{name}"
+        );
+        assert!(
+            log.dead_letters("g", 10).await.unwrap().is_empty(),
+            "{name}"
+        );
+        let replayed = log
+            .claim_stale("g", "c3", Duration::from_millis(20), 10)
+            .await
+            .unwrap();
+        assert_eq!(ids(&replayed), ["n2"], "{name}: pending again");
+        assert!(log.ack("g", &replayed[0].id).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn start_positions() {
+    for (name, log) in logs().await {
+        log.record(&event("old", 1_000), Some(&Bytes::from_static(b"ok")))
+            .await
+            .unwrap();
+        let Recorded::New { event_id: middle } = log
+            .record(&event("middle", 2_000), Some(&Bytes::from_static(b"ok")))
+            .await
+            .unwrap()
+        else {
+            panic!("new")
+        };
+        log.join("new-only", &Start::New).await.unwrap();
+        log.join("from-start", &Start::GroupPosition).await.unwrap();
+        log.join("after", &Start::AfterEvent(middle.clone()))
+            .await
+            .unwrap();
+        log.record(&event("late", 3_000), Some(&Bytes::from_static(b"ok")))
+            .await
+            .unwrap();
+        log.join("time", &Start::FromTime(2_000)).await.unwrap();
+        let read = |group: &'static str| {
+            let log = log.clone();
+            async move { log.read_new(group, "c", 10, Duration::ZERO).await.unwrap() }
+        };
+        assert_eq!(ids(&read("new-only").await), ["late"], "{name}");
+        assert_eq!(
+            ids(&read("from-start").await),
+            ["old", "middle", "late"],
+            "{name}"
+        );
+        assert_eq!(ids(&read("after").await), ["late"], "{name}");
+        // Redis stamps its own clock on ids; memory uses received time. Both honour "at or after".
+        let from_time = read("time").await;
+        assert!(ids(&from_time).contains(&"late"), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn decisions_and_withdraw_orders() {
+    for (name, log) in logs().await {
+        assert_eq!(log.decision("n1").await.unwrap(), None, "{name}");
+        log.set_decision("n1", "FAILED").await.unwrap();
+        assert_eq!(
+            log.decision("n1").await.unwrap().as_deref(),
+            Some("FAILED"),
+            "{name}"
+        );
+        assert!(!log.is_withdraw_order("42").await.unwrap());
+        log.remember_withdraw_order("42").await.unwrap();
+        assert!(log.is_withdraw_order("42").await.unwrap(), "{name}");
+        log.ping().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_is_an_error_not_a_hang() {
+    let started = std::time::Instant::now();
+    let result = redis::Log::connect(
+        "redis://127.0.0.1:1",
+        None,
+        "x",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+    )
+    .await;
+    assert!(result.is_err());
+    assert!(started.elapsed() < Duration::from_secs(5));
+}

@@ -1,0 +1,158 @@
+//! Spawns the sidecar in-process on 127.0.0.1:0 with a generated gRPC client.
+
+use std::{collections::HashMap, net::SocketAddr};
+
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use tonic::transport::Channel;
+use trustly_sidecar::{
+    App, Listeners, RunError, config::Config, pb::payment_service_client::PaymentServiceClient, run,
+};
+
+use super::*;
+
+/// A running sidecar; stops (and drains) when `stop` is called or it is dropped.
+pub struct Sidecar {
+    pub addr: SocketAddr,
+    /// Where notification intake listens.
+    pub intake_addr: SocketAddr,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served.
+    pub ops_addr: SocketAddr,
+    pub client: PaymentServiceClient<Channel>,
+    pub channel: Channel,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), RunError>>>,
+    _files: Vec<tempfile::NamedTempFile>,
+}
+
+impl Sidecar {
+    /// Sends the shutdown signal without waiting for the drain.
+    pub fn begin_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Graceful shutdown; returns what `run` returned.
+    pub async fn stop(mut self) -> Result<(), RunError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.take().expect("running").await.expect("run task")
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A file holding `content`, kept alive with the sidecar.
+pub fn secret_file(content: &str) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), content).expect("write");
+    file
+}
+
+/// Spawns a sidecar from TRUSTLY_SIDECAR_* variables (as a Helm chart would set them).
+pub async fn spawn(vars: HashMap<String, String>, files: Vec<tempfile::NamedTempFile>) -> Sidecar {
+    let intake = TcpListener::bind("127.0.0.1:0").await.expect("bind intake");
+    start(vars, files, intake).await
+}
+
+/// Like [`spawn`], with the default NotificationURL pointing at this sidecar's own intake, so the
+/// simulator's notifications arrive here.
+pub async fn spawn_with_intake(
+    mut vars: HashMap<String, String>,
+    files: Vec<tempfile::NamedTempFile>,
+) -> Sidecar {
+    let intake = TcpListener::bind("127.0.0.1:0").await.expect("bind intake");
+    let url = format!(
+        "http://{}/trustly/notifications",
+        intake.local_addr().expect("addr")
+    );
+    vars.insert("TRUSTLY_SIDECAR_NOTIFICATION_URL".into(), url);
+    start(vars, files, intake).await
+}
+
+async fn start(
+    vars: HashMap<String, String>,
+    files: Vec<tempfile::NamedTempFile>,
+    intake: TcpListener,
+) -> Sidecar {
+    let config = Config::from_lookup(|var| vars.get(var).cloned()).expect("valid config");
+    let app = App::build(config).await.expect("app builds");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let intake_addr = intake.local_addr().expect("addr");
+    let ops = TcpListener::bind("127.0.0.1:0").await.expect("bind ops");
+    let ops_addr = ops.local_addr().expect("addr");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let listeners = Listeners {
+        grpc: listener,
+        intake,
+        ops: Some(ops),
+    };
+    let task = tokio::spawn(run(app, listeners, async {
+        let _ = stopped.await;
+    }));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    Sidecar {
+        addr,
+        intake_addr,
+        ops_addr,
+        client: PaymentServiceClient::new(channel.clone()),
+        channel,
+        stop: Some(stop),
+        task: Some(task),
+        _files: files,
+    }
+}
+
+/// Variables for a sidecar talking to `sim` as the merchant of the simulator harness.
+pub fn vars_for(
+    sim: &sim::SimHarness,
+    extra: &[(&str, &str)],
+) -> (HashMap<String, String>, Vec<tempfile::NamedTempFile>) {
+    let password = secret_file(sim::PASSWORD);
+    let mut vars: HashMap<String, String> = [
+        (
+            "TRUSTLY_SIDECAR_TRUSTLY_URL",
+            sim.simulator
+                .as_ref()
+                .expect("running")
+                .api_url()
+                .to_string(),
+        ),
+        (
+            "TRUSTLY_SIDECAR_TRUSTLY_PUBLIC_KEY_PATH",
+            key_path(TRUSTLY_PUBLIC).display().to_string(),
+        ),
+        (
+            "TRUSTLY_SIDECAR_PRIVATE_KEY_PATH",
+            key_path(MERCHANT_PRIVATE).display().to_string(),
+        ),
+        ("TRUSTLY_SIDECAR_USERNAME", sim::USERNAME.to_owned()),
+        (
+            "TRUSTLY_SIDECAR_PASSWORD_PATH",
+            password.path().display().to_string(),
+        ),
+        (
+            "TRUSTLY_SIDECAR_NOTIFICATION_URL",
+            "https://merchant.example/trustly/notifications".to_owned(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (key, value) in extra {
+        vars.insert((*key).to_owned(), (*value).to_owned());
+    }
+    (vars, vec![password])
+}
