@@ -9,6 +9,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use url::Url;
 
+use crate::money::{Amount, Currency};
 pub use crate::secret::Secret;
 use crate::trustly::{
     keys::{self, Environment, KeyError},
@@ -116,6 +117,15 @@ pub const ENV_DECISION_FALLBACK: &str = "TRUSTLY_SIDECAR_DECISION_FALLBACK";
 /// AccountID cache without calling Trustly (the same details always give the same AccountID).
 pub const ENV_REGISTER_ACCOUNT_FROM_CACHE: &str = "TRUSTLY_SIDECAR_REGISTER_ACCOUNT_FROM_CACHE";
 
+/// How often the Trustly balance is read into the `trustly_balance` gauges, e.g. `15m`. Unset: never
+/// (the Balance RPC still updates them). Trustly allows Balance once per 15 minutes per merchant,
+/// so shorter intervals are refused, and replicas sharing Redis take turns.
+pub const ENV_BALANCE_INTERVAL: &str = "TRUSTLY_SIDECAR_BALANCE_INTERVAL";
+pub const MIN_BALANCE_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// Low-balance thresholds per currency, e.g. `EUR=5000.00,SEK=50000`: the balance gauge of a
+/// currency under its threshold sets `trustly_balance_low` and logs a warning (payouts need funds).
+pub const ENV_LOW_BALANCE: &str = "TRUSTLY_SIDECAR_LOW_BALANCE";
+
 /// Username and password the sandbox uses with the built-in simulator.
 pub const SANDBOX_USERNAME: &str = "sandbox";
 pub const SANDBOX_PASSWORD: &str = "sandbox";
@@ -212,6 +222,10 @@ pub struct Config {
     pub private_key_source: String,
     pub trustly_key_source: String,
     pub log_format: LogFormat,
+    /// How often the balance is polled; `None`: only when the Balance RPC is called.
+    pub balance_interval: Option<Duration>,
+    /// Per-currency low-balance thresholds.
+    pub low_balance: Vec<(Currency, Amount)>,
 }
 
 impl std::fmt::Debug for Config {
@@ -257,6 +271,8 @@ impl std::fmt::Debug for Config {
             .field("private_key", &self.private_key_source)
             .field("trustly_public_key", &self.trustly_key_source)
             .field("log_format", &self.log_format)
+            .field("balance_interval", &self.balance_interval)
+            .field("low_balance", &self.low_balance)
             .finish()
     }
 }
@@ -489,6 +505,22 @@ impl Config {
             ENV_HEARTBEAT_INTERVAL,
             DEFAULT_HEARTBEAT_INTERVAL,
         );
+        let balance_interval = get(ENV_BALANCE_INTERVAL).and_then(|v| {
+            parsed(
+                &mut problems,
+                ENV_BALANCE_INTERVAL,
+                parse_duration(&v).and_then(|interval| {
+                    if interval >= MIN_BALANCE_INTERVAL {
+                        Ok(interval)
+                    } else {
+                        Err(format!("{v:?} is shorter than Trustly's limit of one Balance call per 15 minutes"))
+                    }
+                }),
+            )
+        });
+        let low_balance = get(ENV_LOW_BALANCE)
+            .and_then(|v| parsed(&mut problems, ENV_LOW_BALANCE, parse_thresholds(&v)))
+            .unwrap_or_default();
         let notification_path =
             get(ENV_NOTIFICATION_PATH).unwrap_or_else(|| DEFAULT_NOTIFICATION_PATH.to_owned());
         if !notification_path.starts_with('/') || notification_path.contains('?') {
@@ -733,8 +765,30 @@ impl Config {
             private_key_source,
             trustly_key_source,
             log_format,
+            balance_interval,
+            low_balance,
         })
     }
+}
+
+/// `EUR=5000.00,SEK=50000`: one decimal threshold per ISO 4217 currency.
+fn parse_thresholds(text: &str) -> Result<Vec<(Currency, Amount)>, String> {
+    text.split(',')
+        .map(|pair| {
+            let (currency, amount) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("{pair:?} is not CURRENCY=AMOUNT"))?;
+            let currency = currency
+                .trim()
+                .parse::<Currency>()
+                .map_err(|e| format!("{pair:?}: {e}"))?;
+            let amount = amount
+                .trim()
+                .parse::<Amount>()
+                .map_err(|e| format!("{pair:?}: {e}"))?;
+            Ok((currency, amount))
+        })
+        .collect()
 }
 
 /// Keeps a parsed value, or records why it could not be parsed.
@@ -961,6 +1015,36 @@ mod tests {
         for bad in ["", "10", "s", "0s", "1.5s", "-1s", "10y"] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_balance_poll_respects_trustlys_limit_and_thresholds_are_exact() {
+        let error = config(&[
+            (ENV_SANDBOX, "1".into()),
+            (ENV_BALANCE_INTERVAL, "5m".into()),
+            (ENV_LOW_BALANCE, "EUR=100.001,sek=5,SEK".into()),
+        ])
+        .expect_err("refused");
+        let text = error.to_string();
+        for needle in [
+            "TRUSTLY_SIDECAR_BALANCE_INTERVAL: \"5m\" is shorter than Trustly's limit",
+            "TRUSTLY_SIDECAR_LOW_BALANCE: \"EUR=100.001\": amount must have at most 2 decimals",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from:\n{text}");
+        }
+        let config = config(&[
+            (ENV_SANDBOX, "1".into()),
+            (ENV_BALANCE_INTERVAL, "15m".into()),
+            (ENV_LOW_BALANCE, "EUR=5000.00, SEK=250".into()),
+        ])
+        .expect("valid");
+        assert_eq!(config.balance_interval, Some(MIN_BALANCE_INTERVAL));
+        let thresholds: Vec<String> = config
+            .low_balance
+            .iter()
+            .map(|(currency, amount)| format!("{currency}={amount}"))
+            .collect();
+        assert_eq!(thresholds, ["EUR=5000.00", "SEK=250.00"]);
     }
 
     #[test]

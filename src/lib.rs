@@ -21,6 +21,7 @@ pub mod grpc;
 pub mod http_server;
 pub mod metrics;
 pub mod money;
+pub mod monitor;
 pub mod notify;
 pub mod ops;
 pub mod pb;
@@ -49,6 +50,7 @@ use crate::{
         notification::{Delivery, Notifications},
         payment::{AccountSettings, IdempotencySettings},
     },
+    monitor::BalanceWatch,
     notify::Intake,
     pb::{
         account_service_server::AccountServiceServer,
@@ -109,6 +111,7 @@ pub struct App {
     log: NotificationLog,
     token: BearerToken,
     rpc_timeout: Duration,
+    balance_interval: Option<Duration>,
     /// The in-process simulator of `--sandbox`.
     simulator: Option<Simulator>,
     tasks: TaskTracker,
@@ -233,6 +236,7 @@ impl App {
                 log.clone(),
                 idempotency,
                 accounts,
+                BalanceWatch::new(&config.low_balance),
             ),
             accounts: Accounts::new(account_cache),
             notifications: Notifications::new(
@@ -245,6 +249,7 @@ impl App {
             log,
             token: BearerToken::new(config.grpc_token.clone()),
             rpc_timeout: config.trustly_timeout + RPC_TIMEOUT_MARGIN,
+            balance_interval: config.balance_interval,
             simulator,
             tasks,
             shutdown,
@@ -286,6 +291,19 @@ async fn start_sandbox_simulator(
     .await?;
     let verifier = backend.verifier(public).map_err(trustly::Error::Signing)?;
     Ok((simulator, verifier))
+}
+
+/// The span of one gRPC call: every log line of the call carries the RPC and, once known, the
+/// order's identifiers (recorded by the handlers). Never request fields beyond identifiers.
+fn rpc_span(request: &http::Request<()>) -> tracing::Span {
+    tracing::info_span!(
+        "rpc",
+        rpc = %request.uri().path(),
+        orderid = tracing::field::Empty,
+        messageid = tracing::field::Empty,
+        notificationid = tracing::field::Empty,
+        event_id = tracing::field::Empty,
+    )
 }
 
 /// The sockets the sidecar serves, bound before `run` (so tests can bind port 0).
@@ -330,6 +348,14 @@ pub async fn run(
     let mut app = app;
     if let Some(reloader) = app.reloader.take() {
         app.tasks.spawn(reloader.run(app.shutdown.clone()));
+    }
+    if let Some(interval) = app.balance_interval {
+        app.tasks.spawn(monitor::poll_balances(
+            app.payments.clone(),
+            app.log.clone(),
+            interval,
+            app.shutdown.clone(),
+        ));
     }
     let handler_intake = Arc::clone(&app.intake);
     app.tasks.spawn(http_server::serve(
@@ -380,6 +406,7 @@ pub async fn run(
     let stop = app.shutdown.clone();
     let draining = Arc::clone(&readiness);
     let result = Server::builder()
+        .trace_fn(rpc_span)
         .timeout(app.rpc_timeout)
         .concurrency_limit_per_connection(MAX_CONCURRENT_RPCS_PER_CONNECTION)
         .add_service(health)

@@ -1,7 +1,10 @@
 //! Prometheus metrics, served on the ops port at `/metrics`. One process-wide registry: every
 //! component records into [`global()`]; nothing here knows about gRPC or Redis beyond labels.
 
-use std::{sync::OnceLock, time::Duration};
+use std::{
+    sync::{OnceLock, atomic::AtomicU64},
+    time::Duration,
+};
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -40,6 +43,17 @@ pub struct IdempotencyLabels {
     pub result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GroupLabels {
+    /// The consumer group.
+    pub group: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CurrencyLabels {
+    pub currency: String,
+}
+
 /// Every metric the sidecar exports.
 pub struct Metrics {
     registry: Registry,
@@ -53,6 +67,15 @@ pub struct Metrics {
     pub subscribers: Gauge,
     pub idempotency: Family<IdempotencyLabels, Counter>,
     pub store_errors: Counter,
+    /// Events appended but not yet delivered to a consumer group.
+    pub stream_lag: Family<GroupLabels, Gauge>,
+    /// Events delivered to a group and not yet acknowledged.
+    pub stream_pending: Family<GroupLabels, Gauge>,
+    /// Trustly balance per currency. Prometheus values are floats; the exact decimal is in logs
+    /// and the Balance RPC, and the low-balance flag is computed on the decimal.
+    pub balance: Family<CurrencyLabels, Gauge<f64, AtomicU64>>,
+    /// 1 when the balance is under its configured threshold.
+    pub balance_low: Family<CurrencyLabels, Gauge>,
 }
 
 /// Latency buckets from 1 ms to ~33 s: RSA signing is milliseconds, Trustly calls up to the
@@ -75,6 +98,10 @@ impl Metrics {
             subscribers: Gauge::default(),
             idempotency: Family::default(),
             store_errors: Counter::default(),
+            stream_lag: Family::default(),
+            stream_pending: Family::default(),
+            balance: Family::default(),
+            balance_low: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -126,6 +153,26 @@ impl Metrics {
             "store_errors",
             "Failed Redis (or store) calls",
             metrics.store_errors.clone(),
+        );
+        registry.register(
+            "stream_lag",
+            "Events appended but not yet delivered to the consumer group",
+            metrics.stream_lag.clone(),
+        );
+        registry.register(
+            "stream_pending",
+            "Events delivered to the consumer group and not yet acknowledged",
+            metrics.stream_pending.clone(),
+        );
+        registry.register(
+            "trustly_balance",
+            "Merchant balance at Trustly by currency (from Balance calls)",
+            metrics.balance.clone(),
+        );
+        registry.register(
+            "trustly_balance_low",
+            "1 when the balance is under its configured low-balance threshold",
+            metrics.balance_low.clone(),
         );
         Self {
             registry,

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Method, Request, Response, StatusCode, body::Incoming};
 use serde_json::{Value, json};
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::{
     config::DecisionFallback,
@@ -111,7 +111,15 @@ impl Intake {
             received_ms: now_ms(),
             body,
         };
-        match self.store(&notification, &event).await {
+        // Every log line about this notification carries its identifiers (never its content).
+        let span = info_span!(
+            "notification",
+            method = %event.method,
+            notificationid = %event.notification_id,
+            orderid = %event.order_id,
+            messageid = %event.message_id,
+        );
+        match self.store(&notification, &event).instrument(span).await {
             Ok(response) => response,
             Err(error) => {
                 metrics::global().notification(&event.method, "unavailable");
@@ -138,7 +146,7 @@ impl Intake {
         match self.log.record(event, Some(&reply)).await? {
             Recorded::New { event_id } => {
                 metrics::global().notification(&event.method, "stored");
-                info!(%event_id, notification_id = %event.notification_id, method = %event.method, order_id = %event.order_id, "notification stored");
+                info!(%event_id, "notification stored");
                 if event.method == "account" {
                     self.cache_account(notification, event).await;
                 }
@@ -146,7 +154,7 @@ impl Intake {
             }
             Recorded::Duplicate { reply: Some(first) } => {
                 metrics::global().notification(&event.method, "duplicate");
-                debug!(notification_id = %event.notification_id, "duplicate notification; first answer repeated");
+                debug!("duplicate notification; first answer repeated");
                 Ok(self.repeat(notification, &first).await)
             }
             // Recorded earlier while a decision was awaited; keep waiting for it.

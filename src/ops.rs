@@ -1,5 +1,6 @@
 //! The ops HTTP port: `/healthz` (liveness: the process serves), `/readyz` (readiness: keys
-//! loaded, the store answers, not shutting down) and `/metrics` (Prometheus).
+//! loaded, the store answers, not shutting down) and `/metrics` (Prometheus; the consumer-group
+//! backlog is read from the store at each scrape).
 
 use std::sync::{
     Arc,
@@ -10,7 +11,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Method, Request, Response, StatusCode, body::Incoming};
 
-use crate::{http_server, metrics, store::NotificationLog};
+use crate::{http_server, metrics, monitor, store::NotificationLog};
 
 /// Whether the sidecar should get traffic.
 pub struct Readiness {
@@ -50,11 +51,14 @@ pub async fn handle(
         "/healthz" => text(StatusCode::OK, "ok\n".into()),
         "/readyz" if readiness.is_ready().await => text(StatusCode::OK, "ready\n".into()),
         "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into()),
-        "/metrics" => http_server::response(
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            Bytes::from(metrics::global().encode()),
-        ),
+        "/metrics" => {
+            monitor::record_backlogs(&readiness.log).await;
+            http_server::response(
+                StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                Bytes::from(metrics::global().encode()),
+            )
+        }
         _ => text(StatusCode::NOT_FOUND, "not found\n".into()),
     })
 }

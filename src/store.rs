@@ -81,6 +81,17 @@ pub enum Start {
     FromTime(u64),
 }
 
+/// A consumer group's backlog (the consumer-lag metrics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupBacklog {
+    pub group: String,
+    /// Events appended but not yet delivered to the group (`None` when Redis cannot tell, e.g.
+    /// after entries were trimmed past the group's position).
+    pub undelivered: Option<u64>,
+    /// Events delivered to the group but not acknowledged.
+    pub pending: u64,
+}
+
 /// The notification log of the configured backend.
 #[derive(Clone)]
 pub enum NotificationLog {
@@ -242,6 +253,24 @@ impl NotificationLog {
         match self {
             NotificationLog::Memory(log) => Ok(log.order_for_message(message_id)),
             NotificationLog::Redis(log) => log.order_for_message(message_id).await,
+        }
+    }
+
+    /// The backlog of every consumer group.
+    pub async fn backlogs(&self) -> Result<Vec<GroupBacklog>, Error> {
+        match self {
+            NotificationLog::Memory(log) => Ok(log.backlogs()),
+            NotificationLog::Redis(log) => log.backlogs().await,
+        }
+    }
+
+    /// `true` for exactly one caller per `period` among every replica sharing the store: a
+    /// cluster-wide rate limit (Trustly allows Balance once per 15 minutes per merchant, not per
+    /// pod).
+    pub async fn take_turn(&self, name: &str, period: Duration) -> Result<bool, Error> {
+        match self {
+            NotificationLog::Memory(log) => Ok(log.take_turn(name, period)),
+            NotificationLog::Redis(log) => log.take_turn(name, period).await,
         }
     }
 

@@ -32,7 +32,14 @@ fn metric(text: &str, prefix: &str) -> f64 {
 #[tokio::test]
 async fn metrics_describe_a_scripted_flow() {
     let h = SimHarness::start().await;
-    let (vars, files) = app::vars_for(&h, &[]);
+    // The simulator starts with 1000.00 EUR and SEK: EUR is under its threshold, SEK is not.
+    let (vars, files) = app::vars_for(
+        &h,
+        &[
+            ("TRUSTLY_SIDECAR_BALANCE_INTERVAL", "15m"),
+            ("TRUSTLY_SIDECAR_LOW_BALANCE", "EUR=5000.00,SEK=10.00"),
+        ],
+    );
     let mut sidecar = app::spawn_with_intake(vars, files).await;
     let mut stream = NotificationServiceClient::new(sidecar.channel.clone())
         .stream_notifications(pb::StreamNotificationsRequest {
@@ -99,6 +106,67 @@ async fn metrics_describe_a_scripted_flow() {
     );
     assert!(metric(&text, "trustly_sidecar_stream_deliveries_total") >= 2.0);
     assert!(metric(&text, "trustly_sidecar_stream_subscribers") >= 1.0);
+    // Two events delivered to the group and not acknowledged; nothing left undelivered.
+    assert_eq!(
+        metric(&text, r#"trustly_sidecar_stream_pending{group="metrics"}"#),
+        2.0
+    );
+    assert_eq!(
+        metric(&text, r#"trustly_sidecar_stream_lag{group="metrics"}"#),
+        0.0
+    );
+
+    // Balance: polled once at start (the 15-minute turn), and updated by every Balance RPC.
+    let balances = sidecar
+        .client
+        .balance(pb::BalanceRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .balances;
+    let eur = balances
+        .iter()
+        .find(|b| b.currency_code == "EUR")
+        .expect("an EUR balance");
+    let text = h
+        .eventually(
+            "the startup poll and the RPC both called Balance",
+            || async {
+                let (_, text) = get(sidecar.ops_addr, "/metrics").await;
+                (metric_or_zero(
+                &text,
+                r#"trustly_sidecar_trustly_call_seconds_count{method="Balance",outcome="success"}"#,
+            ) >= 2.0)
+                .then_some(text)
+            },
+        )
+        .await;
+    assert_eq!(
+        metric(&text, r#"trustly_sidecar_trustly_balance{currency="EUR"}"#),
+        eur.balance.parse::<f64>().unwrap()
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"trustly_sidecar_trustly_balance_low{currency="EUR"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"trustly_sidecar_trustly_balance_low{currency="SEK"}"#
+        ),
+        0.0
+    );
+}
+
+fn metric_or_zero(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
 }
 
 #[tokio::test]
@@ -279,6 +347,26 @@ async fn logs_never_carry_secrets_or_personal_data_at_any_level() {
 
     let logs = std::fs::read_to_string(log_file.path()).unwrap();
     assert!(logs.lines().count() > 20, "trace logs were written");
+    // Every RPC and notification has a span carrying its identifiers.
+    let carries = |needles: &[&str]| {
+        logs.lines()
+            .any(|line| needles.iter().all(|needle| line.contains(needle)))
+    };
+    assert!(
+        carries(&[
+            r#""rpc":"/trustly.v1.PaymentService/Deposit""#,
+            r#""messageid":"m-redaction""#
+        ]),
+        "a Deposit's log lines carry its MessageID"
+    );
+    assert!(
+        carries(&[
+            r#""name":"notification""#,
+            r#""notificationid":""#,
+            &format!(r#""orderid":"{order_id}""#)
+        ]),
+        "a notification's log lines carry its notificationid and orderid"
+    );
     let private_key =
         std::fs::read_to_string(support::key_path(support::MERCHANT_PRIVATE)).unwrap();
     let key_line = private_key.lines().nth(1).unwrap();

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use trustly_sidecar::store::{NewEvent, NotificationLog, Recorded, Start, memory, redis};
+use trustly_sidecar::store::{
+    GroupBacklog, NewEvent, NotificationLog, Recorded, Start, memory, redis,
+};
 
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -245,4 +247,63 @@ async fn an_unreachable_redis_is_an_error_not_a_hang() {
     .await;
     assert!(result.is_err());
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn backlogs_count_undelivered_and_unacknowledged_events_per_group() {
+    for (name, log) in logs().await {
+        assert_eq!(
+            log.backlogs().await.unwrap(),
+            vec![],
+            "{name}: no groups yet"
+        );
+        for (i, id) in ["b1", "b2", "b3"].into_iter().enumerate() {
+            log.record(&event(id, 10_000 + i as u64), None)
+                .await
+                .unwrap();
+        }
+        log.join("lagging", &Start::GroupPosition).await.unwrap();
+        log.join("reading", &Start::GroupPosition).await.unwrap();
+        let read = log
+            .read_new("reading", "c1", 2, Duration::from_millis(10))
+            .await
+            .unwrap();
+        log.ack("reading", &read[0].id).await.unwrap();
+        let backlog = |group: &str, undelivered, pending| GroupBacklog {
+            group: group.into(),
+            undelivered: Some(undelivered),
+            pending,
+        };
+        let mut backlogs = log.backlogs().await.unwrap();
+        backlogs.sort_by(|a, b| a.group.cmp(&b.group));
+        assert_eq!(
+            backlogs,
+            vec![backlog("lagging", 3, 0), backlog("reading", 1, 1)],
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_caller_takes_each_turn() {
+    for (name, log) in logs().await {
+        let period = Duration::from_millis(300);
+        assert!(
+            log.take_turn("poll", period).await.unwrap(),
+            "{name}: first"
+        );
+        assert!(
+            !log.take_turn("poll", period).await.unwrap(),
+            "{name}: taken"
+        );
+        assert!(
+            log.take_turn("other", period).await.unwrap(),
+            "{name}: other name"
+        );
+        tokio::time::sleep(period + Duration::from_millis(100)).await;
+        assert!(
+            log.take_turn("poll", period).await.unwrap(),
+            "{name}: next period"
+        );
+    }
 }

@@ -954,15 +954,15 @@ pub fn withdrawals(data: Value) -> Result<pb::GetWithdrawalsResponse, m::DataErr
     Ok(pb::GetWithdrawalsResponse { withdrawals })
 }
 
-pub fn balances(data: Value) -> Result<pb::BalanceResponse, m::DataError> {
-    let balances = Vec::<m::CurrencyBalance>::from_data(data)?
+pub fn balances(balances: Vec<m::CurrencyBalance>) -> pb::BalanceResponse {
+    let balances = balances
         .into_iter()
         .map(|b| pb::CurrencyBalance {
             currency_code: b.currency,
             balance: b.balance.to_string(),
         })
         .collect();
-    Ok(pb::BalanceResponse { balances })
+    pb::BalanceResponse { balances }
 }
 
 pub fn ledger(data: Value) -> Result<pb::AccountLedgerResponse, m::DataError> {

@@ -159,6 +159,11 @@ impl NotificationService for Notifications {
         request: Request<pb::AcknowledgeNotificationRequest>,
     ) -> Result<Response<pb::AcknowledgeNotificationResponse>, Status> {
         let request = request.into_inner();
+        let span = tracing::Span::current();
+        span.record("event_id", request.event_id.as_str());
+        if !request.notification_id.is_empty() {
+            span.record("notificationid", request.notification_id.as_str());
+        }
         check_group(&request.consumer_group)?;
         if request.event_id.is_empty() {
             return Err(invalid("event_id", "is required"));

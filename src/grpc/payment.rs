@@ -18,6 +18,7 @@ use std::{collections::HashMap, time::Duration};
 
 use crate::{
     metrics,
+    monitor::BalanceWatch,
     pb::{self, payment_service_server::PaymentService},
     store::{
         self, NotificationLog,
@@ -62,6 +63,8 @@ pub struct Payments {
     defaults: Defaults,
     /// Withdraw orders are remembered here so their `debit` waits for the merchant's decision.
     log: NotificationLog,
+    /// Every Balance answer updates the balance gauges.
+    balances: BalanceWatch,
 }
 
 impl Payments {
@@ -72,6 +75,7 @@ impl Payments {
         log: NotificationLog,
         idempotency: IdempotencySettings,
         accounts: AccountSettings,
+        balances: BalanceWatch,
     ) -> Self {
         Self {
             client,
@@ -80,7 +84,20 @@ impl Payments {
             username,
             defaults,
             log,
+            balances,
         }
+    }
+
+    /// Calls Balance and records the answer in the balance gauges (the Balance RPC and the
+    /// balance monitor both come here).
+    pub async fn refresh_balances(&self) -> Result<pb::BalanceResponse, Error> {
+        let data = self
+            .execute(convert::balance(pb::BalanceRequest {})?)
+            .await?;
+        let balances = Vec::<m::CurrencyBalance>::from_data(data).map_err(unexpected)?;
+        self.balances
+            .observe(balances.iter().map(|b| (b.currency.as_str(), b.balance)));
+        Ok(convert::balances(balances))
     }
 
     /// Links an order to its end user, so its `account` notification can be cached (best effort:
@@ -114,8 +131,15 @@ impl Payments {
     /// (or whose process died) sends the stored signed request again, byte for byte.
     async fn execute(&self, prepared: Prepared) -> Result<serde_json::Value, Error> {
         let uuid = self.uuid_for(prepared.method, prepared.idempotency_key.as_deref());
+        // The RPC's span (see `lib::rpc_span`) carries the order's identifiers into every log line.
+        let rpc_span = tracing::Span::current();
+        for (field, name) in [("MessageID", "messageid"), ("OrderID", "orderid")] {
+            if let Some(value) = prepared.data.get(field) {
+                rpc_span.record(name, tracing::field::display(identifier(value)));
+            }
+        }
         let span = info_span!("trustly", method = prepared.method, %uuid);
-        async {
+        let result = async {
             let fingerprint = fingerprint(prepared.method, &prepared.data);
             let signed = self
                 .client
@@ -219,7 +243,13 @@ impl Payments {
             outcome
         }
         .instrument(span)
-        .await
+        .await;
+        if let Ok(data) = &result
+            && let Some(order_id) = data.get("orderid")
+        {
+            rpc_span.record("orderid", tracing::field::display(identifier(order_id)));
+        }
+        result
     }
 
     async fn send(&self, request: &SignedRequest) -> Result<serde_json::Value, Error> {
@@ -245,6 +275,14 @@ impl Payments {
             log_failure(&error);
             Error::from(error)
         })
+    }
+}
+
+/// An identifier (OrderID, MessageID) as logged: strings without quotes, numbers as written.
+fn identifier(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -528,13 +566,8 @@ impl PaymentService for Payments {
     }
 
     async fn balance(&self, request: Request<pb::BalanceRequest>) -> Reply<pb::BalanceResponse> {
-        respond("Balance", async {
-            let data = self
-                .execute(convert::balance(request.into_inner())?)
-                .await?;
-            convert::balances(data).map_err(unexpected)
-        })
-        .await
+        let pb::BalanceRequest {} = request.into_inner();
+        respond("Balance", self.refresh_balances()).await
     }
 
     async fn account_ledger(

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use super::{Event, NewEvent, Recorded, Start};
+use super::{Event, GroupBacklog, NewEvent, Recorded, Start};
 
 /// Events kept before the oldest are dropped: a memory bound for a long-running sandbox.
 pub const MAX_EVENTS: usize = 100_000;
@@ -54,6 +54,8 @@ struct Inner {
     decisions: HashMap<String, String>,
     withdraw_orders: HashSet<String>,
     orders_by_message: HashMap<String, String>,
+    /// `take_turn`: when each named turn may be taken again.
+    turns: HashMap<String, Instant>,
 }
 
 /// The in-memory log. Cloning shares it.
@@ -296,6 +298,41 @@ impl Log {
 
     pub(super) fn is_withdraw_order(&self, order_id: &str) -> bool {
         self.inner.lock().withdraw_orders.contains(order_id)
+    }
+
+    pub(super) fn backlogs(&self) -> Vec<GroupBacklog> {
+        let inner = self.inner.lock();
+        let mut backlogs: Vec<GroupBacklog> = inner
+            .groups
+            .iter()
+            .map(|(name, group)| GroupBacklog {
+                group: name.clone(),
+                undelivered: Some(
+                    inner
+                        .events
+                        .range((
+                            std::ops::Bound::Excluded(group.last_delivered),
+                            std::ops::Bound::Unbounded,
+                        ))
+                        .count() as u64,
+                ),
+                pending: group.pending.len() as u64,
+            })
+            .collect();
+        backlogs.sort_by(|a, b| a.group.cmp(&b.group));
+        backlogs
+    }
+
+    pub(super) fn take_turn(&self, name: &str, period: Duration) -> bool {
+        let now = Instant::now();
+        let mut inner = self.inner.lock();
+        match inner.turns.get(name) {
+            Some(next) if *next > now => false,
+            _ => {
+                inner.turns.insert(name.to_owned(), now + period);
+                true
+            }
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::{collections::HashMap, time::Duration};
 use bytes::Bytes;
 use redis::{AsyncCommands, Script, Value, aio::ConnectionManager};
 
-use super::{Error, Event, NewEvent, Recorded, Start};
+use super::{Error, Event, GroupBacklog, NewEvent, Recorded, Start};
 
 /// Appends unless the notificationid is known, and stores the reply, atomically.
 /// Reply values are `R<bytes>` (answered) or `P` (awaiting a decision).
@@ -57,6 +57,9 @@ impl Keys {
     }
     fn withdraw_order(&self, order_id: &str) -> String {
         format!("{}:{{notifications}}:withdraw:{order_id}", self.prefix)
+    }
+    fn turn(&self, name: &str) -> String {
+        format!("{}:{{notifications}}:turn:{name}", self.prefix)
     }
 }
 
@@ -478,12 +481,76 @@ impl Log {
             .await
     }
 
+    pub(super) async fn backlogs(&self) -> Result<Vec<GroupBacklog>, Error> {
+        let mut conn = self.conn.clone();
+        let reply = self
+            .bounded(
+                redis::cmd("XINFO")
+                    .arg("GROUPS")
+                    .arg(self.keys.stream())
+                    .query_async::<Value>(&mut conn),
+            )
+            .await;
+        let groups = match reply {
+            Ok(Value::Array(groups)) => groups,
+            Ok(_) => return Err(Error::Protocol("XINFO GROUPS")),
+            // No event yet: no stream, so no groups.
+            Err(Error::Redis(error)) if error.to_string().contains("no such key") => {
+                return Ok(Vec::new());
+            }
+            Err(error) => return Err(error),
+        };
+        Ok(groups.into_iter().filter_map(parse_group_info).collect())
+    }
+
+    pub(super) async fn take_turn(&self, name: &str, period: Duration) -> Result<bool, Error> {
+        let mut conn = self.conn.clone();
+        let taken: Option<String> = self
+            .bounded(
+                redis::cmd("SET")
+                    .arg(self.keys.turn(name))
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(u64::try_from(period.as_millis()).unwrap_or(u64::MAX).max(1))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(taken.is_some())
+    }
+
     pub(super) async fn ping(&self) -> Result<(), Error> {
         let mut conn = self.conn.clone();
         self.bounded(redis::cmd("PING").query_async::<String>(&mut conn))
             .await
             .map(|_| ())
     }
+}
+
+/// One group of `XINFO GROUPS` (a flat name/value array in RESP2, a map in RESP3).
+fn parse_group_info(group: Value) -> Option<GroupBacklog> {
+    let pairs: Vec<(Value, Value)> = match group {
+        Value::Array(flat) => {
+            let mut flat = flat.into_iter();
+            std::iter::from_fn(|| Some((flat.next()?, flat.next()?))).collect()
+        }
+        Value::Map(pairs) => pairs,
+        _ => return None,
+    };
+    let (mut name, mut pending, mut undelivered) = (None, 0, None);
+    for (field, value) in pairs {
+        match (text(field).as_deref(), value) {
+            (Some("name"), value) => name = text(value),
+            (Some("pending"), Value::Int(n)) => pending = u64::try_from(n).unwrap_or(0),
+            (Some("lag"), Value::Int(n)) => undelivered = u64::try_from(n).ok(),
+            _ => {}
+        }
+    }
+    Some(GroupBacklog {
+        group: name?,
+        undelivered,
+        pending,
+    })
 }
 
 fn decode_reply(stored: &[u8]) -> Option<Bytes> {

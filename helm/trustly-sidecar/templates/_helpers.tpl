@@ -102,6 +102,7 @@ environment variable (secretKeyRef), because the binary reads it from the enviro
   (dict "key" $k.password "file" "password" "env" "TRUSTLY_SIDECAR_PASSWORD_PATH")
   (dict "key" $k.grpcToken "file" "grpc-token" "env" "TRUSTLY_SIDECAR_GRPC_TOKEN_PATH")
   (dict "key" $k.trustlyPublicKey "file" "trustly-public-key.pem" "env" "TRUSTLY_SIDECAR_TRUSTLY_PUBLIC_KEY_PATH")
+  (dict "key" $k.trustlyNextPublicKey "file" "trustly-next-public-key.pem" "env" "TRUSTLY_SIDECAR_TRUSTLY_NEXT_PUBLIC_KEY_PATH")
   (dict "key" $k.redisCa "file" "redis-ca.pem" "env" "TRUSTLY_SIDECAR_REDIS_CA_PATH")
 -}}
 {{- toJson $files }}
@@ -140,7 +141,7 @@ would be unsafe. values.schema.json checks the same where JSON Schema can; these
 {{- end }}
 {{- end }}
 {{- if $v.secret.create }}
-{{- range $name := list "privateKey" "password" "grpcToken" "trustlyPublicKey" "redisCa" "redisUrl" }}
+{{- range $name := list "privateKey" "password" "grpcToken" "trustlyPublicKey" "trustlyNextPublicKey" "redisCa" "redisUrl" }}
 {{- $key := index $v.secret.keys $name }}
 {{- $data := index $v.secret.data $name }}
 {{- if and $key (not $data) }}
