@@ -467,51 +467,47 @@ async fn two_sidecars_share_one_redis() {
     let trustly = signer(Backend::RustCrypto, TRUSTLY_PRIVATE);
 
     // Two subscribers of one group on different replicas share; another group gets everything.
+    // Which subscriber wins an event is a race (each replica's own subscriber is woken by its
+    // append, the other polls), so events are posted, alternating replicas, until both
+    // subscribers got one; a real sharing bug starves one side for all of them.
     let mut shared_a = subscribe(&a, "shared", pb::StartPosition::Group).await;
     let mut shared_b = subscribe(&b, "shared", pb::StartPosition::Group).await;
     let mut audit = subscribe(&b, "audit", pb::StartPosition::Group).await;
-    for i in 0..6 {
-        // Alternate replicas, spaced out: each replica's own subscriber is woken at once by its
-        // append, the other's polls, so each replica's subscriber gets a share.
+    const MAX_EVENTS: usize = 40;
+    let mut seen = std::collections::BTreeMap::new();
+    let (mut from_a, mut from_b, mut posted) = (0, 0, Vec::new());
+    while posted.len() < 6 || (from_a == 0 || from_b == 0) && posted.len() < MAX_EVENTS {
+        let i = posted.len();
         let replica = if i % 2 == 0 { &a } else { &b };
+        let id = format!("93000000{i:02}");
         let (status, _) = post(
             replica,
-            signed_notification("credit", &format!("93000000{i:02}"), trustly.as_ref()).to_string(),
+            signed_notification("credit", &id, trustly.as_ref()).to_string(),
         )
         .await;
         assert_eq!(status, 200);
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-    let mut audit_ids = Vec::new();
-    for _ in 0..6 {
-        audit_ids.push(next(&mut audit).await.notification_id);
-    }
-    audit_ids.sort();
-    assert_eq!(
-        audit_ids,
-        (0..6)
-            .map(|i| format!("93000000{i:02}"))
-            .collect::<Vec<_>>(),
-        "every group gets every event"
-    );
-
-    let mut seen = std::collections::BTreeMap::new();
-    let (mut from_a, mut from_b) = (0, 0);
-    while from_a + from_b < 6 {
+        posted.push(id);
         tokio::select! {
-            n = next(&mut shared_a) => { from_a += 1; seen.insert(n.notification_id.clone(), "a"); ack(&a, "shared", &n, pb::Decision::Unspecified).await; }
-            n = next(&mut shared_b) => { from_b += 1; seen.insert(n.notification_id.clone(), "b"); ack(&b, "shared", &n, pb::Decision::Unspecified).await; }
+            n = next(&mut shared_a) => { from_a += 1; assert!(seen.insert(n.notification_id.clone(), "a").is_none(), "delivered twice"); ack(&a, "shared", &n, pb::Decision::Unspecified).await; }
+            n = next(&mut shared_b) => { from_b += 1; assert!(seen.insert(n.notification_id.clone(), "b").is_none(), "delivered twice"); ack(&b, "shared", &n, pb::Decision::Unspecified).await; }
         }
     }
     assert_eq!(
-        seen.len(),
-        6,
-        "each event exactly once within the group: {seen:?}"
+        seen.keys().cloned().collect::<Vec<_>>(),
+        posted,
+        "each event exactly once within the group"
     );
     assert!(
         from_a > 0 && from_b > 0,
-        "both replicas' subscribers got a share: {seen:?}"
+        "both replicas' subscribers got a share of {} events: {seen:?}",
+        posted.len()
     );
+    let mut audit_ids = Vec::new();
+    for _ in 0..posted.len() {
+        audit_ids.push(next(&mut audit).await.notification_id);
+    }
+    audit_ids.sort();
+    assert_eq!(audit_ids, posted, "every group gets every event");
     let _ = h;
 }
 
