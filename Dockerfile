@@ -9,8 +9,9 @@
 # --- build -------------------------------------------------------------------------------------
 # The exact toolchain rust-toolchain.toml pins (1.95.0), so rustup downloads no other one.
 FROM rust:1.95.0-bookworm AS builder
-# Extra cargo features, e.g. "openssl" for TRUSTLY_SIDECAR_SIGNING_BACKEND=openssl (the runtime
-# image ships libssl3). Empty: the default, pure-Rust signing backend only.
+# Extra cargo features: "openssl" for TRUSTLY_SIDECAR_SIGNING_BACKEND=openssl (the runtime image
+# ships libssl3), "otel" for TRUSTLY_SIDECAR_OTLP_ENDPOINT, e.g. "openssl otel". Empty: the
+# default, pure-Rust signing backend only.
 ARG CARGO_FEATURES=""
 # libssl-dev and pkg-config only matter with the openssl feature; protoc is not needed (protox).
 RUN if [ -n "$CARGO_FEATURES" ]; then \

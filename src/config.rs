@@ -46,6 +46,10 @@ pub const ENV_SANDBOX: &str = "TRUSTLY_SIDECAR_SANDBOX";
 /// Log output: `plain` or `json`. Unset: `plain`.
 pub const ENV_LOG_FORMAT: &str = "TRUSTLY_SIDECAR_LOG_FORMAT";
 
+/// OTLP/gRPC endpoint of an OpenTelemetry collector, e.g. `http://otel-collector:4317`: the
+/// tracing spans are exported there too. Needs a build with the `otel` feature. Unset: no export.
+pub const ENV_OTLP_ENDPOINT: &str = "TRUSTLY_SIDECAR_OTLP_ENDPOINT";
+
 /// Where the gRPC API listens. Unset: loopback only, because the application is in the same pod.
 /// Any non-loopback address requires a bearer token (see `ENV_GRPC_TOKEN_PATH`).
 pub const ENV_GRPC_LISTEN: &str = "TRUSTLY_SIDECAR_GRPC_LISTEN";
@@ -222,6 +226,8 @@ pub struct Config {
     pub private_key_source: String,
     pub trustly_key_source: String,
     pub log_format: LogFormat,
+    /// Where spans are exported (OpenTelemetry), if anywhere.
+    pub otlp_endpoint: Option<Url>,
     /// How often the balance is polled; `None`: only when the Balance RPC is called.
     pub balance_interval: Option<Duration>,
     /// Per-currency low-balance thresholds.
@@ -271,6 +277,10 @@ impl std::fmt::Debug for Config {
             .field("private_key", &self.private_key_source)
             .field("trustly_public_key", &self.trustly_key_source)
             .field("log_format", &self.log_format)
+            .field(
+                "otlp_endpoint",
+                &self.otlp_endpoint.as_ref().map(Url::as_str),
+            )
             .field("balance_interval", &self.balance_interval)
             .field("low_balance", &self.low_balance)
             .finish()
@@ -315,6 +325,25 @@ impl Config {
                 )),
             },
         );
+        let otlp_endpoint = get(ENV_OTLP_ENDPOINT).and_then(|v| {
+            parsed(
+                &mut problems,
+                ENV_OTLP_ENDPOINT,
+                if cfg!(feature = "otel") {
+                    Url::parse(&v)
+                        .map_err(|e| format!("not a URL: {e}"))
+                        .and_then(|url| match url.scheme() {
+                            "http" | "https" => Ok(url),
+                            other => Err(format!("scheme {other:?} is not http(s)")),
+                        })
+                } else {
+                    Err(
+                        "this build has no OpenTelemetry export (build with --features otel)"
+                            .into(),
+                    )
+                },
+            )
+        });
         let url_override = get(ENV_TRUSTLY_URL).and_then(|v| {
             parsed(
                 &mut problems,
@@ -765,6 +794,7 @@ impl Config {
             private_key_source,
             trustly_key_source,
             log_format,
+            otlp_endpoint,
             balance_interval,
             low_balance,
         })

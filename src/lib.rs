@@ -347,7 +347,8 @@ pub async fn run(
     }
     let mut app = app;
     if let Some(reloader) = app.reloader.take() {
-        app.tasks.spawn(reloader.run(app.shutdown.clone()));
+        app.tasks
+            .spawn(reloader.run(signal::hangup(), app.shutdown.clone()));
     }
     if let Some(interval) = app.balance_interval {
         app.tasks.spawn(monitor::poll_balances(

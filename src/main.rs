@@ -99,7 +99,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    telemetry::init(config.log_format);
+    let telemetry = telemetry::init(config.log_format, config.otlp_endpoint.as_ref());
+    // Installed before anything slow, so an early SIGTERM still drains instead of killing.
+    let shutdown = signal::shutdown();
     let (Some(grpc), Some(intake), Some(ops)) = (
         bind("gRPC", config.grpc_listen).await,
         bind("notification intake", config.notification_listen).await,
@@ -113,16 +115,18 @@ async fn main() -> ExitCode {
         ops: Some(ops),
     };
     let outcome = match App::build(config).await {
-        Ok(app) => trustly_sidecar::run(app, listeners, signal::shutdown()).await,
+        Ok(app) => trustly_sidecar::run(app, listeners, shutdown).await,
         Err(error) => Err(error),
     };
-    match outcome {
+    let code = match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = %error, source = ?std::error::Error::source(&error), "trustly-sidecar stopped");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown().await;
+    code
 }
 
 /// Binds one listener, logging which one failed.

@@ -29,10 +29,13 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    /// Watches until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
-        let mut hangup =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    /// Watches until `shutdown`; `hangup` (installed by the caller before serving, see
+    /// `signal::hangup`) triggers an immediate check.
+    pub async fn run(
+        self,
+        mut hangup: Option<tokio::signal::unix::Signal>,
+        shutdown: CancellationToken,
+    ) {
         let mut loaded_key = self
             .private_key_path
             .as_ref()
@@ -42,17 +45,9 @@ impl Reloader {
             .as_ref()
             .and_then(|p| std::fs::read(p).ok());
         loop {
-            let hangup_received = async {
-                match hangup.as_mut() {
-                    Some(signal) => {
-                        signal.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
             tokio::select! {
                 () = tokio::time::sleep(self.interval) => {}
-                () = hangup_received => info!("SIGHUP: checking the key and password files"),
+                () = crate::signal::received(&mut hangup) => info!("SIGHUP: checking the key and password files"),
                 () = shutdown.cancelled() => return,
             }
             if let Some(path) = &self.private_key_path {

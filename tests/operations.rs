@@ -250,54 +250,19 @@ async fn a_second_trustly_key_is_accepted_during_a_rotation() {
 
 #[tokio::test]
 async fn logs_never_carry_secrets_or_personal_data_at_any_level() {
-    use std::process::{Command, Stdio};
     let h = SimHarness::start().await;
-    let free = support::requests::free_port;
-    let (grpc, intake, ops) = (free(), free(), free());
-    let (mut vars, _files) = app::vars_for(&h, &[]);
-    vars.insert(
-        "TRUSTLY_SIDECAR_GRPC_LISTEN".into(),
-        format!("127.0.0.1:{grpc}"),
+    // RUST_LOG=trace: every level of every crate is written, so nothing can hide below it.
+    let process = app::spawn_process(
+        &h,
+        &[
+            ("TRUSTLY_SIDECAR_LOG_FORMAT", "json"),
+            ("RUST_LOG", "trace"),
+        ],
+    )
+    .await;
+    let mut client = trustly_sidecar::pb::payment_service_client::PaymentServiceClient::new(
+        process.channel.clone(),
     );
-    vars.insert(
-        "TRUSTLY_SIDECAR_NOTIFICATION_LISTEN".into(),
-        format!("127.0.0.1:{intake}"),
-    );
-    vars.insert(
-        "TRUSTLY_SIDECAR_OPS_LISTEN".into(),
-        format!("127.0.0.1:{ops}"),
-    );
-    vars.insert(
-        "TRUSTLY_SIDECAR_NOTIFICATION_URL".into(),
-        format!("http://127.0.0.1:{intake}/trustly/notifications"),
-    );
-    vars.insert("TRUSTLY_SIDECAR_LOG_FORMAT".into(), "json".into());
-    let log_file = tempfile::NamedTempFile::new().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trustly-sidecar"))
-        .env_clear()
-        .envs(&vars)
-        .env("RUST_LOG", "trace")
-        .stderr(Stdio::from(log_file.reopen().unwrap()))
-        .spawn()
-        .unwrap();
-    let channel = {
-        let mut channel = None;
-        for _ in 0..200 {
-            if let Ok(c) =
-                tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc}"))
-                    .unwrap()
-                    .connect()
-                    .await
-            {
-                channel = Some(c);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        channel.expect("sidecar serving")
-    };
-    let mut client =
-        trustly_sidecar::pb::payment_service_client::PaymentServiceClient::new(channel);
     // A flow full of personal data: names, national id, email, phone, account number.
     let mut request = deposit("m-redaction");
     let user = request.user.as_mut().unwrap();
@@ -334,18 +299,8 @@ async fn logs_never_carry_secrets_or_personal_data_at_any_level() {
     })
     .await;
     drop(client);
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    // Waited for off the runtime thread, which the test's own connections still need.
-    let exited = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::task::spawn_blocking(move || child.wait()),
-    )
-    .await;
-    assert!(exited.is_ok(), "the sidecar exits on SIGTERM");
-
-    let logs = std::fs::read_to_string(log_file.path()).unwrap();
+    let (status, logs) = process.terminate().await;
+    assert!(status.success(), "the sidecar exits 0 on SIGTERM");
     assert!(logs.lines().count() > 20, "trace logs were written");
     // Every RPC and notification has a span carrying its identifiers.
     let carries = |needles: &[&str]| {

@@ -144,7 +144,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    telemetry::init(LogFormat::Plain);
+    telemetry::init(LogFormat::Plain, None);
+    let shutdown = trustly_sidecar::signal::shutdown();
     if using_fixtures {
         warn!("==================================================================");
         warn!("NO KEY FLAGS: using the PUBLICLY KNOWN test-fixture keys.");
@@ -161,7 +162,7 @@ async fn main() -> ExitCode {
         }
     };
     info!(api = %simulator.api_url(), admin = %simulator.admin_url(), "ready");
-    trustly_sidecar::signal::shutdown().await;
+    shutdown.await;
     info!("shutting down");
     simulator.shutdown().await;
     ExitCode::SUCCESS

@@ -156,3 +156,80 @@ pub fn vars_for(
     }
     (vars, vec![password])
 }
+
+/// The `trustly-sidecar` binary as a child process on free loopback ports (its notification URL
+/// is its own intake), with stderr captured in a file.
+pub struct Process {
+    pub child: std::process::Child,
+    pub channel: Channel,
+    pub intake_addr: SocketAddr,
+    log: tempfile::NamedTempFile,
+    _files: Vec<tempfile::NamedTempFile>,
+}
+
+/// Starts the binary with [`vars_for`]'s variables plus `extra`, and waits until gRPC answers.
+pub async fn spawn_process(sim: &sim::SimHarness, extra: &[(&str, &str)]) -> Process {
+    let free = super::requests::free_port;
+    let (grpc, intake, ops) = (free(), free(), free());
+    let (mut vars, files) = vars_for(sim, &[]);
+    for (name, value) in [
+        ("TRUSTLY_SIDECAR_GRPC_LISTEN", format!("127.0.0.1:{grpc}")),
+        (
+            "TRUSTLY_SIDECAR_NOTIFICATION_LISTEN",
+            format!("127.0.0.1:{intake}"),
+        ),
+        ("TRUSTLY_SIDECAR_OPS_LISTEN", format!("127.0.0.1:{ops}")),
+        (
+            "TRUSTLY_SIDECAR_NOTIFICATION_URL",
+            format!("http://127.0.0.1:{intake}/trustly/notifications"),
+        ),
+    ] {
+        vars.insert(name.to_owned(), value);
+    }
+    for (name, value) in extra {
+        vars.insert((*name).to_owned(), (*value).to_owned());
+    }
+    let log = tempfile::NamedTempFile::new().expect("log file");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_trustly-sidecar"))
+        .env_clear()
+        .envs(&vars)
+        .stderr(std::process::Stdio::from(log.reopen().expect("log file")))
+        .spawn()
+        .expect("the binary starts");
+    let endpoint = Channel::from_shared(format!("http://127.0.0.1:{grpc}")).expect("uri");
+    let mut channel = None;
+    for _ in 0..200 {
+        if let Ok(connected) = endpoint.connect().await {
+            channel = Some(connected);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Process {
+        child,
+        channel: channel.expect("the sidecar serves gRPC within 10 s"),
+        intake_addr: SocketAddr::from(([127, 0, 0, 1], intake)),
+        log,
+        _files: files,
+    }
+}
+
+impl Process {
+    /// SIGTERM, then waits (at most 30 s) for the exit; returns the exit status and the logs.
+    pub async fn terminate(self) -> (std::process::ExitStatus, String) {
+        let Process { mut child, log, .. } = self;
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        // Waited for off the runtime thread, which the test's own connections may still need.
+        let status = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            tokio::task::spawn_blocking(move || child.wait()),
+        )
+        .await
+        .expect("the sidecar exits within 30 s of SIGTERM")
+        .expect("wait task")
+        .expect("wait");
+        (status, std::fs::read_to_string(log.path()).expect("logs"))
+    }
+}
