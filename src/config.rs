@@ -605,8 +605,11 @@ impl Config {
             match (get(ENV_TRUSTLY_PUBLIC_KEY_PATH), environment) {
                 (Some(path), _) => {
                     let path = PathBuf::from(path);
-                    match keys::load_public_key(&path) {
-                        Ok(key) => (Some(key), path.display().to_string()),
+                    match keys::load_trustly_public_key(&path, environment) {
+                        Ok(key) => {
+                            let bits = rsa::traits::PublicKeyParts::size(&key) * 8;
+                            (Some(key), format!("{} ({bits}-bit)", path.display()))
+                        }
                         Err(source) => {
                             problems.push(Problem::Key {
                                 var: ENV_TRUSTLY_PUBLIC_KEY_PATH,
@@ -670,7 +673,7 @@ impl Config {
             _ => None,
         };
         let next_trustly_key = get(ENV_TRUSTLY_NEXT_PUBLIC_KEY_PATH).and_then(|path| {
-            keys::load_public_key(std::path::Path::new(&path))
+            keys::load_trustly_public_key(std::path::Path::new(&path), environment)
                 .map_err(|source| {
                     problems.push(Problem::Key {
                         var: ENV_TRUSTLY_NEXT_PUBLIC_KEY_PATH,

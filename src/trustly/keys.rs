@@ -15,6 +15,10 @@ use rsa::{
 /// Smallest modulus accepted. Trustly issues and expects 2048-bit keys; anything smaller is
 /// unsafe and would be refused by Trustly anyway.
 pub const MIN_KEY_BITS: usize = 2048;
+/// Smallest Trustly public key accepted outside the live environment: benchmarks run the simulator
+/// with a 1024-bit key so that its signing is never the bottleneck. Live always needs
+/// [`MIN_KEY_BITS`]; test money is not real money.
+pub const MIN_TEST_TRUSTLY_KEY_BITS: usize = 1024;
 /// Largest modulus accepted. 4096 bits signs ~7x slower than 2048 (perf-baselines §1); larger keys
 /// are almost certainly a mistake, and would make a key file a cheap denial of service.
 pub const MAX_KEY_BITS: usize = 4096;
@@ -96,8 +100,8 @@ pub enum KeyProblem {
     Encrypted,
     #[error("is not a PEM {expected}")]
     NotPem { expected: &'static str },
-    #[error("is a {bits}-bit RSA key; only {MIN_KEY_BITS} to {MAX_KEY_BITS} bits are accepted")]
-    WrongSize { bits: usize },
+    #[error("is a {bits}-bit RSA key; only {min} to {MAX_KEY_BITS} bits are accepted")]
+    WrongSize { bits: usize, min: usize },
     #[error("is not a consistent RSA private key")]
     Inconsistent,
 }
@@ -140,13 +144,35 @@ pub fn parse_private_key_pem(pem: &str) -> Result<RsaPrivateKey, KeyProblem> {
 
 /// Parses a PEM public key and checks its size.
 pub fn parse_public_key_pem(pem: &str) -> Result<RsaPublicKey, KeyProblem> {
+    parse_public_key_pem_min(pem, MIN_KEY_BITS)
+}
+
+fn parse_public_key_pem_min(pem: &str, min_bits: usize) -> Result<RsaPublicKey, KeyProblem> {
     let key = RsaPublicKey::from_public_key_pem(pem)
         .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem))
         .map_err(|_| KeyProblem::NotPem {
             expected: "RSA public key (SPKI or PKCS#1)",
         })?;
-    check_size(key.size() * 8)?;
+    check_size_min(key.size() * 8, min_bits)?;
     Ok(key)
+}
+
+/// Loads a Trustly public key override: [`MIN_KEY_BITS`] for live, down to
+/// [`MIN_TEST_TRUSTLY_KEY_BITS`] otherwise (a simulator's benchmark key).
+pub fn load_trustly_public_key(
+    path: &Path,
+    environment: Option<Environment>,
+) -> Result<RsaPublicKey, KeyError> {
+    let min_bits = match environment {
+        Some(Environment::Live) => MIN_KEY_BITS,
+        _ => MIN_TEST_TRUSTLY_KEY_BITS,
+    };
+    read_pem(path)
+        .and_then(|pem| parse_public_key_pem_min(&pem, min_bits))
+        .map_err(|problem| KeyError {
+            path: path.to_owned(),
+            problem,
+        })
 }
 
 fn read_pem(path: &Path) -> Result<String, KeyProblem> {
@@ -160,10 +186,14 @@ fn read_pem(path: &Path) -> Result<String, KeyProblem> {
 }
 
 fn check_size(bits: usize) -> Result<(), KeyProblem> {
-    if (MIN_KEY_BITS..=MAX_KEY_BITS).contains(&bits) {
+    check_size_min(bits, MIN_KEY_BITS)
+}
+
+fn check_size_min(bits: usize, min: usize) -> Result<(), KeyProblem> {
+    if (min..=MAX_KEY_BITS).contains(&bits) {
         Ok(())
     } else {
-        Err(KeyProblem::WrongSize { bits })
+        Err(KeyProblem::WrongSize { bits, min })
     }
 }
 
@@ -179,6 +209,31 @@ mod tests {
         assert_ne!(
             Environment::Test.trustly_public_key(),
             Environment::Live.trustly_public_key()
+        );
+    }
+
+    #[test]
+    fn a_1024_bit_trustly_key_is_for_the_test_environment_only() {
+        use rsa::pkcs8::{EncodePublicKey, LineEnding};
+        let weak = RsaPrivateKey::from_pkcs8_pem(include_str!(
+            "../../tests/fixtures/keys/weak-1024-private.pem"
+        ))
+        .expect("fixture key");
+        let pem = RsaPublicKey::from(&weak)
+            .to_public_key_pem(LineEnding::LF)
+            .expect("encodes");
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(file.path(), pem).expect("write");
+        assert!(load_trustly_public_key(file.path(), Some(Environment::Test)).is_ok());
+        assert!(load_trustly_public_key(file.path(), None).is_ok());
+        let refused = load_trustly_public_key(file.path(), Some(Environment::Live))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(refused.contains("1024-bit RSA key; only 2048"), "{refused}");
+        assert!(
+            load_public_key(file.path()).is_err(),
+            "other public keys stay >= 2048"
         );
     }
 
