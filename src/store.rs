@@ -92,6 +92,38 @@ pub struct GroupBacklog {
     pub pending: u64,
 }
 
+/// Appends made by this process since the watch last woke (see [`NotificationLog::watch_appends`]).
+pub struct AppendWatch(tokio::sync::watch::Receiver<u64>);
+
+impl AppendWatch {
+    /// Waits until this process appends an event (or has appended one since the last wait), or
+    /// `max` passes. Appends by other replicas are noticed by polling: callers read at least every
+    /// `max`.
+    pub async fn wait(&mut self, max: Duration) {
+        let _ = tokio::time::timeout(max, self.0.changed()).await;
+    }
+}
+
+/// Counts appends and wakes the process's watchers (shared by the log's clones).
+#[derive(Clone, Debug)]
+pub(crate) struct Appends(std::sync::Arc<tokio::sync::watch::Sender<u64>>);
+
+impl Default for Appends {
+    fn default() -> Self {
+        Self(std::sync::Arc::new(tokio::sync::watch::Sender::new(0)))
+    }
+}
+
+impl Appends {
+    fn appended(&self) {
+        self.0.send_modify(|count| *count = count.wrapping_add(1));
+    }
+
+    fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+}
+
 /// The notification log of the configured backend.
 #[derive(Clone)]
 pub enum NotificationLog {
@@ -238,14 +270,13 @@ impl NotificationLog {
         }
     }
 
-    /// Waits until this process appends an event, or `max` passes. Events appended by other
-    /// replicas are noticed by polling: callers wait at most `max` between reads.
-    pub async fn wait_for_append(&self, max: Duration) {
-        let appended = match self {
-            NotificationLog::Memory(log) => log.appended(),
-            NotificationLog::Redis(log) => log.appended(),
-        };
-        let _ = tokio::time::timeout(max, appended.notified()).await;
+    /// Follows this process's appends. A subscriber holds one and waits on it between reads;
+    /// an append that happens while it is busy reading is not missed (unlike a bare `Notify`).
+    pub fn watch_appends(&self) -> AppendWatch {
+        AppendWatch(match self {
+            NotificationLog::Memory(log) => log.appends(),
+            NotificationLog::Redis(log) => log.appends(),
+        })
     }
 
     /// The order id seen in notifications for a MessageID (recovers an order after a 637).

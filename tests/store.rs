@@ -307,3 +307,23 @@ async fn one_caller_takes_each_turn() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_append_wakes_this_processs_watchers_even_one_made_while_they_were_busy() {
+    for (name, log) in logs().await {
+        let mut watch = log.watch_appends();
+        // Appended before the wait starts (the subscriber was busy reading): still wakes it.
+        log.record(&event("w1", 20_000), None).await.unwrap();
+        let woke =
+            tokio::time::timeout(Duration::from_secs(10), watch.wait(Duration::from_secs(60)))
+                .await;
+        assert!(woke.is_ok(), "{name}: the append woke the watcher");
+        // Seen: the next wait lasts until its bound (nothing new).
+        let idle = tokio::time::timeout(
+            Duration::from_millis(200),
+            watch.wait(Duration::from_secs(60)),
+        )
+        .await;
+        assert!(idle.is_err(), "{name}: no append, no wake");
+    }
+}

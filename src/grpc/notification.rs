@@ -263,6 +263,7 @@ impl Subscriber {
 
     async fn serve(&self) {
         let mut last_sent = tokio::time::Instant::now();
+        let mut appends = self.log.watch_appends();
         loop {
             if self.tx.is_closed() || self.shutdown.is_cancelled() {
                 return;
@@ -286,7 +287,7 @@ impl Subscriber {
                 last_sent = tokio::time::Instant::now();
             }
             tokio::select! {
-                () = self.log.wait_for_append(POLL_INTERVAL) => {}
+                () = appends.wait(POLL_INTERVAL) => {}
                 () = self.shutdown.cancelled() => return,
                 () = self.tx.closed() => return,
             }

@@ -10,7 +10,6 @@ use std::{
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
 use super::{Event, GroupBacklog, NewEvent, Recorded, Start};
 
@@ -62,7 +61,7 @@ struct Inner {
 #[derive(Clone, Default)]
 pub struct Log {
     inner: Arc<Mutex<Inner>>,
-    appended: Arc<Notify>,
+    appends: super::Appends,
 }
 
 impl Log {
@@ -96,14 +95,14 @@ impl Log {
             inner.events.pop_first();
         }
         drop(inner);
-        self.appended.notify_waiters();
+        self.appends.appended();
         Recorded::New {
             event_id: id.render(),
         }
     }
 
-    pub(super) fn appended(&self) -> Arc<Notify> {
-        Arc::clone(&self.appended)
+    pub(super) fn appends(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.appends.watch()
     }
 
     pub(super) fn set_reply(&self, notification_id: &str, reply: &Bytes) {
@@ -142,12 +141,15 @@ impl Log {
         let deadline = tokio::time::Instant::now() + block;
         loop {
             // Registered before looking, so an append between the look and the wait wakes us.
-            let appended = self.appended.notified();
+            let mut appended = self.appends.watch();
             let events = self.take_new(group, consumer, count);
             if !events.is_empty() {
                 return events;
             }
-            if tokio::time::timeout_at(deadline, appended).await.is_err() {
+            if tokio::time::timeout_at(deadline, appended.changed())
+                .await
+                .is_err()
+            {
                 return Vec::new();
             }
         }

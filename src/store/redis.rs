@@ -71,7 +71,7 @@ pub struct Log {
     retention: Duration,
     timeout: Duration,
     /// Wakes this process's subscribers when it appends (others poll).
-    appended: std::sync::Arc<tokio::sync::Notify>,
+    appends: super::Appends,
 }
 
 impl Log {
@@ -139,7 +139,7 @@ impl Log {
             },
             retention,
             timeout,
-            appended: Default::default(),
+            appends: Default::default(),
         })
     }
 
@@ -189,6 +189,7 @@ impl Log {
         if fresh == 1 {
             let event_id =
                 String::from_utf8(value).map_err(|_| Error::Protocol("stream id is not text"))?;
+            self.appends.appended();
             return Ok(Recorded::New { event_id });
         }
         Ok(Recorded::Duplicate {
@@ -201,8 +202,8 @@ impl Log {
         self.conn.clone()
     }
 
-    pub(super) fn appended(&self) -> std::sync::Arc<tokio::sync::Notify> {
-        std::sync::Arc::clone(&self.appended)
+    pub(super) fn appends(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.appends.watch()
     }
 
     pub(super) async fn set_reply(
