@@ -33,7 +33,8 @@ pub struct TrustlyLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct NotificationLabels {
     pub method: String,
-    /// `stored`, `duplicate`, `refused_signature`, `refused_malformed`, `unavailable`.
+    /// `stored`, `duplicate`, `refused_signature`, `refused_malformed`, `refused_too_large`,
+    /// `unavailable` (method is empty when the body could not be parsed).
     pub outcome: String,
 }
 

@@ -67,6 +67,7 @@ impl Intake {
         {
             Ok(collected) => collected.to_bytes(),
             Err(_) => {
+                metrics::global().notification("", "refused_too_large");
                 return Ok(text(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "notification too large",
@@ -78,6 +79,7 @@ impl Intake {
 
     async fn receive(&self, body: Bytes) -> Response<Full<Bytes>> {
         let Ok(notification) = wire::parse_notification(&body) else {
+            metrics::global().notification("", "refused_malformed");
             return text(StatusCode::BAD_REQUEST, "not a JSON-RPC 1.1 notification");
         };
         let verifier = Arc::clone(&self.trustly);
@@ -89,6 +91,7 @@ impl Intake {
             .unwrap_or(false)
         {
             warn!(method = %notification.method, uuid = %notification.uuid, "notification signature does not verify; refused");
+            metrics::global().notification(&notification.method, "refused_signature");
             return text(StatusCode::FORBIDDEN, "signature does not verify");
         }
         let field = |name: &str| {
@@ -97,7 +100,15 @@ impl Intake {
                 other => other.to_string(),
             })
         };
-        let Some(notification_id) = field("notificationid").filter(|id| !id.is_empty()) else {
+        // Trustly's notificationid is a string of digits; a number is taken as its lexeme. Null,
+        // objects or blanks would all collapse into one bogus dedupe key.
+        let notification_id = match notification.data.get("notificationid") {
+            Some(Value::String(id)) if !id.trim().is_empty() => Some(id.clone()),
+            Some(Value::Number(id)) => Some(id.to_string()),
+            _ => None,
+        };
+        let Some(notification_id) = notification_id else {
+            metrics::global().notification(&notification.method, "refused_malformed");
             return text(
                 StatusCode::BAD_REQUEST,
                 "notification without notificationid",

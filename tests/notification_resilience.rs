@@ -9,15 +9,10 @@ mod support;
 
 use support::requests::free_port;
 
-use std::{
-    collections::BTreeSet,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{collections::BTreeSet, time::Duration};
 
 use serde_json::json;
-use support::{app, sim::*};
-use tonic::transport::Channel;
+use support::{app, redis::PrivateRedis, sim::*};
 use trustly_sidecar::pb::{
     self, notification_service_client::NotificationServiceClient,
     payment_service_client::PaymentServiceClient,
@@ -26,59 +21,6 @@ use trustly_sidecar::pb::{
 /// Resends long enough to outlast an outage or a restart in these tests (~30 s at most).
 fn patient_retries(sim: &mut trustly_sidecar::sim::SimConfig) {
     sim.retry.max_attempts = 400;
-}
-
-/// A private redis-server, so stopping it cannot disturb other tests.
-struct PrivateRedis {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl PrivateRedis {
-    fn start(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (.ci/run installs it)");
-        let redis = Self {
-            port,
-            child: Some(child),
-        };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return redis;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("private redis did not start");
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 async fn next(
@@ -97,7 +39,7 @@ async fn next(
 
 #[tokio::test]
 async fn redis_stopped_mid_run_loses_nothing() {
-    let mut redis = PrivateRedis::start(free_port());
+    let mut redis = PrivateRedis::start().await;
     let h = SimHarness::start_with(|sim, _| patient_retries(sim)).await;
     let url = redis.url();
     let (vars, files) = app::vars_for(
@@ -132,7 +74,7 @@ async fn redis_stopped_mid_run_loses_nothing() {
             .then_some(())
     })
     .await;
-    let redis = PrivateRedis::start(redis.port);
+    redis.resume().await;
 
     let mut client = NotificationServiceClient::new(sidecar.channel.clone());
     let mut received = BTreeSet::new();
@@ -177,57 +119,6 @@ async fn redis_stopped_mid_run_loses_nothing() {
     drop(redis);
 }
 
-/// The sidecar binary as a separate process, so it can be killed with SIGKILL.
-struct SidecarProcess {
-    child: Child,
-    grpc: u16,
-}
-
-impl SidecarProcess {
-    fn start(vars: &std::collections::HashMap<String, String>) -> Self {
-        let grpc: u16 = vars["TRUSTLY_SIDECAR_GRPC_LISTEN"]
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_trustly-sidecar"))
-            .env_clear()
-            .envs(vars)
-            .env("RUST_LOG", "warn")
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sidecar starts");
-        Self { child, grpc }
-    }
-
-    async fn channel(&self) -> Channel {
-        for _ in 0..200 {
-            if let Ok(channel) = Channel::from_shared(format!("http://127.0.0.1:{}", self.grpc))
-                .unwrap()
-                .connect()
-                .await
-            {
-                return channel;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("sidecar process did not start serving");
-    }
-
-    fn kill_9(mut self) {
-        self.child.kill().expect("SIGKILL");
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for SidecarProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn a_sidecar_killed_during_a_burst_loses_no_notification() {
     const ORDERS: usize = 20;
@@ -236,28 +127,26 @@ async fn a_sidecar_killed_during_a_burst_loses_no_notification() {
     let prefix = format!("test-{}", uuid::Uuid::new_v4());
     let redis_url =
         std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let (mut vars, _files) = app::vars_for(
-        &h,
-        &[
-            ("TRUSTLY_SIDECAR_REDIS_URL", &redis_url),
-            ("TRUSTLY_SIDECAR_REDIS_PREFIX", &prefix),
-        ],
-    );
-    vars.insert(
-        "TRUSTLY_SIDECAR_GRPC_LISTEN".into(),
+    // Fixed ports: the restarted sidecar is where the simulator's NotificationURL points.
+    let (grpc_listen, intake_listen, url) = (
         format!("127.0.0.1:{grpc}"),
-    );
-    vars.insert(
-        "TRUSTLY_SIDECAR_NOTIFICATION_LISTEN".into(),
         format!("127.0.0.1:{intake}"),
-    );
-    vars.insert(
-        "TRUSTLY_SIDECAR_NOTIFICATION_URL".into(),
         format!("http://127.0.0.1:{intake}/trustly/notifications"),
     );
+    let vars = [
+        ("TRUSTLY_SIDECAR_REDIS_URL", redis_url.as_str()),
+        ("TRUSTLY_SIDECAR_REDIS_PREFIX", prefix.as_str()),
+        ("TRUSTLY_SIDECAR_GRPC_LISTEN", grpc_listen.as_str()),
+        (
+            "TRUSTLY_SIDECAR_NOTIFICATION_LISTEN",
+            intake_listen.as_str(),
+        ),
+        ("TRUSTLY_SIDECAR_NOTIFICATION_URL", url.as_str()),
+        ("RUST_LOG", "warn"),
+    ];
 
-    let first = SidecarProcess::start(&vars);
-    let mut payments = PaymentServiceClient::new(first.channel().await);
+    let first = app::spawn_process(&h, &vars).await;
+    let mut payments = PaymentServiceClient::new(first.channel.clone());
     let mut orders = Vec::new();
     for i in 0..ORDERS {
         orders.push(
@@ -288,7 +177,8 @@ async fn a_sidecar_killed_during_a_burst_loses_no_notification() {
         },
     )
     .await;
-    first.kill_9();
+    drop(payments);
+    let _ = first.kill().await;
     let acknowledged_before_restart: BTreeSet<String> = h
         .admin_get("notifications")
         .await
@@ -299,8 +189,8 @@ async fn a_sidecar_killed_during_a_burst_loses_no_notification() {
         .map(|n| n["notification_id"].as_str().unwrap().to_owned())
         .collect();
 
-    let second = SidecarProcess::start(&vars);
-    let mut subscriber = NotificationServiceClient::new(second.channel().await);
+    let second = app::spawn_process(&h, &vars).await;
+    let mut subscriber = NotificationServiceClient::new(second.channel.clone());
     let request = pb::StreamNotificationsRequest {
         consumer_group: "app".into(),
         ..Default::default()

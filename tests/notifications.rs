@@ -354,6 +354,28 @@ async fn bad_notifications_are_refused_and_never_stored() {
     assert_eq!(status, 200);
     let mut stream = subscribe(&sidecar, "audit", pb::StartPosition::Group).await;
     assert_eq!(next(&mut stream).await.notification_id, "9000000009");
+    // Refusals are counted (the metrics registry is process-wide: at least these tests' own).
+    let metrics = reqwest::get(format!("http://{}/metrics", sidecar.ops_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (outcome, at_least) in [
+        ("refused_signature", 3.0),
+        ("refused_malformed", 2.0),
+        ("refused_too_large", 1.0),
+    ] {
+        let total: f64 = metrics
+            .lines()
+            .filter(|line| {
+                line.starts_with("trustly_sidecar_notifications_total{")
+                    && line.contains(&format!("outcome=\"{outcome}\""))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        assert!(total >= at_least, "{outcome}: {total} in\n{metrics}");
+    }
 }
 
 #[tokio::test]

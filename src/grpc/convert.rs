@@ -213,6 +213,7 @@ impl Check {
         if text.is_empty() {
             return defaults.notification_url.to_string();
         }
+        self.bounded(field, text);
         let ok = Url::parse(text).is_ok_and(|url| {
             let loopback = matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
                 || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
@@ -290,6 +291,13 @@ fn psp(check: &mut Check, psp: Option<&pb::PspMerchant>) -> m::PspAttributes {
     }
 }
 
+/// A string sent as given (it may be empty: Trustly accepts an empty Lastname or BankNumber), but
+/// never longer than any field may be.
+fn bounded(check: &mut Check, field: &str, value: &str) -> String {
+    check.bounded(field, value);
+    value.to_owned()
+}
+
 fn party(
     check: &mut Check,
     field: &str,
@@ -310,13 +318,17 @@ fn party(
     Some(m::PartyInformation {
         party_type: party_type.to_owned(),
         firstname: check.required(&format!("{field}.first_name"), &party.first_name),
-        lastname: party.last_name.clone(),
+        lastname: bounded(check, &format!("{field}.last_name"), &party.last_name),
         country_code: check
             .country(&format!("{field}.country_code"), &party.country_code, true)
             .unwrap_or_default(),
         customer_id: check.optional(&format!("{field}.customer_id"), &party.customer_id),
         address: check.optional(&format!("{field}.address"), &party.address),
-        date_of_birth: check.optional(&format!("{field}.date_of_birth"), &party.date_of_birth),
+        date_of_birth: check.date(
+            &format!("{field}.date_of_birth"),
+            &party.date_of_birth,
+            false,
+        ),
         extra: m::Extra::new(),
     })
 }
@@ -369,10 +381,10 @@ fn bank_account(check: &mut Check, account: Option<&pb::BankAccount>) -> m::Bank
     };
     m::BankAccount {
         clearing_house: check.required("account.clearing_house", &a.clearing_house),
-        bank_number: a.bank_number.clone(),
+        bank_number: bounded(check, "account.bank_number", &a.bank_number),
         account_number: check.required("account.account_number", &a.account_number),
         firstname: check.required("account.first_name", &a.first_name),
-        lastname: a.last_name.clone(),
+        lastname: bounded(check, "account.last_name", &a.last_name),
     }
 }
 
@@ -421,7 +433,14 @@ fn prepare<M: Method>(
         );
     }
     for (key, value) in &extra {
-        check.bounded(&format!("extra_attributes[{key}]"), value);
+        if key.is_empty() || key.chars().count() > MAX_KEY_CHARS {
+            check.violation(
+                "extra_attributes",
+                format!("keys must be 1 to {MAX_KEY_CHARS} characters"),
+            );
+        } else {
+            check.bounded(&format!("extra_attributes[{key}]"), value);
+        }
     }
     // Without a method (some field was invalid) there is no tree; those violations are reported.
     let Some(Ok(mut data)) = method.as_ref().map(Method::typed_tree) else {

@@ -197,10 +197,10 @@ async fn run(window: Duration, json_path: &Path, pinned: bool) -> anyhow::Result
 }
 
 fn backends() -> Vec<Backend> {
-    let mut backends = vec![Backend::RustCrypto];
-    #[cfg(feature = "openssl")]
-    backends.push(Backend::OpenSsl);
-    backends
+    [Backend::RustCrypto]
+        .into_iter()
+        .chain(cfg!(feature = "openssl").then_some(Backend::OpenSsl))
+        .collect()
 }
 
 // === the measured operations ===

@@ -160,14 +160,16 @@ pub fn vars_for(
 /// The `trustly-sidecar` binary as a child process on free loopback ports (its notification URL
 /// is its own intake), with stderr captured in a file.
 pub struct Process {
-    pub child: std::process::Child,
+    /// `None` once it has been waited for (a `Process` dropped early is killed).
+    child: Option<std::process::Child>,
     pub channel: Channel,
     pub intake_addr: SocketAddr,
     log: tempfile::NamedTempFile,
     _files: Vec<tempfile::NamedTempFile>,
 }
 
-/// Starts the binary with [`vars_for`]'s variables plus `extra`, and waits until gRPC answers.
+/// Starts the binary with [`vars_for`]'s variables, free ports, then `extra` (which may pin the
+/// listen addresses, e.g. to restart on the same ports), and waits until gRPC answers.
 pub async fn spawn_process(sim: &sim::SimHarness, extra: &[(&str, &str)]) -> Process {
     let free = super::requests::free_port;
     let (grpc, intake, ops) = (free(), free(), free());
@@ -189,14 +191,20 @@ pub async fn spawn_process(sim: &sim::SimHarness, extra: &[(&str, &str)]) -> Pro
     for (name, value) in extra {
         vars.insert((*name).to_owned(), (*value).to_owned());
     }
+    let addr = |var: &str| -> SocketAddr { vars[var].parse().expect("a listen address") };
+    let (grpc, intake) = (
+        addr("TRUSTLY_SIDECAR_GRPC_LISTEN"),
+        addr("TRUSTLY_SIDECAR_NOTIFICATION_LISTEN"),
+    );
     let log = tempfile::NamedTempFile::new().expect("log file");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_trustly-sidecar"))
         .env_clear()
         .envs(&vars)
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::from(log.reopen().expect("log file")))
         .spawn()
         .expect("the binary starts");
-    let endpoint = Channel::from_shared(format!("http://127.0.0.1:{grpc}")).expect("uri");
+    let endpoint = Channel::from_shared(format!("http://{grpc}")).expect("uri");
     let mut channel = None;
     for _ in 0..200 {
         if let Ok(connected) = endpoint.connect().await {
@@ -206,18 +214,27 @@ pub async fn spawn_process(sim: &sim::SimHarness, extra: &[(&str, &str)]) -> Pro
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     Process {
-        child,
+        child: Some(child),
         channel: channel.expect("the sidecar serves gRPC within 10 s"),
-        intake_addr: SocketAddr::from(([127, 0, 0, 1], intake)),
+        intake_addr: intake,
         log,
         _files: files,
     }
 }
 
 impl Process {
+    /// SIGKILL (a crash: nothing drains); returns the logs written until then.
+    pub async fn kill(mut self) -> String {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+        }
+        std::fs::read_to_string(self.log.path()).expect("logs")
+    }
+
     /// SIGTERM, then waits (at most 30 s) for the exit; returns the exit status and the logs.
-    pub async fn terminate(self) -> (std::process::ExitStatus, String) {
-        let Process { mut child, log, .. } = self;
+    pub async fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let mut child = self.child.take().expect("running");
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
@@ -230,6 +247,19 @@ impl Process {
         .expect("the sidecar exits within 30 s of SIGTERM")
         .expect("wait task")
         .expect("wait");
-        (status, std::fs::read_to_string(log.path()).expect("logs"))
+        (
+            status,
+            std::fs::read_to_string(self.log.path()).expect("logs"),
+        )
+    }
+}
+
+impl Drop for Process {
+    /// A test that fails half-way must not leave sidecars running.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod fake_trustly;
+pub mod redis;
 pub mod requests;
 pub mod sim;
 

@@ -45,7 +45,7 @@ pub struct SimHarness {
     pub client: Client,
     pub merchant: MerchantEndpoint,
     admin: reqwest::Client,
-    admin_url: String,
+    pub admin_url: String,
 }
 
 impl SimHarness {
