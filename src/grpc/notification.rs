@@ -28,6 +28,9 @@ pub const SUBSCRIBER_BUFFER: usize = 256;
 const READ_BATCH: usize = 64;
 /// Longest wait for events appended by other replicas (this replica's wake subscribers at once).
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Longest time between two looks for events whose ack deadline passed (redelivery is at most
+/// this late, or a quarter of the ack deadline when that is shorter).
+const MAX_CLAIM_INTERVAL: Duration = Duration::from_secs(1);
 /// Most dead letters listed at once.
 const MAX_PAGE: usize = 1000;
 
@@ -264,11 +267,19 @@ impl Subscriber {
     async fn serve(&self) {
         let mut last_sent = tokio::time::Instant::now();
         let mut appends = self.log.watch_appends();
+        // Stale events only exist after an ack deadline: looking for them on every round would
+        // add a Redis round trip to every delivery for nothing.
+        let claim_every = (self.delivery.ack_deadline / 4).min(MAX_CLAIM_INTERVAL);
+        let mut next_claim = tokio::time::Instant::now();
         loop {
             if self.tx.is_closed() || self.shutdown.is_cancelled() {
                 return;
             }
-            match self.round().await {
+            let claim = tokio::time::Instant::now() >= next_claim;
+            if claim {
+                next_claim = tokio::time::Instant::now() + claim_every;
+            }
+            match self.round(claim).await {
                 Ok(0) => {}
                 Ok(_) => last_sent = tokio::time::Instant::now(),
                 Err(end) => return self.close(end),
@@ -313,21 +324,25 @@ impl Subscriber {
         }
     }
 
-    /// One pass: redeliver what went stale, then what is new. Returns how many were sent.
-    async fn round(&self) -> Result<usize, Option<End>> {
-        let stale = self
-            .log
-            .claim_stale(
-                &self.group,
-                &self.consumer,
-                self.delivery.ack_deadline,
-                READ_BATCH,
-            )
-            .await
-            .map_err(|e| {
-                debug!(error = %e, "claim failed");
-                None
-            })?;
+    /// One pass: redeliver what went stale (when `claim`), then what is new. Returns how many
+    /// were sent.
+    async fn round(&self, claim: bool) -> Result<usize, Option<End>> {
+        let stale = if claim {
+            self.log
+                .claim_stale(
+                    &self.group,
+                    &self.consumer,
+                    self.delivery.ack_deadline,
+                    READ_BATCH,
+                )
+                .await
+                .map_err(|e| {
+                    debug!(error = %e, "claim failed");
+                    None
+                })?
+        } else {
+            Vec::new()
+        };
         let fresh = self
             .log
             .read_new(&self.group, &self.consumer, READ_BATCH, Duration::ZERO)

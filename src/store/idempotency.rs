@@ -104,13 +104,42 @@ pub struct Idempotency(Backend);
 
 #[derive(Clone)]
 enum Backend {
-    /// Record and its expiry (ms since epoch).
-    Memory(Arc<Mutex<HashMap<String, (Record, u64)>>>),
+    Memory(Arc<Mutex<MemoryRecords>>),
     Redis {
         conn: Connection,
         prefix: String,
         timeout: Duration,
     },
+}
+
+/// How often the memory backend drops expired records. Sweeping on every call made each call
+/// O(records) (it showed up as 8% of a core in the gateway benchmark); expired records are ignored
+/// on lookup in between.
+const MEMORY_SWEEP_INTERVAL_MS: u64 = 60_000;
+
+#[derive(Default)]
+struct MemoryRecords {
+    /// Record and its expiry (ms since epoch).
+    records: HashMap<String, (Record, u64)>,
+    next_sweep: u64,
+}
+
+impl MemoryRecords {
+    /// The live record of `id`, if any (expired ones are dropped).
+    fn live(&mut self, id: &str, now: u64) -> Option<&mut Record> {
+        if now >= self.next_sweep {
+            self.records.retain(|_, (_, expires)| *expires > now);
+            self.next_sweep = now + MEMORY_SWEEP_INTERVAL_MS;
+        }
+        if self
+            .records
+            .get(id)
+            .is_some_and(|(_, expires)| *expires <= now)
+        {
+            self.records.remove(id);
+        }
+        self.records.get_mut(id).map(|(record, _)| record)
+    }
 }
 
 /// A call's identity: (merchant, method, key), hashed into the record key.
@@ -123,8 +152,12 @@ pub struct Scope<'a> {
 impl Scope<'_> {
     fn id(&self) -> String {
         use sha2::{Digest, Sha256};
+        use std::fmt::Write;
         let digest = Sha256::digest(format!("{}\n{}\n{}", self.merchant, self.method, self.key));
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        digest.iter().fold(String::with_capacity(64), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
     }
 }
 
@@ -172,10 +205,9 @@ impl Idempotency {
             Backend::Memory(records) => {
                 let mut records = records.lock();
                 let id = scope.id();
-                records.retain(|_, (_, expires)| *expires > now);
                 let expires = now + u64::try_from(retention.as_millis()).unwrap_or(u64::MAX / 2);
-                let Some((record, _)) = records.get_mut(&id) else {
-                    records.insert(id, (fresh, expires));
+                let Some(record) = records.live(&id, now) else {
+                    records.records.insert(id, (fresh, expires));
                     return Ok(Begin::Proceed);
                 };
                 Ok(if record.fingerprint != fingerprint {
@@ -236,7 +268,7 @@ impl Idempotency {
         };
         match &self.0 {
             Backend::Memory(records) => {
-                if let Some((record, _)) = records.lock().get_mut(&scope.id()) {
+                if let Some(record) = records.lock().live(&scope.id(), now_ms()) {
                     record.lease_until = 0;
                     if let Some(outcome) = outcome {
                         record.outcome = Some(outcome.clone());

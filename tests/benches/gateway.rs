@@ -19,7 +19,7 @@
 //!   and intake → subscriber latency at a fixed 200 notifications/s;
 //! - the sidecar's RSS idle and its peak under the loads above.
 //!
-//! Needs `taskset` (util-linux), 2 cores and Redis at `REDIS_URL` (default 127.0.0.1:6379).
+//! Needs `taskset` (util-linux), `redis-server` (started privately, pinned to core 1) and 2 cores.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed setup is a crash
 
@@ -112,7 +112,8 @@ async fn run(window: Duration, json_path: &Path, pinned: bool) -> anyhow::Result
     let password_path = workdir.path().join("password");
     std::fs::write(&password_path, PASSWORD)?;
 
-    let fastest = backends().last().copied().unwrap_or(Backend::RustCrypto);
+    let redis = BenchRedis::start(workdir.path()).await;
+    let fastest = fastest_backend();
     let simulator = Simulator::start(SimConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         merchant_public_key: RsaPublicKey::from(&merchant_key),
@@ -129,8 +130,7 @@ async fn run(window: Duration, json_path: &Path, pinned: bool) -> anyhow::Result
         sim_public_path,
         merchant_key_path,
         password_path,
-        redis_url: std::env::var("REDIS_URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
+        redis_url: redis.url.clone(),
     };
 
     let mut report = Vec::new();
@@ -196,10 +196,25 @@ async fn run(window: Duration, json_path: &Path, pinned: bool) -> anyhow::Result
     Ok(())
 }
 
+/// What the simulator and the notification generator sign with: never the bottleneck.
+fn fastest_backend() -> Backend {
+    if cfg!(feature = "openssl") {
+        Backend::OpenSsl
+    } else {
+        Backend::RustCrypto
+    }
+}
+
+/// Every backend built in, or only `GATEWAY_BENCH_BACKEND` (e.g. to profile one).
 fn backends() -> Vec<Backend> {
+    let only = std::env::var("GATEWAY_BENCH_BACKEND").ok();
     [Backend::RustCrypto]
         .into_iter()
         .chain(cfg!(feature = "openssl").then_some(Backend::OpenSsl))
+        .filter(|backend| {
+            only.as_deref()
+                .is_none_or(|only| backend.to_string() == only)
+        })
         .collect()
 }
 
@@ -430,10 +445,7 @@ async fn notification_path(
     let sidecar = SidecarProcess::start(env, backend, Store::Redis).await;
     let sampler = sidecar.sample_rss();
     // Pre-signed with the simulator's ("Trustly's") key, so posting costs the generator nothing.
-    let trustly = backends()
-        .last()
-        .copied()
-        .unwrap_or(Backend::RustCrypto)
+    let trustly = fastest_backend()
         .signer(trustly_key.clone())
         .expect("signer");
     // Enough for the warm-up and window at well over the fastest backend's ceiling, plus the
@@ -575,6 +587,61 @@ fn notification(notification_id: &str, trustly: &dyn Signer) -> Vec<u8> {
     })
     .to_string()
     .into_bytes()
+}
+
+// === Redis, on the load core ===
+
+/// A private `redis-server` pinned to the load core, so core 0 is the sidecar's alone (the
+/// machine's shared Redis floats over both cores). Configured like it: no persistence.
+struct BenchRedis {
+    child: Child,
+    url: String,
+}
+
+impl BenchRedis {
+    async fn start(dir: &Path) -> Self {
+        let port = free_addr().port();
+        let child = Command::new("taskset")
+            .args(["-c", LOAD_CORE, "redis-server", "--bind", "127.0.0.1"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("taskset and redis-server are installed");
+        // Owned at once, so every path below (even a panic) kills it.
+        let redis = Self {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+        };
+        let client = redis::Client::open(redis.url.as_str()).expect("url");
+        for _ in 0..200 {
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                && redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .is_ok()
+            {
+                return redis;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("redis-server did not start");
+    }
+}
+
+impl Drop for BenchRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 // === the sidecar process ===
