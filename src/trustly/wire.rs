@@ -186,10 +186,73 @@ pub fn parse_notification_response(body: &[u8]) -> Result<SignedPart, Malformed>
 
 fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Malformed> {
     match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(_)) if has_duplicate_keys(body) => {
+            Err(Malformed("body repeats a key in an object"))
+        }
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Malformed("body is not a JSON object")),
         Err(_) => Err(Malformed("body is not valid JSON")),
     }
+}
+
+/// True if any object in `body` (valid JSON) names a key twice. `serde_json` keeps the last one
+/// and the signature is checked on that, but the raw body is what subscribers get: a parser that
+/// keeps the first (`"amount":"5000.00","amount":"5.00"`) would read what was never signed.
+fn has_duplicate_keys(body: &[u8]) -> bool {
+    use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+
+    /// Walks any JSON value without building it, failing on a repeated key.
+    struct Unique;
+
+    impl<'de> DeserializeSeed<'de> for Unique {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Unique {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(Unique)?.is_some() {}
+            Ok(())
+        }
+        // With `arbitrary_precision` a number also arrives here, as a one-key map.
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if !seen.insert(key) {
+                    return Err(A::Error::custom("duplicate key"));
+                }
+                map.next_value_seed(Unique)?;
+            }
+            Ok(())
+        }
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    Unique.deserialize(&mut deserializer).is_err()
 }
 
 fn take_signed_part(
@@ -239,5 +302,29 @@ pub fn integer(value: &Value) -> Option<i64> {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.parse().ok(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_key_anywhere_is_refused_and_numbers_keep_their_lexeme() {
+        let ok = br#"{"method":"credit","params":{"signature":"s","uuid":"u","data":{"amount":"5.00","n":1.10,"a":[{"x":1},{"x":2}]}},"version":"1.1"}"#;
+        let parsed = parse_notification(ok).expect("unique keys parse");
+        assert_eq!(parsed.data["n"].to_string(), "1.10");
+        for body in [
+            r#"{"method":"credit","method":"debit","params":{"signature":"s","uuid":"u","data":{}},"version":"1.1"}"#,
+            r#"{"method":"credit","params":{"signature":"s","uuid":"u","data":{"amount":"5000.00","amount":"5.00"}},"version":"1.1"}"#,
+            r#"{"method":"credit","params":{"signature":"s","uuid":"u","data":{"a":[{"x":1,"x":1}]}},"version":"1.1"}"#,
+            r#"{"method":"credit","params":{"signature":"s","uuid":"u","data":{"amount":"1","\u0061mount":"2"}},"version":"1.1"}"#,
+        ] {
+            assert_eq!(
+                parse_notification(body.as_bytes()).err(),
+                Some(Malformed("body repeats a key in an object")),
+                "{body}"
+            );
+        }
     }
 }
