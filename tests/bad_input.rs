@@ -31,10 +31,7 @@ use tonic::{
 use tonic_types::StatusExt;
 use trustly_sidecar::{
     grpc::convert::{self, Defaults},
-    pb::{
-        self, notification_service_client::NotificationServiceClient,
-        payment_service_client::PaymentServiceClient,
-    },
+    pb::{self, payment_service_client::PaymentServiceClient},
     trustly::{
         canonical,
         sign::{Backend, Signer},
@@ -2185,26 +2182,12 @@ async fn assert_nothing_stored(sidecar: &app::Sidecar) {
     };
     let (status, _) = deliver(sidecar.intake_addr, &sentinel).await;
     assert_eq!(status, 200, "the genuine sentinel is stored");
-    let mut stream = NotificationServiceClient::new(sidecar.channel.clone())
-        .stream_notifications(pb::StreamNotificationsRequest {
-            consumer_group: "bad-input-audit".into(),
-            start: pb::StartPosition::Group as i32,
-            ..Default::default()
-        })
-        .await
-        .expect("subscribed")
-        .into_inner();
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
-    while let Ok(item) = tokio::time::timeout_at(deadline, stream.message()).await {
-        match item.expect("stream ok").and_then(|m| m.item) {
-            Some(pb::stream_notifications_response::Item::Notification(n)) => {
-                seen.push(n.notification_id);
-            }
-            Some(_) => {}
-            None => break,
-        }
-    }
+    let seen = support::requests::notification_ids_from_start(
+        sidecar.channel.clone(),
+        "bad-input-audit",
+        Duration::from_millis(500),
+    )
+    .await;
     assert_eq!(
         seen,
         ["9399999999"],

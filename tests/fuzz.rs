@@ -40,10 +40,7 @@ use proptest::{
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::{Map, Value, json};
 use support::{app, sim::SimHarness, *};
-use trustly_sidecar::{
-    pb::{self, notification_service_client::NotificationServiceClient},
-    trustly::{canonical, sign::Backend, wire},
-};
+use trustly_sidecar::trustly::{canonical, sign::Backend, wire};
 
 // === runner ===
 
@@ -749,26 +746,12 @@ async fn intake_stores_nothing_but_the_genuine_notification() {
     }
 
     // A new consumer group starts at the beginning of the log: one event, the genuine one.
-    let mut stream = NotificationServiceClient::new(sidecar.channel.clone())
-        .stream_notifications(pb::StreamNotificationsRequest {
-            consumer_group: "fuzz-audit".into(),
-            start: pb::StartPosition::Group as i32,
-            ..Default::default()
-        })
-        .await
-        .expect("subscribed")
-        .into_inner();
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
-    while let Ok(item) = tokio::time::timeout_at(deadline, stream.message()).await {
-        match item.expect("stream ok").and_then(|m| m.item) {
-            Some(pb::stream_notifications_response::Item::Notification(n)) => {
-                seen.push(n.notification_id);
-            }
-            Some(_) => {}
-            None => break,
-        }
-    }
+    let seen = support::requests::notification_ids_from_start(
+        sidecar.channel.clone(),
+        "fuzz-audit",
+        Duration::from_millis(500),
+    )
+    .await;
     assert_eq!(seen, ["9700000001"]);
 }
 

@@ -39,17 +39,7 @@ async fn account(h: &SimHarness, sidecar: &app::Sidecar) -> String {
     sidecar
         .client
         .clone()
-        .register_account(pb::RegisterAccountRequest {
-            end_user_id: "user-1".into(),
-            account: Some(pb::BankAccount {
-                clearing_house: "SWEDEN".into(),
-                bank_number: "6112".into(),
-                account_number: "69706212".into(),
-                first_name: "Åsa".into(),
-                last_name: "Öberg".into(),
-            }),
-            ..Default::default()
-        })
+        .register_account(support::requests::register_account())
         .await
         .expect("register")
         .into_inner()

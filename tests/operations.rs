@@ -270,17 +270,7 @@ async fn logs_never_carry_secrets_or_personal_data_at_any_level() {
     user.mobile_phone = "+46709876543".into();
     let order_id = client.deposit(request).await.unwrap().into_inner().order_id;
     client
-        .register_account(pb::RegisterAccountRequest {
-            end_user_id: "user-1".into(),
-            account: Some(pb::BankAccount {
-                clearing_house: "SWEDEN".into(),
-                bank_number: "6112".into(),
-                account_number: "69706212".into(),
-                first_name: "Åsa".into(),
-                last_name: "Öberg".into(),
-            }),
-            ..Default::default()
-        })
+        .register_account(support::requests::register_account())
         .await
         .unwrap();
     h.act(&order_id, "complete", json!({"send_account": true}))

@@ -411,17 +411,7 @@ async fn run(seed: u64, chaos_for: Duration) {
     }
     let channels: Vec<Channel> = slots.iter().map(Slot::channel).collect();
     let account_id = PaymentServiceClient::new(channels[0].clone())
-        .register_account(pb::RegisterAccountRequest {
-            end_user_id: "user-1".into(),
-            account: Some(pb::BankAccount {
-                clearing_house: "SWEDEN".into(),
-                bank_number: "6112".into(),
-                account_number: "69706212".into(),
-                first_name: "Åsa".into(),
-                last_name: "Öberg".into(),
-            }),
-            ..Default::default()
-        })
+        .register_account(support::requests::register_account())
         .await
         .unwrap()
         .into_inner()

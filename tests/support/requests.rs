@@ -36,3 +36,48 @@ pub fn deposit(message_id: &str) -> pb::DepositRequest {
         ..Default::default()
     }
 }
+
+/// RegisterAccount for `user-1`: a Swedish account held by Åsa Öberg (a valid test account).
+pub fn register_account() -> pb::RegisterAccountRequest {
+    pb::RegisterAccountRequest {
+        end_user_id: "user-1".into(),
+        account: Some(pb::BankAccount {
+            clearing_house: "SWEDEN".into(),
+            bank_number: "6112".into(),
+            account_number: "69706212".into(),
+            first_name: "Åsa".into(),
+            last_name: "Öberg".into(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The notificationids a new consumer group sees from the start of the log within `wait`.
+pub async fn notification_ids_from_start(
+    channel: tonic::transport::Channel,
+    group: &str,
+    wait: std::time::Duration,
+) -> Vec<String> {
+    use trustly_sidecar::pb::notification_service_client::NotificationServiceClient;
+    let mut stream = NotificationServiceClient::new(channel)
+        .stream_notifications(pb::StreamNotificationsRequest {
+            consumer_group: group.into(),
+            start: pb::StartPosition::Group as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("subscribed")
+        .into_inner();
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while let Ok(item) = tokio::time::timeout_at(deadline, stream.message()).await {
+        match item.expect("stream ok").and_then(|m| m.item) {
+            Some(pb::stream_notifications_response::Item::Notification(n)) => {
+                seen.push(n.notification_id);
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    seen
+}
