@@ -117,6 +117,11 @@ enum Backend {
 /// on lookup in between.
 const MEMORY_SWEEP_INTERVAL_MS: u64 = 60_000;
 
+/// Most records the memory backend keeps: a memory bound for a long-running sandbox (a record
+/// holds its signed request, ~2 KB). Past it the records closest to expiry are dropped first, a
+/// tenth at a time; the memory backend promises nothing across restarts anyway.
+const MAX_MEMORY_RECORDS: usize = 100_000;
+
 #[derive(Default)]
 struct MemoryRecords {
     /// Record and its expiry (ms since epoch).
@@ -139,6 +144,21 @@ impl MemoryRecords {
             self.records.remove(id);
         }
         self.records.get_mut(id).map(|(record, _)| record)
+    }
+
+    fn insert(&mut self, id: String, record: Record, expires: u64) {
+        if self.records.len() >= MAX_MEMORY_RECORDS {
+            let mut by_expiry: Vec<(u64, String)> = self
+                .records
+                .iter()
+                .map(|(id, (_, expires))| (*expires, id.clone()))
+                .collect();
+            by_expiry.sort_unstable();
+            for (_, id) in by_expiry.into_iter().take(MAX_MEMORY_RECORDS / 10) {
+                self.records.remove(&id);
+            }
+        }
+        self.records.insert(id, (record, expires));
     }
 }
 
@@ -207,7 +227,7 @@ impl Idempotency {
                 let id = scope.id();
                 let expires = now + u64::try_from(retention.as_millis()).unwrap_or(u64::MAX / 2);
                 let Some(record) = records.live(&id, now) else {
-                    records.records.insert(id, (fresh, expires));
+                    records.insert(id, fresh, expires);
                     return Ok(Begin::Proceed);
                 };
                 Ok(if record.fingerprint != fingerprint {
@@ -296,5 +316,48 @@ impl Idempotency {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(uuid: &str) -> Record {
+        Record {
+            fingerprint: "f".into(),
+            uuid: uuid.into(),
+            request: Vec::new(),
+            lease_until: 0,
+            outcome: None,
+        }
+    }
+
+    #[test]
+    fn memory_records_expire_and_stay_bounded() {
+        let mut memory = MemoryRecords::default();
+        memory.insert("old".into(), record("old"), 1_000);
+        assert!(memory.live("old", 999).is_some());
+        assert!(memory.live("old", 1_000).is_none(), "expired at its time");
+        assert!(memory.records.is_empty(), "and dropped");
+
+        for i in 0..MAX_MEMORY_RECORDS {
+            memory.insert(format!("k{i}"), record("r"), 10_000 + i as u64);
+        }
+        memory.insert("newest".into(), record("n"), u64::MAX);
+        assert_eq!(
+            memory.records.len(),
+            MAX_MEMORY_RECORDS - MAX_MEMORY_RECORDS / 10 + 1
+        );
+        assert!(
+            memory.live("k0", 0).is_none(),
+            "the closest to expiry went first"
+        );
+        assert!(
+            memory
+                .live(&format!("k{}", MAX_MEMORY_RECORDS - 1), 0)
+                .is_some()
+        );
+        assert!(memory.live("newest", 0).is_some());
     }
 }
