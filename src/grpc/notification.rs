@@ -281,7 +281,18 @@ impl Subscriber {
             }
             match self.round(claim).await {
                 Ok(0) => {}
-                Ok(_) => last_sent = tokio::time::Instant::now(),
+                Ok(_) => {
+                    last_sent = tokio::time::Instant::now();
+                    // More may be waiting (a backlog drains a batch per round): read again as
+                    // soon as the stream has room for a whole batch, instead of sleeping.
+                    tokio::select! {
+                        room = self.tx.reserve_many(READ_BATCH.min(self.tx.max_capacity())) => match room {
+                            Ok(_) => continue,
+                            Err(_) => return,
+                        },
+                        () = self.shutdown.cancelled() => return,
+                    }
+                }
                 Err(end) => return self.close(end),
             }
             if last_sent.elapsed() >= self.delivery.heartbeat_interval {
