@@ -103,10 +103,22 @@ async fn redis_stopped_mid_run_loses_nothing() {
         received,
         BTreeSet::from(["credit".to_owned(), "pending".to_owned()])
     );
-    let deliveries = h.order(&order_id).await["deliveries"]
-        .as_array()
-        .cloned()
-        .unwrap();
+    // The subscriber can see an event before the simulator has read the OK sent for it (the OK
+    // follows the store): wait for both answers, then check there were exactly two.
+    let deliveries = h
+        .eventually("both notifications answered OK", || async {
+            let deliveries = h.order(&order_id).await["deliveries"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            (deliveries
+                .iter()
+                .filter(|d| d["outcome"] == "acknowledged")
+                .count()
+                >= 2)
+                .then_some(deliveries)
+        })
+        .await;
     let acknowledged: Vec<_> = deliveries
         .iter()
         .filter(|d| d["outcome"] == "acknowledged")
