@@ -16,12 +16,17 @@
 
 mod support;
 
-use std::{collections::HashMap, future::Future, path::PathBuf, pin::Pin, time::Duration};
+use std::{future::Future, path::PathBuf, pin::Pin, time::Duration};
 
 use bytes::{Buf, BufMut};
 use prost::Message as _;
 use serde_json::{Value, json};
-use support::{app, sim::SimHarness, *};
+use support::{
+    app,
+    requests::{extras, money, person, user},
+    sim::SimHarness,
+    *,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::{
     Code, Status,
@@ -219,46 +224,7 @@ fn long(c: char, n: usize) -> String {
     std::iter::repeat_n(c, n).collect()
 }
 
-fn money(amount: &str, currency: &str) -> Option<pb::Money> {
-    Some(pb::Money {
-        amount: amount.into(),
-        currency_code: currency.into(),
-    })
-}
-
-fn extras(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-fn person() -> Option<pb::PartyInformation> {
-    Some(pb::PartyInformation {
-        party_type: pb::PartyType::Person as i32,
-        first_name: "Åsa".into(),
-        last_name: "Öberg".into(),
-        country_code: "SE".into(),
-        customer_id: "c-1".into(),
-        address: "Storgatan 1, Stockholm".into(),
-        date_of_birth: "1990-01-01".into(),
-    })
-}
-
 // === valid requests (as tests/grpc_methods.rs has them) ===
-
-fn user(email: &str) -> Option<pb::CheckoutUser> {
-    Some(pb::CheckoutUser {
-        first_name: "Åsa".into(),
-        last_name: "Öberg".into(),
-        country: "SE".into(),
-        locale: "sv_SE".into(),
-        success_url: "https://merchant.example/ok".into(),
-        fail_url: "https://merchant.example/fail".into(),
-        email: email.into(),
-        ..Default::default()
-    })
-}
 
 fn deposit() -> pb::DepositRequest {
     pb::DepositRequest {

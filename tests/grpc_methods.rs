@@ -16,14 +16,18 @@
 mod support;
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::BTreeSet,
     fmt::Debug,
     future::Future,
     time::{SystemTime, UNIX_EPOCH},
 };
 
 use serde_json::{Value, json};
-use support::{app, sim::*};
+use support::{
+    app,
+    requests::{extras, money, person, user},
+    sim::*,
+};
 use tonic::{Code, Response, Status};
 use tonic_types::StatusExt;
 use trustly_sidecar::{pb, sim::clock::Timestamp};
@@ -178,46 +182,7 @@ async fn assert_cases<R, T, F, Fut>(
     assert_nothing_sent(h, rpc).await;
 }
 
-fn extras(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-fn money(amount: &str, currency: &str) -> Option<pb::Money> {
-    Some(pb::Money {
-        amount: amount.into(),
-        currency_code: currency.into(),
-    })
-}
-
-fn person() -> Option<pb::PartyInformation> {
-    Some(pb::PartyInformation {
-        party_type: pb::PartyType::Person as i32,
-        first_name: "Åsa".into(),
-        last_name: "Öberg".into(),
-        country_code: "SE".into(),
-        customer_id: "c-1".into(),
-        address: "Storgatan 1, Stockholm".into(),
-        date_of_birth: "1990-01-01".into(),
-    })
-}
-
 // === valid requests ===
-
-fn user(email: &str) -> Option<pb::CheckoutUser> {
-    Some(pb::CheckoutUser {
-        first_name: "Åsa".into(),
-        last_name: "Öberg".into(),
-        country: "SE".into(),
-        locale: "sv_SE".into(),
-        success_url: "https://merchant.example/ok".into(),
-        fail_url: "https://merchant.example/fail".into(),
-        email: email.into(),
-        ..Default::default()
-    })
-}
 
 /// A Deposit of 100.00 EUR (an empty `notification_url`: the sidecar's undeliverable default).
 fn deposit(notification_url: &str, message_id: &str) -> pb::DepositRequest {

@@ -1,5 +1,7 @@
 //! Request builders and environment shared by the integration tests.
 
+use std::collections::HashMap;
+
 use trustly_sidecar::pb;
 
 /// The Redis the tests use (`REDIS_URL`, default the local server `.ci/run` starts).
@@ -80,4 +82,46 @@ pub async fn notification_ids_from_start(
         }
     }
     seen
+}
+
+/// `extra_attributes` from pairs.
+pub fn extras(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+pub fn money(amount: &str, currency: &str) -> Option<pb::Money> {
+    Some(pb::Money {
+        amount: amount.into(),
+        currency_code: currency.into(),
+    })
+}
+
+/// A valid person for `recipient_information` / `sender_information`.
+pub fn person() -> Option<pb::PartyInformation> {
+    Some(pb::PartyInformation {
+        party_type: pb::PartyType::Person as i32,
+        first_name: "Åsa".into(),
+        last_name: "Öberg".into(),
+        country_code: "SE".into(),
+        customer_id: "c-1".into(),
+        address: "Storgatan 1, Stockholm".into(),
+        date_of_birth: "1990-01-01".into(),
+    })
+}
+
+/// A valid checkout user (Åsa Öberg, Sweden) with `email` (may be empty).
+pub fn user(email: &str) -> Option<pb::CheckoutUser> {
+    Some(pb::CheckoutUser {
+        first_name: "Åsa".into(),
+        last_name: "Öberg".into(),
+        country: "SE".into(),
+        locale: "sv_SE".into(),
+        success_url: "https://merchant.example/ok".into(),
+        fail_url: "https://merchant.example/fail".into(),
+        email: email.into(),
+        ..Default::default()
+    })
 }
