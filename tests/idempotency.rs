@@ -385,10 +385,7 @@ async fn a_replay_that_meets_637_recovers_the_order_and_never_reissues_it() {
     // Its payoutconfirmation reaches the sidecar, which learns the order of MessageID pay-637.
     h.act(&order_id, "complete", json!({})).await;
     h.eventually("the confirmation is stored", || async {
-        let deliveries = h.order(&order_id).await["deliveries"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let deliveries = h.deliveries(&order_id).await;
         deliveries
             .iter()
             .any(|d| d["outcome"] == "acknowledged")

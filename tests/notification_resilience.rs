@@ -62,10 +62,7 @@ async fn redis_stopped_mid_run_loses_nothing() {
     h.act(&order_id, "complete", json!({})).await;
     // Intake refuses to answer OK for what it cannot store: the simulator sees 503s and resends.
     h.eventually("503s while Redis is down", || async {
-        let deliveries = h.order(&order_id).await["deliveries"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let deliveries = h.deliveries(&order_id).await;
         (deliveries
             .iter()
             .filter(|d| d["http_status"] == 503)
@@ -107,10 +104,7 @@ async fn redis_stopped_mid_run_loses_nothing() {
     // follows the store): wait for both answers, then check there were exactly two.
     let deliveries = h
         .eventually("both notifications answered OK", || async {
-            let deliveries = h.order(&order_id).await["deliveries"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
+            let deliveries = h.deliveries(&order_id).await;
             (deliveries
                 .iter()
                 .filter(|d| d["outcome"] == "acknowledged")

@@ -88,13 +88,6 @@ async fn ack(
 }
 
 /// Every delivery the simulator recorded for `order_id` (the sidecar's answers, judged by it).
-async fn deliveries(h: &SimHarness, order_id: &str) -> Vec<Value> {
-    h.order(order_id).await["deliveries"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
 async fn deposit_flow(extra: &[(&str, &str)]) {
     let (h, mut sidecar) = start(extra).await;
     let mut stream = subscribe(&sidecar, "app", pb::StartPosition::Group).await;
@@ -139,7 +132,7 @@ async fn deposit_flow(extra: &[(&str, &str)]) {
     // Trustly (the simulator) got a valid signed OK for each, on the first attempt.
     let recorded = h
         .eventually("both acknowledged", || async {
-            let d = deliveries(&h, &order_id).await;
+            let d = h.deliveries(&order_id).await;
             (d.len() == 2).then_some(d)
         })
         .await;
@@ -266,7 +259,8 @@ async fn a_withdraw_debit_waits_for_the_subscribers_decision() {
     let cancel = next(&mut stream).await;
     assert_eq!(cancel.method, "cancel");
     assert!(!cancel.decision_required);
-    let statuses: Vec<Value> = deliveries(&h, &order_id)
+    let statuses: Vec<Value> = h
+        .deliveries(&order_id)
         .await
         .into_iter()
         .map(|d| d["status"].clone())
@@ -637,7 +631,8 @@ async fn without_a_decision_in_time_the_answer_is_withheld_until_one_comes() {
     );
     // Trustly hears nothing valid (503) and resends, until the subscriber decides.
     h.eventually("withheld answers", || async {
-        let withheld = deliveries(&h, &order_id)
+        let withheld = h
+            .deliveries(&order_id)
             .await
             .iter()
             .filter(|d| d["http_status"] == 503)
@@ -648,7 +643,8 @@ async fn without_a_decision_in_time_the_answer_is_withheld_until_one_comes() {
     assert!(ack(&sidecar, "app", &kyc, pb::Decision::Continue).await);
     assert_eq!(next(&mut stream).await.method, "pending");
     assert_eq!(next(&mut stream).await.method, "credit");
-    let statuses: Vec<Value> = deliveries(&h, &order_id)
+    let statuses: Vec<Value> = h
+        .deliveries(&order_id)
         .await
         .into_iter()
         .filter(|d| d["method"] == "kyc" && d["outcome"] == "acknowledged")
@@ -674,7 +670,7 @@ async fn the_answer_fallback_continues_without_a_subscriber() {
     h.act(&order_id, "complete", json!({})).await;
     let kyc = h
         .eventually("kyc answered", || async {
-            deliveries(&h, &order_id)
+            h.deliveries(&order_id)
                 .await
                 .into_iter()
                 .find(|d| d["method"] == "kyc" && d["outcome"] == "acknowledged")

@@ -315,10 +315,7 @@ async fn a_status_trustly_does_not_allow_is_not_an_acknowledgement() {
     h.act(&order_id, "complete", json!({})).await;
     let deliveries = h
         .eventually("three recorded deliveries", || async {
-            let deliveries = h.order(&order_id).await["deliveries"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
+            let deliveries = h.deliveries(&order_id).await;
             (deliveries.len() == 3).then_some(deliveries)
         })
         .await;

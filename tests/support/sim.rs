@@ -186,6 +186,14 @@ impl SimHarness {
         self.admin_get(&format!("orders/{order_id}")).await
     }
 
+    /// Every delivery attempt of the order's notifications, with its outcome.
+    pub async fn deliveries(&self, order_id: &str) -> Vec<Value> {
+        self.order(order_id).await["deliveries"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     pub async fn order_count(&self) -> usize {
         self.admin_get("orders")
             .await
