@@ -9,6 +9,9 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use url::Url;
 
+mod settings;
+pub use settings::{SETTINGS, Setting, named};
+
 use crate::money::{Amount, Currency};
 pub use crate::secret::Secret;
 use crate::trustly::{
@@ -139,20 +142,36 @@ pub const SANDBOX_PASSWORD: &str = "sandbox";
 #[error("invalid configuration:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
 pub struct Error(pub Vec<Problem>);
 
-/// One configuration problem, naming the variable or file.
+impl Error {
+    /// The problems, led by a pointer to `--sandbox` when nothing at all was configured: that is
+    /// a first run, not a broken deployment.
+    fn with_hint(mut problems: Vec<Problem>, anything_set: bool) -> Self {
+        if !anything_set {
+            problems.insert(0, Problem::NothingConfigured);
+        }
+        Error(problems)
+    }
+}
+
+/// One configuration problem, naming the setting (flag and variable) or file.
 #[derive(Debug, thiserror::Error)]
 pub enum Problem {
-    #[error("{var}: {message}")]
+    #[error(
+        "nothing is configured; to try the gateway on embedded defaults (test keys, in-memory store, \
+         built-in Trustly simulator) run it with --sandbox (from a clone: cargo run --release -- --sandbox)"
+    )]
+    NothingConfigured,
+    #[error("{}: {message}", settings::named(.var))]
     Invalid { var: &'static str, message: String },
-    #[error("{var} is required")]
+    #[error("{} is required", settings::named(.var))]
     Missing { var: &'static str },
-    #[error("{var}: {source}")]
+    #[error("{}: {source}", settings::named(.var))]
     Key {
         var: &'static str,
         #[source]
         source: KeyError,
     },
-    #[error("{var}: file {path}: {source}")]
+    #[error("{}: file {path}: {source}", settings::named(.var))]
     SecretFile {
         var: &'static str,
         path: PathBuf,
@@ -296,7 +315,13 @@ impl Config {
     /// Parses everything `lookup` provides, collecting every problem.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let mut problems = Vec::new();
-        let get = |var: &str| lookup(var).filter(|v| !v.trim().is_empty());
+        // Whether anything at all was set, to point a first-time user at --sandbox.
+        let anything_set = std::cell::Cell::new(false);
+        let get = |var: &str| {
+            let value = lookup(var).filter(|v| !v.trim().is_empty());
+            anything_set.set(anything_set.get() || value.is_some());
+            value
+        };
 
         let sandbox = parsed(
             &mut problems,
@@ -427,7 +452,10 @@ impl Config {
         {
             problems.push(Problem::Invalid {
                 var: ENV_GRPC_LISTEN,
-                message: format!("{addr} is not loopback: set {ENV_GRPC_TOKEN_PATH} so every call must carry a bearer token"),
+                message: format!(
+                    "{addr} is not loopback: set {} so every call must carry a bearer token",
+                    settings::named(ENV_GRPC_TOKEN_PATH)
+                ),
             });
         }
         let trustly_connect_timeout = parsed(
@@ -471,7 +499,10 @@ impl Config {
         {
             problems.push(Problem::Invalid {
                 var: ENV_REDIS_URL,
-                message: format!("several URLs need {ENV_REDIS_CLUSTER}=true"),
+                message: format!(
+                    "several URLs need {}=true",
+                    settings::named(ENV_REDIS_CLUSTER)
+                ),
             });
         }
         let redis_ca_pem = get(ENV_REDIS_CA_PATH).and_then(|path| match std::fs::read(&path) {
@@ -748,10 +779,10 @@ impl Config {
             reload_interval,
         )
         else {
-            return Err(Error(problems));
+            return Err(Error::with_hint(problems, anything_set.get()));
         };
         if !problems.is_empty() {
-            return Err(Error(problems));
+            return Err(Error::with_hint(problems, anything_set.get()));
         }
         let trustly_url = url_override
             .or_else(|| Url::parse(environment.endpoint()).ok())
@@ -1060,8 +1091,8 @@ mod tests {
         .expect_err("refused");
         let text = error.to_string();
         for needle in [
-            "TRUSTLY_SIDECAR_BALANCE_INTERVAL: \"5m\" is shorter than Trustly's limit",
-            "TRUSTLY_SIDECAR_LOW_BALANCE: \"EUR=100.001\": amount must have at most 2 decimals",
+            "(TRUSTLY_SIDECAR_BALANCE_INTERVAL): \"5m\" is shorter than Trustly's limit",
+            "(TRUSTLY_SIDECAR_LOW_BALANCE): \"EUR=100.001\": amount must have at most 2 decimals",
         ] {
             assert!(text.contains(needle), "{needle} missing from:\n{text}");
         }

@@ -3,96 +3,55 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Arg, ArgAction, Command};
 use trustly_sidecar::{App, Listeners, config, signal, telemetry};
 
 /// Exit code for invalid configuration (BSD `EX_USAGE`), before any port is bound.
 const EXIT_CONFIG: u8 = 64;
 
-/// gRPC payment-gateway sidecar for Trustly. Every flag also reads its TRUSTLY_SIDECAR_* variable.
-#[derive(Parser, Debug)]
-#[command(version)]
-struct Flags {
-    /// Run on embedded defaults: ephemeral merchant key, sandbox credentials [env: TRUSTLY_SIDECAR_SANDBOX]
-    #[arg(long)]
-    sandbox: bool,
-    /// Trustly environment: test or live [env: TRUSTLY_SIDECAR_ENVIRONMENT]
-    #[arg(long)]
-    environment: Option<String>,
-    /// Override Trustly's endpoint URL [env: TRUSTLY_SIDECAR_TRUSTLY_URL]
-    #[arg(long)]
-    trustly_url: Option<String>,
-    /// PEM file overriding Trustly's public key [env: TRUSTLY_SIDECAR_TRUSTLY_PUBLIC_KEY_PATH]
-    #[arg(long)]
-    trustly_public_key_path: Option<String>,
-    /// Merchant private key, PEM [env: TRUSTLY_SIDECAR_PRIVATE_KEY_PATH]
-    #[arg(long)]
-    private_key_path: Option<String>,
-    /// Trustly API username [env: TRUSTLY_SIDECAR_USERNAME]
-    #[arg(long)]
-    username: Option<String>,
-    /// File holding the Trustly API password [env: TRUSTLY_SIDECAR_PASSWORD_PATH]
-    #[arg(long)]
-    password_path: Option<String>,
-    /// rustcrypto or openssl [env: TRUSTLY_SIDECAR_SIGNING_BACKEND]
-    #[arg(long)]
-    signing_backend: Option<String>,
-    /// plain or json [env: TRUSTLY_SIDECAR_LOG_FORMAT]
-    #[arg(long)]
-    log_format: Option<String>,
-    /// gRPC listen address [env: TRUSTLY_SIDECAR_GRPC_LISTEN, default 127.0.0.1:50051]
-    #[arg(long)]
-    grpc_listen: Option<String>,
-    /// Notification intake listen address [env: TRUSTLY_SIDECAR_NOTIFICATION_LISTEN, default 127.0.0.1:8480]
-    #[arg(long)]
-    notification_listen: Option<String>,
-    /// Public https NotificationURL Trustly posts to [env: TRUSTLY_SIDECAR_NOTIFICATION_URL]
-    #[arg(long)]
-    notification_url: Option<String>,
-    /// File holding the bearer token gRPC calls must carry [env: TRUSTLY_SIDECAR_GRPC_TOKEN_PATH]
-    #[arg(long)]
-    grpc_token_path: Option<String>,
-    /// Connect timeout towards Trustly, e.g. 5s [env: TRUSTLY_SIDECAR_TRUSTLY_CONNECT_TIMEOUT]
-    #[arg(long)]
-    trustly_connect_timeout: Option<String>,
-    /// /healthz, /readyz, /metrics listen address [env: TRUSTLY_SIDECAR_OPS_LISTEN, default 127.0.0.1:9464]
-    #[arg(long)]
-    ops_listen: Option<String>,
-    /// Total time for one Trustly call, e.g. 30s [env: TRUSTLY_SIDECAR_TRUSTLY_TIMEOUT]
-    #[arg(long)]
-    trustly_timeout: Option<String>,
+/// The command line: one `--flag` per setting of [`config::SETTINGS`], each also read from its
+/// `TRUSTLY_SIDECAR_*` variable (a flag wins), so `--help` lists every setting with its variable.
+fn command() -> Command {
+    let mut command = Command::new("trustly-sidecar")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("gRPC payment-gateway sidecar for Trustly's merchant API")
+        .after_help(
+            "Durations are written like 250ms, 10s, 15m, 72h, 7d. Secrets are always file paths.",
+        );
+    for setting in config::SETTINGS {
+        let mut arg = Arg::new(setting.var)
+            .long(setting.flag)
+            .env(setting.var)
+            .help(setting.help)
+            .value_name(value_name(setting.flag))
+            .action(ArgAction::Set);
+        if setting.var == config::ENV_SANDBOX {
+            // `--sandbox` alone means true; `--sandbox=false` and the variable's 0/1 still work.
+            arg = arg
+                .num_args(0..=1)
+                .default_missing_value("true")
+                .value_name("BOOL");
+        }
+        command = command.arg(arg);
+    }
+    command
 }
 
-impl Flags {
-    /// A flag wins over its environment variable.
-    fn lookup(&self, var: &str) -> Option<String> {
-        let flag = match var {
-            config::ENV_SANDBOX => self.sandbox.then(|| "true".to_owned()),
-            config::ENV_ENVIRONMENT => self.environment.clone(),
-            config::ENV_TRUSTLY_URL => self.trustly_url.clone(),
-            config::ENV_TRUSTLY_PUBLIC_KEY_PATH => self.trustly_public_key_path.clone(),
-            config::ENV_PRIVATE_KEY_PATH => self.private_key_path.clone(),
-            config::ENV_USERNAME => self.username.clone(),
-            config::ENV_PASSWORD_PATH => self.password_path.clone(),
-            config::ENV_SIGNING_BACKEND => self.signing_backend.clone(),
-            config::ENV_LOG_FORMAT => self.log_format.clone(),
-            config::ENV_GRPC_LISTEN => self.grpc_listen.clone(),
-            config::ENV_NOTIFICATION_LISTEN => self.notification_listen.clone(),
-            config::ENV_NOTIFICATION_URL => self.notification_url.clone(),
-            config::ENV_GRPC_TOKEN_PATH => self.grpc_token_path.clone(),
-            config::ENV_TRUSTLY_CONNECT_TIMEOUT => self.trustly_connect_timeout.clone(),
-            config::ENV_TRUSTLY_TIMEOUT => self.trustly_timeout.clone(),
-            config::ENV_OPS_LISTEN => self.ops_listen.clone(),
-            _ => None,
-        };
-        flag.or_else(|| std::env::var(var).ok())
+/// What `--help` shows as the flag's value.
+fn value_name(flag: &str) -> &'static str {
+    match flag.rsplit('-').next() {
+        Some("path") => "FILE",
+        Some("listen") => "ADDR",
+        Some("url" | "endpoint") => "URL",
+        Some("timeout" | "interval" | "retention" | "deadline") => "DURATION",
+        _ => "VALUE",
     }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let flags = Flags::parse();
-    let config = match config::Config::from_lookup(|var| flags.lookup(var)) {
+    let flags = command().get_matches();
+    let config = match config::Config::from_lookup(|var| flags.get_one::<String>(var).cloned()) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("trustly-sidecar: {error}");
@@ -121,7 +80,18 @@ async fn main() -> ExitCode {
     let code = match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = %error, source = ?std::error::Error::source(&error), "trustly-sidecar stopped");
+            // The whole chain in one line: "notification store: cannot reach redis at …: …".
+            let mut chain = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                // Some errors print their source in their own text; say each cause once.
+                let text = cause.to_string();
+                if !chain.contains(&text) {
+                    chain.push_str(&format!(": {text}"));
+                }
+                source = cause.source();
+            }
+            tracing::error!(error = %chain, "trustly-sidecar stopped");
             ExitCode::FAILURE
         }
     };

@@ -29,6 +29,33 @@ pub enum Error {
     Timeout(Duration),
     #[error("unexpected store reply: {0}")]
     Protocol(&'static str),
+    /// The first connection failed: names the server (never the password) and why.
+    #[error("cannot reach redis at {endpoint}: {cause}")]
+    Connect {
+        endpoint: String,
+        cause: ConnectCause,
+        #[source]
+        source: Option<::redis::RedisError>,
+    },
+}
+
+/// Why a Redis server could not be reached, in the words an operator acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectCause {
+    #[error("connection refused (is redis running there?)")]
+    Refused,
+    #[error(
+        "no answer within {0:?} (host down, firewall, wrong port, or rediss:// to a server without TLS)"
+    )]
+    TimedOut(Duration),
+    #[error("authentication failed (check the user and password in the URL)")]
+    Auth,
+    #[error("TLS handshake failed (rediss:// certificate or CA)")]
+    Tls,
+    #[error("host name not found")]
+    UnknownHost,
+    #[error("connection failed")]
+    Other,
 }
 
 /// A verified notification to append.

@@ -56,11 +56,97 @@ fn an_encrypted_key_and_a_bad_environment_are_both_reported() {
     for needle in [
         "merchant-test-private-encrypted.pem",
         "encrypted",
-        "TRUSTLY_SIDECAR_ENVIRONMENT",
-        "TRUSTLY_SIDECAR_USERNAME",
+        "--environment (TRUSTLY_SIDECAR_ENVIRONMENT)",
+        "--username (TRUSTLY_SIDECAR_USERNAME) is required",
+        "--private-key-path (TRUSTLY_SIDECAR_PRIVATE_KEY_PATH)",
     ] {
         assert!(stderr.contains(needle), "{needle} not in: {stderr}");
     }
+}
+
+#[test]
+fn an_empty_configuration_points_at_the_sandbox() {
+    let output = sidecar(&[], &[]);
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("nothing is configured"), "{stderr}");
+    assert!(stderr.contains("--sandbox"), "{stderr}");
+    // Once anything is set, it is a deployment to fix, not a first run.
+    let output = sidecar(&["--username", "m"], &[]);
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("nothing is configured"), "{stderr}");
+}
+
+#[test]
+fn every_setting_is_a_flag_with_its_variable_in_help() {
+    let output = sidecar(&["--help"], &[]);
+    assert_eq!(output.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&output.stdout);
+    for setting in trustly_sidecar::config::SETTINGS {
+        assert!(
+            help.contains(&format!("--{} ", setting.flag)),
+            "--{} not in help",
+            setting.flag
+        );
+        assert!(
+            help.contains(&format!("[env: {}=", setting.var)),
+            "{} not in help",
+            setting.var
+        );
+    }
+}
+
+#[test]
+fn a_flag_and_its_variable_are_the_same_setting_and_the_flag_wins() {
+    // The variable alone is read ...
+    let output = sidecar(&[], &[("TRUSTLY_SIDECAR_ENVIRONMENT", "production")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("\"production\""), "{stderr}");
+    // ... and the flag overrides it.
+    let output = sidecar(
+        &["--environment", "staging"],
+        &[("TRUSTLY_SIDECAR_ENVIRONMENT", "production")],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("\"staging\"") && !stderr.contains("\"production\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unreachable_redis_is_named_by_address_and_cause_without_its_password() {
+    // A port nobody listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://app:hunter2-secret@127.0.0.1:{port}");
+    let output = sidecar(
+        &[
+            "--sandbox",
+            "--redis-url",
+            &url,
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--notification-listen",
+            "127.0.0.1:0",
+            "--ops-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot reach redis at 127.0.0.1:{port}: connection refused"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
 }
 
 #[test]

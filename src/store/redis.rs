@@ -9,7 +9,7 @@ use std::{collections::HashMap, time::Duration};
 use bytes::Bytes;
 use redis::{AsyncCommands, Script, Value, aio::ConnectionManager};
 
-use super::{Error, Event, GroupBacklog, NewEvent, Recorded, Start};
+use super::{ConnectCause, Error, Event, GroupBacklog, NewEvent, Recorded, Start};
 
 /// Appends unless the notificationid is known, and stores the reply, atomically.
 /// Reply values are `R<bytes>` (answered) or `P` (awaiting a decision).
@@ -115,7 +115,8 @@ impl Log {
             let client = builder.build()?;
             let conn = tokio::time::timeout(timeout, client.get_async_connection())
                 .await
-                .map_err(|_| Error::Timeout(timeout))??;
+                .map_err(|_| connect_error(urls, ConnectCause::TimedOut(timeout), None))?
+                .map_err(|e| connect_error(urls, classify(&e, timeout), Some(e)))?;
             Connection::Cluster(conn)
         } else {
             let url = urls.first().map(String::as_str).unwrap_or_default();
@@ -123,13 +124,26 @@ impl Log {
                 Some(certificates) => redis::Client::build_with_tls(url, certificates)?,
                 None => redis::Client::open(url)?,
             };
+            // One plain attempt first: the connection manager retries a refused connection
+            // until the timeout, which would hide *why* the server cannot be reached.
+            let probe = redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout));
+            tokio::time::timeout(
+                timeout,
+                client.get_multiplexed_async_connection_with_config(&probe),
+            )
+            .await
+            .map_err(|_| connect_error(urls, ConnectCause::TimedOut(timeout), None))?
+            .map_err(|e| connect_error(urls, classify(&e, timeout), Some(e)))?;
             let config = redis::aio::ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(timeout))
                 .set_response_timeout(Some(timeout));
             let conn =
                 tokio::time::timeout(timeout, ConnectionManager::new_with_config(client, config))
                     .await
-                    .map_err(|_| Error::Timeout(timeout))??;
+                    .map_err(|_| connect_error(urls, ConnectCause::TimedOut(timeout), None))?
+                    .map_err(|e| connect_error(urls, classify(&e, timeout), Some(e)))?;
             Connection::Single(conn)
         };
         Ok(Self {
@@ -682,5 +696,60 @@ impl redis::aio::ConnectionLike for Connection {
             Connection::Single(conn) => conn.get_db(),
             Connection::Cluster(conn) => conn.get_db(),
         }
+    }
+}
+
+/// The servers of `urls` as `host:port` (comma-separated for a cluster), without user or
+/// password: what a connection error may show.
+pub fn endpoints(urls: &[String]) -> String {
+    urls.iter()
+        .map(|raw| match url::Url::parse(raw.trim()) {
+            Ok(url) => format!(
+                "{}:{}",
+                url.host_str().unwrap_or("?"),
+                url.port().unwrap_or(DEFAULT_REDIS_PORT)
+            ),
+            Err(_) => "an unparsable URL".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Redis's port when a URL names none.
+const DEFAULT_REDIS_PORT: u16 = 6379;
+
+fn connect_error(urls: &[String], cause: ConnectCause, source: Option<redis::RedisError>) -> Error {
+    Error::Connect {
+        endpoint: endpoints(urls),
+        cause,
+        source,
+    }
+}
+
+/// Sorts a failed first connection into what an operator can act on.
+fn classify(error: &redis::RedisError, timeout: Duration) -> ConnectCause {
+    if error.kind() == redis::ErrorKind::AuthenticationFailed {
+        return ConnectCause::Auth;
+    }
+    if error.is_connection_refusal() {
+        return ConnectCause::Refused;
+    }
+    // The client surfaces TLS and resolver failures as I/O errors; their text is all it keeps.
+    let text = format!("{error:?}").to_ascii_lowercase();
+    if ["tls", "certificate", "handshake", "unknownissuer"]
+        .iter()
+        .any(|word| text.contains(word))
+    {
+        ConnectCause::Tls
+    } else if text.contains("failed to lookup address")
+        || text.contains("name or service not known")
+    {
+        ConnectCause::UnknownHost
+    } else if error.is_timeout() {
+        ConnectCause::TimedOut(timeout)
+    } else if text.contains("noauth") || text.contains("wrongpass") {
+        ConnectCause::Auth
+    } else {
+        ConnectCause::Other
     }
 }
