@@ -61,6 +61,9 @@ struct Flags {
     /// Total time for one Trustly call, e.g. 30s [env: TRUSTLY_SIDECAR_TRUSTLY_TIMEOUT]
     #[arg(long)]
     trustly_timeout: Option<String>,
+    /// Sandbox simulator listen address [env: TRUSTLY_SIDECAR_SANDBOX_SIMULATOR_LISTEN, default 127.0.0.1:8900]
+    #[arg(long)]
+    sandbox_simulator_listen: Option<String>,
 }
 
 impl Flags {
@@ -83,6 +86,7 @@ impl Flags {
             config::ENV_TRUSTLY_CONNECT_TIMEOUT => self.trustly_connect_timeout.clone(),
             config::ENV_TRUSTLY_TIMEOUT => self.trustly_timeout.clone(),
             config::ENV_OPS_LISTEN => self.ops_listen.clone(),
+            config::ENV_SANDBOX_SIMULATOR_LISTEN => self.sandbox_simulator_listen.clone(),
             _ => None,
         };
         flag.or_else(|| std::env::var(var).ok())

@@ -1,6 +1,8 @@
 //! Structured logging with `tracing`: plain text for people, JSON for log pipelines, and (cargo
 //! feature `otel`) the same spans exported over OTLP/gRPC to an OpenTelemetry collector.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::{EnvFilter, Layer, fmt, layer::SubscriberExt, util::SubscriberInitExt};
 use url::Url;
 
@@ -20,9 +22,18 @@ pub struct Telemetry {
 pub fn init(format: LogFormat, otlp_endpoint: Option<&Url>) -> Telemetry {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    // Colour codes only for a person at a terminal: never into files, pipes or log collectors.
+    let ansi = std::io::stderr().is_terminal();
     let logs = match format {
-        LogFormat::Plain => fmt::layer().with_writer(std::io::stderr).boxed(),
-        LogFormat::Json => fmt::layer().json().with_writer(std::io::stderr).boxed(),
+        LogFormat::Plain => fmt::layer()
+            .with_ansi(ansi)
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Json => fmt::layer()
+            .json()
+            .with_ansi(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
     };
     let registry = tracing_subscriber::registry().with(logs.with_filter(filter));
     #[cfg(feature = "otel")]
