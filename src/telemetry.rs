@@ -8,8 +8,9 @@ use url::Url;
 
 use crate::config::LogFormat;
 
-/// Default filter when `RUST_LOG` is unset: our own info logs, warnings from dependencies.
-const DEFAULT_FILTER: &str = "warn,trustly_sidecar=info";
+/// Default filter when `RUST_LOG` is unset: our own info logs (the library's and the
+/// `trustly-sim` binary's, which announces its URLs), warnings from dependencies.
+const DEFAULT_FILTER: &str = "warn,trustly_sidecar=info,trustly_sim=info";
 
 /// The installed telemetry; [`Telemetry::shutdown`] flushes spans not yet exported.
 pub struct Telemetry {
