@@ -44,8 +44,14 @@ pub const ENV_PASSWORD_PATH: &str = "TRUSTLY_SIDECAR_PASSWORD_PATH";
 /// `rustcrypto` or `openssl` (if built with the `openssl` feature).
 pub const ENV_SIGNING_BACKEND: &str = "TRUSTLY_SIDECAR_SIGNING_BACKEND";
 pub const DEFAULT_SIGNING_BACKEND: Backend = Backend::RustCrypto;
-/// `1`/`true`: run on embedded defaults (ephemeral merchant key, simulator credentials).
+/// `1`/`true`: run on embedded defaults against an in-process simulator: the PUBLICLY KNOWN test
+/// merchant key of `src/sim/keys/`, sandbox credentials. Never with environment `live`.
 pub const ENV_SANDBOX: &str = "TRUSTLY_SIDECAR_SANDBOX";
+/// Where the sandbox's in-process Trustly simulator listens (its JSON-RPC API and admin API); used
+/// only with `--sandbox`. Unset: `127.0.0.1:8900`, the same fixed address as a standalone
+/// `trustly-sim`, so documented admin commands work; `127.0.0.1:0` picks a free port.
+pub const ENV_SANDBOX_SIMULATOR_LISTEN: &str = "TRUSTLY_SIDECAR_SANDBOX_SIMULATOR_LISTEN";
+pub const DEFAULT_SANDBOX_SIMULATOR_LISTEN: &str = "127.0.0.1:8900";
 /// Log output: `plain` or `json`. Unset: `plain`.
 pub const ENV_LOG_FORMAT: &str = "TRUSTLY_SIDECAR_LOG_FORMAT";
 
@@ -133,6 +139,10 @@ pub const MIN_BALANCE_INTERVAL: Duration = Duration::from_secs(15 * 60);
 /// currency under its threshold sets `trustly_balance_low` and logs a warning (payouts need funds).
 pub const ENV_LOW_BALANCE: &str = "TRUSTLY_SIDECAR_LOW_BALANCE";
 
+/// Where the sandbox's merchant key comes from, as the startup log says it.
+pub const SANDBOX_KEY_SOURCE: &str =
+    "src/sim/keys/merchant-test-private.pem (PUBLICLY KNOWN, sandbox)";
+
 /// Username and password the sandbox uses with the built-in simulator.
 pub const SANDBOX_USERNAME: &str = "sandbox";
 pub const SANDBOX_PASSWORD: &str = "sandbox";
@@ -200,6 +210,8 @@ pub enum LogFormat {
 #[derive(Clone)]
 pub struct Config {
     pub sandbox: bool,
+    /// Where the sandbox's simulator listens (unused outside the sandbox).
+    pub sandbox_simulator_listen: SocketAddr,
     pub grpc_listen: SocketAddr,
     pub notification_listen: SocketAddr,
     pub ops_listen: SocketAddr,
@@ -257,6 +269,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("sandbox", &self.sandbox)
+            .field("sandbox_simulator_listen", &self.sandbox_simulator_listen)
             .field("grpc_listen", &self.grpc_listen)
             .field("notification_listen", &self.notification_listen)
             .field("ops_listen", &self.ops_listen)
@@ -406,6 +419,15 @@ impl Config {
             get(ENV_OPS_LISTEN)
                 .as_deref()
                 .unwrap_or(DEFAULT_OPS_LISTEN)
+                .parse::<SocketAddr>()
+                .map_err(|e| format!("not a socket address: {e}")),
+        );
+        let sandbox_simulator_listen = parsed(
+            &mut problems,
+            ENV_SANDBOX_SIMULATOR_LISTEN,
+            get(ENV_SANDBOX_SIMULATOR_LISTEN)
+                .as_deref()
+                .unwrap_or(DEFAULT_SANDBOX_SIMULATOR_LISTEN)
                 .parse::<SocketAddr>()
                 .map_err(|e| format!("not a socket address: {e}")),
         );
@@ -614,7 +636,15 @@ impl Config {
         let (private_key, private_key_source) = if let Some(path) = get(ENV_PRIVATE_KEY_PATH) {
             let path = PathBuf::from(path);
             match keys::load_private_key(&path) {
-                Ok(key) => (Some(key), path.display().to_string()),
+                Ok(key) => {
+                    refuse_test_key_in_live(
+                        &mut problems,
+                        environment,
+                        ENV_PRIVATE_KEY_PATH,
+                        &RsaPublicKey::from(&key),
+                    );
+                    (Some(key), path.display().to_string())
+                }
                 Err(source) => {
                     problems.push(Problem::Key {
                         var: ENV_PRIVATE_KEY_PATH,
@@ -624,7 +654,10 @@ impl Config {
                 }
             }
         } else if sandbox {
-            (sandbox_key(&mut problems), "ephemeral (sandbox)".to_owned())
+            (
+                Some(crate::sim::keys::merchant_private_key()),
+                SANDBOX_KEY_SOURCE.to_owned(),
+            )
         } else {
             problems.push(Problem::Missing {
                 var: ENV_PRIVATE_KEY_PATH,
@@ -638,6 +671,12 @@ impl Config {
                     let path = PathBuf::from(path);
                     match keys::load_trustly_public_key(&path, environment) {
                         Ok(key) => {
+                            refuse_test_key_in_live(
+                                &mut problems,
+                                environment,
+                                ENV_TRUSTLY_PUBLIC_KEY_PATH,
+                                &key,
+                            );
                             let bits = rsa::traits::PublicKeyParts::size(&key) * 8;
                             (Some(key), format!("{} ({bits}-bit)", path.display()))
                         }
@@ -713,6 +752,23 @@ impl Config {
                 })
                 .ok()
         });
+        if let Some(key) = &next_trustly_key {
+            refuse_test_key_in_live(
+                &mut problems,
+                environment,
+                ENV_TRUSTLY_NEXT_PUBLIC_KEY_PATH,
+                key,
+            );
+        }
+        if sandbox && environment == Some(Environment::Live) {
+            problems.push(Problem::Invalid {
+                var: ENV_SANDBOX,
+                message: format!(
+                    "the sandbox runs on PUBLICLY KNOWN test keys; it cannot run with {}=live",
+                    settings::named(ENV_ENVIRONMENT)
+                ),
+            });
+        }
         let verifier = match (backend, trustly_key) {
             (Some(backend), Some(key)) => backend
                 .verifier(key)
@@ -755,6 +811,7 @@ impl Config {
             Some(account_hash_secret),
             Some(ops_listen),
             Some(reload_interval),
+            Some(sandbox_simulator_listen),
         ) = (
             environment,
             signer,
@@ -777,6 +834,7 @@ impl Config {
             account_hash_secret,
             ops_listen,
             reload_interval,
+            sandbox_simulator_listen,
         )
         else {
             return Err(Error::with_hint(problems, anything_set.get()));
@@ -793,6 +851,7 @@ impl Config {
             })?;
         Ok(Config {
             sandbox,
+            sandbox_simulator_listen,
             grpc_listen,
             notification_listen,
             ops_listen,
@@ -879,16 +938,24 @@ fn derive_account_hash_secret(key: &RsaPrivateKey) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// The sandbox signs with a key generated at startup, never with a published test key.
-fn sandbox_key(problems: &mut Vec<Problem>) -> Option<RsaPrivateKey> {
-    RsaPrivateKey::new(&mut rand::rngs::OsRng, keys::MIN_KEY_BITS)
-        .map_err(|e| {
-            problems.push(Problem::Invalid {
-                var: ENV_SANDBOX,
-                message: format!("could not generate the sandbox key: {e}"),
-            })
-        })
-        .ok()
+/// Live never trusts a publicly known test key (its private half is public): records a problem
+/// naming the variable and the key.
+fn refuse_test_key_in_live(
+    problems: &mut Vec<Problem>,
+    environment: Option<Environment>,
+    var: &'static str,
+    key: &RsaPublicKey,
+) {
+    if environment == Some(Environment::Live)
+        && let Some(name) = crate::sim::keys::publicly_known(key)
+    {
+        problems.push(Problem::Invalid {
+            var,
+            message: format!(
+                "is the PUBLICLY KNOWN test key {name}; environment live never trusts a test key"
+            ),
+        });
+    }
 }
 
 /// The public NotificationURL: https (Trustly refuses plain http, 734) and no `?` (705); plain
@@ -966,14 +1033,22 @@ mod tests {
         file
     }
 
+    /// A freshly generated merchant key in a PEM file: live refuses the published test keys.
+    fn fresh_key_file() -> tempfile::NamedTempFile {
+        use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+        let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, keys::MIN_KEY_BITS).expect("keygen");
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let pem = key.to_pkcs8_pem(LineEnding::LF).expect("encodes");
+        std::fs::write(file.path(), pem.as_bytes()).expect("write");
+        file
+    }
+
     #[test]
     fn full_config_loads_keys_and_password() {
         let password = password_file();
+        let key = fresh_key_file();
         let config = config(&[
-            (
-                ENV_PRIVATE_KEY_PATH,
-                format!("{FIXTURES}/merchant-test-private.pem"),
-            ),
+            (ENV_PRIVATE_KEY_PATH, key.path().display().to_string()),
             (ENV_USERNAME, "merchant".into()),
             (ENV_PASSWORD_PATH, password.path().display().to_string()),
             (ENV_ENVIRONMENT, "live".into()),
@@ -1116,6 +1191,94 @@ mod tests {
         let config = config(&[(ENV_SANDBOX, "1".into())]).expect("sandbox config");
         assert!(config.sandbox);
         assert_eq!(config.username, SANDBOX_USERNAME);
-        assert_eq!(config.private_key_source, "ephemeral (sandbox)");
+        assert_eq!(config.private_key_source, SANDBOX_KEY_SOURCE);
+        // The same publicly known merchant key as trustly-sim and trustly-notify expect.
+        assert_eq!(
+            config.merchant_public_key,
+            RsaPublicKey::from(&crate::sim::keys::merchant_private_key())
+        );
+        assert_eq!(
+            config.sandbox_simulator_listen.to_string(),
+            DEFAULT_SANDBOX_SIMULATOR_LISTEN
+        );
+    }
+
+    #[test]
+    fn the_sandbox_simulator_address_is_a_setting() {
+        let moved = config(&[
+            (ENV_SANDBOX, "1".into()),
+            (ENV_SANDBOX_SIMULATOR_LISTEN, "127.0.0.1:0".into()),
+        ])
+        .expect("valid");
+        assert_eq!(moved.sandbox_simulator_listen.to_string(), "127.0.0.1:0");
+        let text = config(&[
+            (ENV_SANDBOX, "1".into()),
+            (ENV_SANDBOX_SIMULATOR_LISTEN, "localhost".into()),
+        ])
+        .expect_err("refused")
+        .to_string();
+        assert!(
+            text.contains("(TRUSTLY_SIDECAR_SANDBOX_SIMULATOR_LISTEN): not a socket address"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn live_never_trusts_a_publicly_known_test_key() {
+        let password = password_file();
+        let fresh = fresh_key_file();
+        let live = |extra: &[(&str, String)]| {
+            let mut vars = vec![
+                (ENV_USERNAME, "merchant".to_owned()),
+                (ENV_PASSWORD_PATH, password.path().display().to_string()),
+                (ENV_ENVIRONMENT, "live".to_owned()),
+                (
+                    ENV_NOTIFICATION_URL,
+                    "https://merchant.example/trustly/n".to_owned(),
+                ),
+            ];
+            vars.extend(extra.iter().map(|(k, v)| (*k, v.clone())));
+            config(&vars)
+        };
+        let fresh_path = fresh.path().display().to_string();
+        for (var, file) in [
+            (ENV_PRIVATE_KEY_PATH, "merchant-test-private.pem"),
+            (ENV_PRIVATE_KEY_PATH, "merchant-test-private-pkcs8.pem"),
+            (ENV_PRIVATE_KEY_PATH, "python-client-test-private-1.pem"),
+            (
+                ENV_TRUSTLY_PUBLIC_KEY_PATH,
+                "python-client-test-public-1.pem",
+            ),
+            (ENV_TRUSTLY_PUBLIC_KEY_PATH, "merchant-test-public.pem"),
+            (ENV_TRUSTLY_PUBLIC_KEY_PATH, "trustly-test-public.pem"),
+            (
+                ENV_TRUSTLY_NEXT_PUBLIC_KEY_PATH,
+                "python-client-test-public-1.pem",
+            ),
+        ] {
+            let mut vars = vec![(var, format!("{FIXTURES}/{file}"))];
+            if var != ENV_PRIVATE_KEY_PATH {
+                vars.push((ENV_PRIVATE_KEY_PATH, fresh_path.clone()));
+            }
+            let text = live(&vars).expect_err("refused").to_string();
+            assert!(
+                text.contains(&format!("({var}): is the PUBLICLY KNOWN test key")),
+                "{var}={file}: {text}"
+            );
+            assert_eq!(text.matches("PUBLICLY KNOWN").count(), 1, "{text}");
+            // The same keys are fine in the test environment.
+            vars.push((ENV_ENVIRONMENT, "test".to_owned()));
+            assert!(live(&vars).is_ok(), "{var}={file} in test");
+        }
+        assert!(live(&[(ENV_PRIVATE_KEY_PATH, fresh_path)]).is_ok());
+        let text = config(&[(ENV_SANDBOX, "1".into()), (ENV_ENVIRONMENT, "live".into())])
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            text.contains(
+                "(TRUSTLY_SIDECAR_SANDBOX): the sandbox runs on PUBLICLY KNOWN test keys"
+            ),
+            "{text}"
+        );
     }
 }

@@ -39,7 +39,7 @@ use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::{service::interceptor::InterceptedService, transport::Server};
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::{
     config::Config,
@@ -90,8 +90,15 @@ pub enum RunError {
     Trustly(#[from] trustly::Error),
     #[error("sandbox simulator")]
     Simulator(#[from] sim::Error),
-    #[error("sandbox key generation")]
-    SandboxKey(#[source] rsa::Error),
+    #[error(
+        "cannot listen for the sandbox simulator on {addr} (move it with --sandbox-simulator-listen or {})",
+        config::ENV_SANDBOX_SIMULATOR_LISTEN
+    )]
+    SimulatorListen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("grpc reflection")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("grpc server")]
@@ -121,7 +128,8 @@ pub struct App {
 impl App {
     /// Builds the Trustly client (and, in sandbox mode, starts the simulator it talks to).
     pub async fn build(config: Config) -> Result<Self, RunError> {
-        info!(?config, "configuration loaded");
+        // Everything (secrets redacted) for debugging; a short summary below at info.
+        debug!(?config, "configuration loaded");
         let (mut trustly_url, mut verifier, mut simulator) = (
             config.trustly_url.clone(),
             config.trustly_verifier.clone(),
@@ -132,6 +140,18 @@ impl App {
             trustly_url = started.api_url();
             verifier = sim_verifier;
             simulator = Some(started);
+        }
+        // The endpoint actually used: the simulator's in the sandbox.
+        info!(
+            environment = %config.environment,
+            url = %trustly_url,
+            signing = %config.signer.backend(),
+            "trustly"
+        );
+        if !config.sandbox {
+            // The sandbox's keys are named in its banner.
+            info!(merchant_key = %config.private_key_source, "keys");
+            info!(trustly_key = %config.trustly_key_source, "keys");
         }
         let mut client_config = ClientConfig::new(
             trustly_url,
@@ -173,7 +193,7 @@ impl App {
                     config.redis_timeout,
                 )
                 .await?;
-                info!(prefix = %config.redis_prefix, "notification log, idempotency records and account cache: Redis (durable, shared by replicas)");
+                info!(prefix = %config.redis_prefix, "store: Redis (durable, shared by replicas)");
                 let idempotency = Idempotency::redis(
                     log.connection(),
                     &config.redis_prefix,
@@ -188,8 +208,10 @@ impl App {
                 (NotificationLog::Redis(log), idempotency, accounts)
             }
             None => {
+                // The notification log, idempotency records and account cache.
                 tracing::warn!(
-                    "notification log, idempotency records and account cache: IN MEMORY: not durable and not shared; set TRUSTLY_SIDECAR_REDIS_URL in production"
+                    "store: IN MEMORY, not durable; set {} in production",
+                    config::ENV_REDIS_URL
                 );
                 (
                     NotificationLog::Memory(store::memory::Log::new()),
@@ -262,21 +284,17 @@ impl App {
     }
 }
 
-/// Starts the sandbox's simulator with a freshly generated "Trustly" key that trusts our merchant
-/// key; returns it with a verifier for its answers.
+/// Starts the sandbox's simulator with the PUBLICLY KNOWN "Trustly" test key (the one
+/// `trustly-sim` and `trustly-notify` use), trusting our merchant key; returns it with a verifier
+/// for its answers.
 async fn start_sandbox_simulator(
     config: &Config,
 ) -> Result<(Simulator, std::sync::Arc<dyn trustly::sign::Verifier>), RunError> {
-    let key = tokio::task::spawn_blocking(|| {
-        rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, trustly::keys::MIN_KEY_BITS)
-    })
-    .await
-    .map_err(|_| RunError::SandboxKey(rsa::Error::Internal))?
-    .map_err(RunError::SandboxKey)?;
+    let key = sim::keys::simulator_private_key();
     let public = rsa::RsaPublicKey::from(&key);
     let backend = config.signer.backend();
     let simulator = Simulator::start(SimConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        listen: config.sandbox_simulator_listen,
         merchant_public_key: config.merchant_public_key.clone(),
         private_key: Secret::new(key),
         username: config.username.clone(),
@@ -288,9 +306,42 @@ async fn start_sandbox_simulator(
             ("SEK".into(), Decimal::new(100_000_000, 2)),
         ],
     })
-    .await?;
+    .await
+    .map_err(|error| match error {
+        sim::Error::Bind { addr, source } => RunError::SimulatorListen { addr, source },
+        other => RunError::Simulator(other),
+    })?;
     let verifier = backend.verifier(public).map_err(trustly::Error::Signing)?;
     Ok((simulator, verifier))
+}
+
+/// The sandbox's banner: every real endpoint, the keys, and commands to try. Ends with the
+/// "sandbox ready" marker (scripts and tests wait for it). Short lines: it must fit a screen.
+fn sandbox_banner(
+    simulator: &Simulator,
+    grpc: SocketAddr,
+    intake: SocketAddr,
+    path: &str,
+    ops: Option<SocketAddr>,
+) {
+    let intake_url = format!("http://{intake}{path}");
+    let admin = simulator.admin_url();
+    info!("sandbox: an in-process Trustly simulator; PUBLICLY KNOWN test keys (src/sim/keys)");
+    info!("  gRPC              {grpc}");
+    info!("  intake            {intake_url}");
+    if let Some(ops) = ops {
+        info!("  ops               http://{ops}/metrics (/healthz, /readyz)");
+    }
+    info!("  simulator API     {}", simulator.api_url());
+    info!("  simulator admin   {admin} (a development tool: no auth)");
+    info!("  try: grpcurl -plaintext {grpc} list");
+    if intake_url == format!("http://{}{path}", config::DEFAULT_NOTIFICATION_LISTEN) {
+        info!("  try: trustly-notify   (posts a signed test credit notification)");
+    } else {
+        info!("  try: trustly-notify --url {intake_url}");
+    }
+    info!("  try: curl {admin}/orders");
+    info!("sandbox ready");
 }
 
 /// The span of one gRPC call: every log line of the call carries the RPC and, once known, the
@@ -327,9 +378,11 @@ pub async fn run(
     // The ops endpoints stop last, so /readyz answers 503 (not "connection refused") while the
     // rest drains.
     let (ops_stop, ops_tasks) = (CancellationToken::new(), TaskTracker::new());
+    let mut ops_addr = None;
     if let Some(ops_listener) = ops {
-        if let Ok(ops_addr) = ops_listener.local_addr() {
-            info!(addr = %ops_addr, "ops endpoints listening (/healthz, /readyz, /metrics)");
+        ops_addr = ops_listener.local_addr().ok();
+        if let Some(addr) = ops_addr {
+            info!(%addr, "ops endpoints listening (/healthz, /readyz, /metrics)");
         }
         let handler_readiness = Arc::clone(&readiness);
         ops_tasks.spawn(http_server::serve(
@@ -342,8 +395,9 @@ pub async fn run(
     let addr = grpc.local_addr().ok();
     // The store must answer before anything reports SERVING.
     app.log.ping().await?;
-    if let Ok(intake_addr) = intake.local_addr() {
-        info!(addr = %intake_addr, path = %app.intake.path, "notification intake listening");
+    let intake_addr = intake.local_addr().ok();
+    if let Some(addr) = intake_addr {
+        info!(%addr, path = %app.intake.path, "notification intake listening");
     }
     let mut app = app;
     if let Some(reloader) = app.reloader.take() {
@@ -388,20 +442,10 @@ pub async fn run(
         .set_serving::<AccountServiceServer<Accounts>>()
         .await;
     if let Some(addr) = addr {
-        info!(%addr, "gRPC API listening (trustly.v1 PaymentService, NotificationService, AccountService; grpc.health.v1; reflection)");
+        info!(%addr, "gRPC API listening (trustly.v1, grpc.health.v1, reflection)");
     }
-    if let (Some(admin), Some(addr)) = (app.simulator_admin_url(), addr) {
-        info!("sandbox ready: the gateway talks to an in-process Trustly simulator");
-        info!("  grpcurl -plaintext {addr} list trustly.v1.PaymentService");
-        info!(
-            "  grpcurl -plaintext -d '{{\"end_user_id\":\"u1\",\"message_id\":\"m1\",\"currency_code\":\"EUR\",\"amount\":\"100.00\",\"shopper_statement\":\"Shop\",\"user\":{{\"first_name\":\"Åsa\",\"last_name\":\"Öberg\",\"country\":\"SE\",\"locale\":\"sv_SE\",\"email\":\"asa@example.com\",\"success_url\":\"https://example.com/ok\",\"fail_url\":\"https://example.com/fail\"}}}}' {addr} trustly.v1.PaymentService/Deposit"
-        );
-        info!(
-            "  grpcurl -plaintext -d '{{\"consumer_group\":\"app\"}}' {addr} trustly.v1.NotificationService/StreamNotifications"
-        );
-        info!(
-            "  simulator admin API: {admin}/orders (complete an order: POST {admin}/orders/ORDERID/complete)"
-        );
+    if let (Some(simulator), Some(grpc), Some(intake)) = (&app.simulator, addr, intake_addr) {
+        sandbox_banner(simulator, grpc, intake, &app.intake.path, ops_addr);
     }
     readiness.set_serving(true);
     let stop = app.shutdown.clone();

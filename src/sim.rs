@@ -7,6 +7,7 @@
 //!   API call (complete, cancel, fail, D1, answers to `debit`/`kyc`).
 //! - `notify`: signed notifications, resent with growing intervals until a valid signed answer.
 //! - `http`: the server, fault injection and the admin API (`admin`).
+//! - `keys`: the PUBLICLY KNOWN test key pair of the sandbox, `trustly-sim` and `trustly-notify`.
 //!
 //! It uses the wire core (`trustly::`) for everything on the wire, and nothing of the sidecar.
 
@@ -14,6 +15,7 @@ pub mod admin;
 pub mod api;
 pub mod clock;
 mod http;
+pub mod keys;
 pub mod notify;
 pub mod scenario;
 pub mod state;
@@ -26,7 +28,7 @@ use rsa::{RsaPrivateKey, RsaPublicKey};
 use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tracing::{error, info};
+use tracing::{debug, error};
 
 pub use http::{Fault, FaultKind};
 pub use notify::RetryPolicy;
@@ -138,7 +140,8 @@ impl Simulator {
             config,
         });
         sim.tasks.spawn(http::serve(Arc::clone(&sim), listener));
-        info!(%addr, "trustly simulator listening (api /api/1, admin /admin)");
+        // Debug: its owner (trustly-sim, the sandbox) announces the URLs.
+        debug!(%addr, "trustly simulator listening (api /api/1, admin /admin)");
         Ok(Self { addr, sim })
     }
 

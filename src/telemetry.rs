@@ -1,13 +1,16 @@
 //! Structured logging with `tracing`: plain text for people, JSON for log pipelines, and (cargo
 //! feature `otel`) the same spans exported over OTLP/gRPC to an OpenTelemetry collector.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::{EnvFilter, Layer, fmt, layer::SubscriberExt, util::SubscriberInitExt};
 use url::Url;
 
 use crate::config::LogFormat;
 
-/// Default filter when `RUST_LOG` is unset: our own info logs, warnings from dependencies.
-const DEFAULT_FILTER: &str = "warn,trustly_sidecar=info";
+/// Default filter when `RUST_LOG` is unset: our own info logs (the library's and the
+/// `trustly-sim` binary's, which announces its URLs), warnings from dependencies.
+const DEFAULT_FILTER: &str = "warn,trustly_sidecar=info,trustly_sim=info";
 
 /// The installed telemetry; [`Telemetry::shutdown`] flushes spans not yet exported.
 pub struct Telemetry {
@@ -20,9 +23,18 @@ pub struct Telemetry {
 pub fn init(format: LogFormat, otlp_endpoint: Option<&Url>) -> Telemetry {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    // Colour codes only for a person at a terminal: never into files, pipes or log collectors.
+    let ansi = std::io::stderr().is_terminal();
     let logs = match format {
-        LogFormat::Plain => fmt::layer().with_writer(std::io::stderr).boxed(),
-        LogFormat::Json => fmt::layer().json().with_writer(std::io::stderr).boxed(),
+        LogFormat::Plain => fmt::layer()
+            .with_ansi(ansi)
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Json => fmt::layer()
+            .json()
+            .with_ansi(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
     };
     let registry = tracing_subscriber::registry().with(logs.with_filter(filter));
     #[cfg(feature = "otel")]

@@ -64,6 +64,319 @@ fn an_encrypted_key_and_a_bad_environment_are_both_reported() {
     }
 }
 
+/// Every listener of a sandbox on a free port: tests never take the default ports, which a
+/// developer's real sandbox may be using.
+const FREE_PORTS: [&str; 8] = [
+    "--grpc-listen",
+    "127.0.0.1:0",
+    "--notification-listen",
+    "127.0.0.1:0",
+    "--ops-listen",
+    "127.0.0.1:0",
+    "--sandbox-simulator-listen",
+    "127.0.0.1:0",
+];
+
+/// Upper bound for a sandbox to log "sandbox ready" (no key generation; a debug build on a busy
+/// machine starts in well under a second).
+const READY_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A `--sandbox` sidecar with its stderr on a pipe; killed when dropped.
+struct Sandbox {
+    child: std::process::Child,
+    /// Every stderr line up to and including "sandbox ready".
+    log: String,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Sandbox {
+    /// Starts `trustly-sidecar --sandbox` with every listener on a free port, then `args`, and
+    /// waits for "sandbox ready".
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trustly-sidecar"))
+            .arg("--sandbox")
+            .args(FREE_PORTS)
+            .args(args)
+            .env_clear()
+            .envs(env.iter().copied())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("binary starts");
+        let stderr = child.stderr.take().expect("stderr");
+        // Read the log on a thread so a hung sidecar fails the test instead of blocking it.
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut sandbox = Self {
+            child,
+            log: String::new(),
+            lines,
+        };
+        let deadline = std::time::Instant::now() + READY_LIMIT;
+        while !sandbox.log.contains("sandbox ready") {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match sandbox.lines.recv_timeout(left) {
+                Ok(line) => sandbox.log.push_str(&(line + "\n")),
+                Err(_) => panic!("sandbox did not become ready:\n{}", sandbox.log),
+            }
+        }
+        sandbox
+    }
+
+    /// The first `http://` URL or `host:port` after `label` on the line that has it.
+    fn endpoint(&self, label: &str) -> String {
+        let line = self
+            .log
+            .lines()
+            .find(|line| line.contains(label))
+            .unwrap_or_else(|| panic!("no {label:?} line in:\n{}", self.log));
+        let rest = &line[line.find(label).unwrap() + label.len()..];
+        rest.split_whitespace()
+            .map(|token| token.trim_start_matches("url="))
+            .find(|token| token.starts_with("http://") || token.starts_with("127.0.0.1:"))
+            .unwrap_or_else(|| panic!("no address after {label:?}: {line}"))
+            .to_owned()
+    }
+
+    /// SIGTERM; returns the exit code.
+    fn terminate(mut self) -> Option<i32> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        self.child.wait().expect("exits").code()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_sandbox_serves_until_sigterm_and_then_exits_cleanly() {
+    // The full configuration is at debug level, with its secrets redacted.
+    let sandbox = Sandbox::start(&[], &[("RUST_LOG", "warn,trustly_sidecar=debug")]);
+    let log = sandbox.log.clone();
+    assert!(
+        log.contains("configuration loaded")
+            && log.contains("password: [redacted]")
+            && !log.contains("password: \"sandbox\""),
+        "{log}"
+    );
+    assert_eq!(sandbox.terminate(), Some(0), "graceful shutdown exits 0");
+}
+
+#[tokio::test]
+async fn the_sandbox_log_fits_a_screen_has_no_colour_on_a_pipe_and_names_the_real_endpoints() {
+    // The default filter, as a developer runs it.
+    let sandbox = Sandbox::start(&[], &[]);
+    let log = &sandbox.log;
+    assert!(!log.contains("\x1b["), "colour codes on a pipe:\n{log}");
+    assert!(
+        !log.contains("configuration loaded"),
+        "the full dump is debug:\n{log}"
+    );
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines.len() <= 15, "{} lines:\n{log}", lines.len());
+    for line in &lines {
+        assert!(line.chars().count() <= 200, "{} chars: {line}", line.len());
+    }
+    // The Trustly URL logged is the simulator's real (bound) address, as the banner says.
+    let api = sandbox.endpoint("simulator API");
+    assert_eq!(sandbox.endpoint("trustly environment=test"), api, "{log}");
+    assert!(
+        !api.contains(":0/") && !log.contains("test.trustly.com"),
+        "{log}"
+    );
+    let admin = sandbox.endpoint("simulator admin");
+    assert_eq!(admin, api.replace("/api/1", "/admin"));
+    assert!(log.contains("development tool"), "{log}");
+    let grpc = sandbox.endpoint("gRPC  ");
+    assert!(
+        log.contains(&format!("grpcurl -plaintext {grpc} list")),
+        "{log}"
+    );
+    let intake = sandbox.endpoint("intake  ");
+    assert!(
+        log.contains(&format!("trustly-notify --url {intake}")),
+        "{log}"
+    );
+    assert!(sandbox.endpoint("ops  ").ends_with("/metrics"), "{log}");
+
+    // A Deposit through the logged gRPC address lands in the simulator at the logged address.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let order_id = trustly_sidecar::pb::payment_service_client::PaymentServiceClient::new(channel)
+        .deposit(requests::deposit("log-check-1"))
+        .await
+        .expect("the sandbox deposits")
+        .into_inner()
+        .order_id;
+    let orders = reqwest::get(format!("{admin}/orders"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(orders.contains(&order_id), "{order_id} not in {orders}");
+}
+
+#[test]
+fn trustly_notify_posts_to_a_default_sandbox_with_no_key_flags() {
+    let sandbox = Sandbox::start(&[], &[]);
+    let intake = sandbox.endpoint("intake  ");
+    let output = Command::new(env!("CARGO_BIN_EXE_trustly-notify"))
+        .args(["--url", &intake])
+        .env_clear()
+        .output()
+        .expect("trustly-notify runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("HTTP 200"), "{stdout}");
+    assert!(
+        stdout.contains("answer: status=OK signature=valid"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("PUBLICLY KNOWN"), "{stderr}");
+}
+
+#[test]
+fn a_taken_simulator_port_names_the_address_and_the_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut args = FREE_PORTS.to_vec();
+    args[7] = &addr;
+    let output = sidecar(&[&["--sandbox"], args.as_slice()].concat(), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for needle in [
+        addr.as_str(),
+        "--sandbox-simulator-listen",
+        "TRUSTLY_SIDECAR_SANDBOX_SIMULATOR_LISTEN",
+    ] {
+        assert!(stderr.contains(needle), "{needle} not in: {stderr}");
+    }
+}
+
+#[test]
+fn live_refuses_a_publicly_known_test_key_and_exits_64() {
+    let password = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(password.path(), "s3cret\n").unwrap();
+    // A merchant key nobody else has, so only the key under test is refused.
+    let fresh = tempfile::NamedTempFile::new().unwrap();
+    let pem = rsa::pkcs8::EncodePrivateKey::to_pkcs8_pem(
+        &rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap(),
+        rsa::pkcs8::LineEnding::LF,
+    )
+    .unwrap();
+    std::fs::write(fresh.path(), pem.as_bytes()).unwrap();
+    let fresh_path = fresh.path().display().to_string();
+    for (flag, var, file) in [
+        (
+            "--private-key-path",
+            "TRUSTLY_SIDECAR_PRIVATE_KEY_PATH",
+            MERCHANT_PRIVATE,
+        ),
+        (
+            "--trustly-public-key-path",
+            "TRUSTLY_SIDECAR_TRUSTLY_PUBLIC_KEY_PATH",
+            "python-client-test-public-1.pem",
+        ),
+    ] {
+        let key = key_path(file);
+        let mut args = vec![
+            "--environment",
+            "live",
+            "--username",
+            "merchant",
+            "--notification-url",
+            "https://merchant.example/trustly/notifications",
+            flag,
+            key.to_str().unwrap(),
+        ];
+        args.extend(FREE_PORTS);
+        if flag != "--private-key-path" {
+            args.extend(["--private-key-path", fresh_path.as_str()]);
+        }
+        let output = sidecar(
+            &args,
+            &[(
+                "TRUSTLY_SIDECAR_PASSWORD_PATH",
+                password.path().to_str().unwrap(),
+            )],
+        );
+        assert_eq!(output.status.code(), Some(64), "{flag}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("{flag} ({var}): is the PUBLICLY KNOWN test key")),
+            "{var} not refused: {stderr}"
+        );
+        assert_eq!(stderr.matches("PUBLICLY KNOWN").count(), 1, "{stderr}");
+    }
+}
+
+#[test]
+fn pkcs1_and_pkcs8_encodings_load_the_same_key() {
+    let pkcs1 = keys::load_private_key(&key_path("merchant-test-private.pem")).unwrap();
+    let pkcs8 = keys::load_private_key(&key_path("merchant-test-private-pkcs8.pem")).unwrap();
+    assert_eq!(pkcs1, pkcs8);
+    let plaintext = b"Balance";
+    let signature = Backend::RustCrypto
+        .signer(pkcs8)
+        .unwrap()
+        .sign(plaintext)
+        .unwrap();
+    assert!(verifier(Backend::RustCrypto, MERCHANT_PUBLIC).verify(plaintext, &signature));
+}
+
+#[test]
+fn a_public_key_file_is_not_accepted_as_a_private_key_and_vice_versa() {
+    let error = keys::load_private_key(&key_path(MERCHANT_PUBLIC)).unwrap_err();
+    assert!(error.to_string().contains(MERCHANT_PUBLIC), "{error}");
+    let error = keys::load_public_key(&key_path(MERCHANT_PRIVATE)).unwrap_err();
+    assert!(error.to_string().contains(MERCHANT_PRIVATE), "{error}");
+}
+
+#[test]
+fn trustly_sim_names_a_bad_key_file_and_exits_64() {
+    let output = Command::new(env!("CARGO_BIN_EXE_trustly-sim"))
+        .args([
+            "--merchant-public-key-path",
+            "/nonexistent/merchant-public.pem",
+        ])
+        .args([
+            "--private-key-path",
+            key_path("weak-1024-private.pem").to_str().unwrap(),
+        ])
+        .args(["--balance", "EUR=-5"])
+        .env_clear()
+        .output()
+        .expect("binary runs");
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for needle in [
+        "/nonexistent/merchant-public.pem",
+        "does not exist",
+        "weak-1024-private.pem",
+        "1024-bit",
+        "EUR=-5",
+    ] {
+        assert!(stderr.contains(needle), "{needle} not in: {stderr}");
+    }
+}
+
 #[test]
 fn an_empty_configuration_points_at_the_sandbox() {
     let output = sidecar(&[], &[]);
@@ -124,20 +437,9 @@ fn an_unreachable_redis_is_named_by_address_and_cause_without_its_password() {
         .unwrap()
         .port();
     let url = format!("redis://app:hunter2-secret@127.0.0.1:{port}");
-    let output = sidecar(
-        &[
-            "--sandbox",
-            "--redis-url",
-            &url,
-            "--grpc-listen",
-            "127.0.0.1:0",
-            "--notification-listen",
-            "127.0.0.1:0",
-            "--ops-listen",
-            "127.0.0.1:0",
-        ],
-        &[],
-    );
+    let mut args = vec!["--sandbox", "--redis-url", &url];
+    args.extend(FREE_PORTS);
+    let output = sidecar(&args, &[]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -147,103 +449,4 @@ fn an_unreachable_redis_is_named_by_address_and_cause_without_its_password() {
         "{stderr}"
     );
     assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
-}
-
-#[test]
-fn the_sandbox_serves_until_sigterm_and_then_exits_cleanly() {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trustly-sidecar"))
-        .args([
-            "--sandbox",
-            "--grpc-listen",
-            "127.0.0.1:0",
-            "--notification-listen",
-            "127.0.0.1:0",
-        ])
-        .env_clear()
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("binary starts");
-    let stderr = child.stderr.take().expect("stderr");
-    // Read the log on a thread so a hung sidecar fails the test instead of blocking it.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut log = String::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !log.contains("sandbox ready") {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => log.push_str(&(line + "\n")),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("sandbox did not become ready:\n{log}");
-            }
-        }
-    }
-    assert!(
-        log.contains("password: [redacted]") && !log.contains("password: \"sandbox\""),
-        "{log}"
-    );
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let exit = child.wait().expect("exits");
-    assert_eq!(exit.code(), Some(0), "graceful shutdown exits 0");
-}
-
-#[test]
-fn pkcs1_and_pkcs8_encodings_load_the_same_key() {
-    let pkcs1 = keys::load_private_key(&key_path("merchant-test-private.pem")).unwrap();
-    let pkcs8 = keys::load_private_key(&key_path("merchant-test-private-pkcs8.pem")).unwrap();
-    assert_eq!(pkcs1, pkcs8);
-    let plaintext = b"Balance";
-    let signature = Backend::RustCrypto
-        .signer(pkcs8)
-        .unwrap()
-        .sign(plaintext)
-        .unwrap();
-    assert!(verifier(Backend::RustCrypto, MERCHANT_PUBLIC).verify(plaintext, &signature));
-}
-
-#[test]
-fn a_public_key_file_is_not_accepted_as_a_private_key_and_vice_versa() {
-    let error = keys::load_private_key(&key_path(MERCHANT_PUBLIC)).unwrap_err();
-    assert!(error.to_string().contains(MERCHANT_PUBLIC), "{error}");
-    let error = keys::load_public_key(&key_path(MERCHANT_PRIVATE)).unwrap_err();
-    assert!(error.to_string().contains(MERCHANT_PRIVATE), "{error}");
-}
-
-#[test]
-fn trustly_sim_names_a_bad_key_file_and_exits_64() {
-    let output = Command::new(env!("CARGO_BIN_EXE_trustly-sim"))
-        .args([
-            "--merchant-public-key-path",
-            "/nonexistent/merchant-public.pem",
-        ])
-        .args([
-            "--private-key-path",
-            key_path("weak-1024-private.pem").to_str().unwrap(),
-        ])
-        .args(["--balance", "EUR=-5"])
-        .env_clear()
-        .output()
-        .expect("binary runs");
-    assert_eq!(output.status.code(), Some(64));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    for needle in [
-        "/nonexistent/merchant-public.pem",
-        "does not exist",
-        "weak-1024-private.pem",
-        "1024-bit",
-        "EUR=-5",
-    ] {
-        assert!(stderr.contains(needle), "{needle} not in: {stderr}");
-    }
 }

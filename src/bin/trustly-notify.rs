@@ -13,7 +13,10 @@ use rand::Rng as _;
 use serde_json::{Map, Value, json};
 use trustly_sidecar::{
     money::Currency,
-    sim::clock::Timestamp,
+    sim::{
+        clock::Timestamp,
+        keys::{self as test_keys},
+    },
     trustly::{
         canonical, keys,
         sign::{Backend, Signer, Verifier},
@@ -27,12 +30,6 @@ const EXIT_CONFIG: u8 = 64;
 const EXIT_BAD_ANSWER: u8 = 1;
 /// Largest answer read. The sidecar's answers are a few hundred bytes.
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;
-
-/// PUBLICLY KNOWN test keys, used only when no key flags are given (and said loudly).
-const FIXTURE_SIGNING_PRIVATE_PEM: &str =
-    include_str!("../../tests/fixtures/keys/python-client-test-private-1.pem");
-const FIXTURE_MERCHANT_PUBLIC_PEM: &str =
-    include_str!("../../tests/fixtures/keys/merchant-test-public.pem");
 
 /// Signs one test notification as "Trustly" and POSTs it to a sidecar's notification intake.
 ///
@@ -77,11 +74,12 @@ struct Flags {
     #[arg(long, env = "TRUSTLY_NOTIFY_UUID")]
     uuid: Option<String>,
     /// Private key (PEM) playing "Trustly"; its public half must be the sidecar's Trustly key
-    /// [default: the PUBLICLY KNOWN tests/fixtures/keys/python-client-test-private-1.pem]
+    /// [default: the PUBLICLY KNOWN src/sim/keys/python-client-test-private-1.pem, the key of a
+    /// --sandbox sidecar's simulator and of trustly-sim]
     #[arg(long, env = "TRUSTLY_NOTIFY_SIGNING_KEY_PATH")]
     signing_key_path: Option<PathBuf>,
     /// Merchant public key (PEM) that verifies the sidecar's answer
-    /// [default: tests/fixtures/keys/merchant-test-public.pem]
+    /// [default: the public half of src/sim/keys/merchant-test-private.pem, a --sandbox's key]
     #[arg(long, env = "TRUSTLY_NOTIFY_VERIFY_KEY_PATH")]
     verify_key_path: Option<PathBuf>,
     /// A JSON object sent as `params.data` instead of the generated one (the data flags above
@@ -132,9 +130,7 @@ fn plan(flags: Flags) -> Result<Plan, Vec<String>> {
         Some(path) => keys::load_private_key(path)
             .map_err(|e| problems.push(format!("--signing-key-path: {e}")))
             .ok(),
-        None => keys::parse_private_key_pem(FIXTURE_SIGNING_PRIVATE_PEM)
-            .map_err(|e| problems.push(format!("embedded fixture signing key: {e}")))
-            .ok(),
+        None => Some(test_keys::simulator_private_key()),
     }
     .and_then(|key| {
         Backend::RustCrypto
@@ -146,9 +142,7 @@ fn plan(flags: Flags) -> Result<Plan, Vec<String>> {
         Some(path) => keys::load_public_key(path)
             .map_err(|e| problems.push(format!("--verify-key-path: {e}")))
             .ok(),
-        None => keys::parse_public_key_pem(FIXTURE_MERCHANT_PUBLIC_PEM)
-            .map_err(|e| problems.push(format!("embedded fixture verify key: {e}")))
-            .ok(),
+        None => Some(rsa::RsaPublicKey::from(&test_keys::merchant_private_key())),
     }
     .and_then(|key| {
         Backend::RustCrypto
@@ -195,7 +189,7 @@ fn plan(flags: Flags) -> Result<Plan, Vec<String>> {
             signer,
             verifier,
             verify_key: flags.verify_key_path.map_or_else(
-                || "the embedded fixture merchant-test-public.pem".to_owned(),
+                || format!("the embedded test key {}", test_keys::MERCHANT_KEY_NAME),
                 |path| path.display().to_string(),
             ),
             timeout: Duration::from_secs(flags.timeout),
@@ -304,7 +298,7 @@ async fn main() -> ExitCode {
     if plan.fixture_signing_key {
         eprintln!("==================================================================");
         eprintln!("NO --signing-key-path: signing with a PUBLICLY KNOWN test key");
-        eprintln!("(tests/fixtures/keys/python-client-test-private-1.pem).");
+        eprintln!("(src/sim/keys/python-client-test-private-1.pem, a --sandbox's key).");
         eprintln!("Anyone can forge these signatures. For local development only:");
         eprintln!("a sidecar must never trust its public half outside development.");
         eprintln!("==================================================================");

@@ -8,19 +8,13 @@ use tracing::{info, warn};
 use trustly_sidecar::{
     config::LogFormat,
     secret::Secret,
-    sim::{RetryPolicy, SimConfig, Simulator},
+    sim::{RetryPolicy, SimConfig, Simulator, keys as test_keys},
     telemetry,
     trustly::{keys, sign::Backend},
 };
 
 /// Exit code for invalid configuration (BSD `EX_USAGE`).
 const EXIT_CONFIG: u8 = 64;
-
-/// PUBLICLY KNOWN test keys, used only when no key flags are given (and said loudly).
-const FIXTURE_MERCHANT_PUBLIC_PEM: &str =
-    include_str!("../../tests/fixtures/keys/merchant-test-public.pem");
-const FIXTURE_SIMULATOR_PRIVATE_PEM: &str =
-    include_str!("../../tests/fixtures/keys/python-client-test-private-1.pem");
 
 /// A faithful, stateful stand-in for Trustly's merchant API (JSON-RPC at /api/1, admin at /admin).
 #[derive(Parser, Debug)]
@@ -72,7 +66,7 @@ fn config(flags: Flags) -> Result<(SimConfig, bool), Vec<String>> {
         Some(path) => keys::load_public_key(path)
             .map_err(|e| problems.push(e.to_string()))
             .ok(),
-        None if using_fixtures => keys::parse_public_key_pem(FIXTURE_MERCHANT_PUBLIC_PEM).ok(),
+        None if using_fixtures => Some(rsa::RsaPublicKey::from(&test_keys::merchant_private_key())),
         None => {
             problems.push("--merchant-public-key-path is required with --private-key-path".into());
             None
@@ -82,7 +76,7 @@ fn config(flags: Flags) -> Result<(SimConfig, bool), Vec<String>> {
         Some(path) => keys::load_private_key(path)
             .map_err(|e| problems.push(e.to_string()))
             .ok(),
-        None if using_fixtures => keys::parse_private_key_pem(FIXTURE_SIMULATOR_PRIVATE_PEM).ok(),
+        None if using_fixtures => Some(test_keys::simulator_private_key()),
         None => {
             problems.push("--private-key-path is required with --merchant-public-key-path".into());
             None
@@ -148,9 +142,10 @@ async fn main() -> ExitCode {
     let shutdown = trustly_sidecar::signal::shutdown();
     if using_fixtures {
         warn!("==================================================================");
-        warn!("NO KEY FLAGS: using the PUBLICLY KNOWN test-fixture keys.");
-        warn!("merchant key = tests/fixtures/keys/merchant-test-public.pem");
-        warn!("simulator key = tests/fixtures/keys/python-client-test-private-1.pem");
+        warn!("NO KEY FLAGS: using the PUBLICLY KNOWN test keys of src/sim/keys/");
+        warn!("(the same as a --sandbox sidecar and trustly-notify use).");
+        warn!("merchant key = merchant-test-private.pem (its public half)");
+        warn!("simulator key = python-client-test-private-1.pem");
         warn!("Anyone can forge these signatures. For local development only.");
         warn!("==================================================================");
     }

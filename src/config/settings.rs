@@ -24,7 +24,9 @@ macro_rules! settings {
 
 settings! {
     ENV_SANDBOX, "sandbox",
-        "Run on embedded defaults: test keys, sandbox credentials, in-memory store and an in-process Trustly simulator";
+        "Run on embedded defaults: the publicly known test keys (src/sim/keys), sandbox credentials, in-memory store and an in-process Trustly simulator; refused with --environment live";
+    ENV_SANDBOX_SIMULATOR_LISTEN, "sandbox-simulator-listen",
+        "With --sandbox: the simulator's address (Trustly API /api/1, checkout, admin /admin) [default: 127.0.0.1:8900]";
     ENV_ENVIRONMENT, "environment", "Trustly environment: test or live [default: test]";
     ENV_TRUSTLY_URL, "trustly-url", "Override Trustly's endpoint URL [default: the environment's]";
     ENV_TRUSTLY_PUBLIC_KEY_PATH, "trustly-public-key-path",

@@ -82,6 +82,10 @@ async fn start(
     files: Vec<tempfile::NamedTempFile>,
     intake: TcpListener,
 ) -> Sidecar {
+    let mut vars = vars;
+    // A sandbox's simulator on a free port, never the default one a developer may be using.
+    vars.entry("TRUSTLY_SIDECAR_SANDBOX_SIMULATOR_LISTEN".to_owned())
+        .or_insert_with(|| "127.0.0.1:0".to_owned());
     let config = Config::from_lookup(|var| vars.get(var).cloned()).expect("valid config");
     let app = App::build(config).await.expect("app builds");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
