@@ -450,3 +450,13 @@ fn an_unreachable_redis_is_named_by_address_and_cause_without_its_password() {
     );
     assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
 }
+
+#[test]
+fn the_readme_configuration_table_lists_every_setting() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    for setting in trustly_sidecar::config::SETTINGS {
+        let row = format!("| `--{}` | `{}` |", setting.flag, setting.var);
+        assert!(readme.contains(&row), "README's configuration table lacks {row}");
+    }
+}
