@@ -357,6 +357,19 @@ fn rpc_span(request: &http::Request<()>) -> tracing::Span {
     )
 }
 
+/// gRPC reflection over everything served: `trustly.v1`, the `google.rpc` error details its
+/// errors carry, `grpc.health.v1` and reflection itself, each file with its imports. Served as
+/// v1 and as v1alpha (which older stock tools, such as grpcurl 1.8 and grpcio-reflection, ask
+/// for); both list the same services.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .include_reflection_service(false)
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+}
+
 /// The sockets the sidecar serves, bound before `run` (so tests can bind port 0).
 pub struct Listeners {
     pub grpc: TcpListener,
@@ -420,10 +433,8 @@ pub async fn run(
         app.tasks.clone(),
     ));
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
     let payments = PaymentServiceServer::new(app.payments.clone())
         .max_decoding_message_size(MAX_GRPC_REQUEST_BYTES)
         .max_encoding_message_size(MAX_GRPC_RESPONSE_BYTES);
@@ -455,7 +466,11 @@ pub async fn run(
         .timeout(app.rpc_timeout)
         .concurrency_limit_per_connection(MAX_CONCURRENT_RPCS_PER_CONNECTION)
         .add_service(health)
-        .add_service(InterceptedService::new(reflection, app.token.clone()))
+        .add_service(InterceptedService::new(reflection_v1, app.token.clone()))
+        .add_service(InterceptedService::new(
+            reflection_v1alpha,
+            app.token.clone(),
+        ))
         .add_service(InterceptedService::new(payments, app.token.clone()))
         .add_service(InterceptedService::new(notifications, app.token.clone()))
         .add_service(InterceptedService::new(accounts, app.token.clone()))

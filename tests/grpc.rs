@@ -279,6 +279,26 @@ async fn a_configured_token_is_required_on_every_call() {
         .await
         .expect_err("no token");
     assert_eq!(status.code(), Code::Unauthenticated);
+    // Reflection too, in both versions: the schema is not public.
+    let v1 = tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(
+        sidecar.channel.clone(),
+    )
+    .server_reflection_info(tokio_stream::iter([
+        tonic_reflection::pb::v1::ServerReflectionRequest::default(),
+    ]))
+    .await
+    .expect_err("v1 reflection without a token");
+    assert_eq!(v1.code(), Code::Unauthenticated);
+    let v1alpha =
+        tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient::new(
+            sidecar.channel.clone(),
+        )
+        .server_reflection_info(tokio_stream::iter([
+            tonic_reflection::pb::v1alpha::ServerReflectionRequest::default(),
+        ]))
+        .await
+        .expect_err("v1alpha reflection without a token");
+    assert_eq!(v1alpha.code(), Code::Unauthenticated);
     let mut wrong = Request::new(pb::BalanceRequest {});
     wrong
         .metadata_mut()
@@ -363,6 +383,169 @@ async fn health_reports_serving_and_reflection_lists_the_services() {
         names.contains(&"grpc.health.v1.Health".to_owned()),
         "{names:?}"
     );
+}
+
+/// One v1alpha reflection question on its own stream, and its one answer.
+async fn reflect_v1alpha(
+    channel: &tonic::transport::Channel,
+    question: tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest,
+) -> tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse {
+    use tonic_reflection::pb::v1alpha::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+    };
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(question.clone()),
+    };
+    let mut stream = ServerReflectionClient::new(channel.clone())
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("v1alpha reflection")
+        .into_inner();
+    stream
+        .message()
+        .await
+        .expect("answer")
+        .expect("one message")
+        .message_response
+        .unwrap_or_else(|| panic!("no answer to {question:?}"))
+}
+
+/// The files of a v1alpha file answer, decoded; an error answer fails the test with its text.
+fn files(
+    asked: &str,
+    answer: tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse,
+) -> Vec<prost_types::FileDescriptorProto> {
+    use prost::Message;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+    match answer {
+        MessageResponse::FileDescriptorResponse(files) => files
+            .file_descriptor_proto
+            .iter()
+            .map(|raw| prost_types::FileDescriptorProto::decode(raw.as_slice()).expect("decodes"))
+            .collect(),
+        MessageResponse::ErrorResponse(e) => {
+            panic!("{asked}: error {} {}", e.error_code, e.error_message)
+        }
+        other => panic!("{asked}: unexpected answer {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn reflection_v1alpha_serves_the_services_error_details_and_every_import_by_name() {
+    use std::collections::BTreeSet;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+    let (_h, sidecar) = start(&[]).await;
+    let channel = &sidecar.channel;
+
+    let MessageResponse::ListServicesResponse(list) =
+        reflect_v1alpha(channel, MessageRequest::ListServices(String::new())).await
+    else {
+        panic!("unexpected answer to ListServices");
+    };
+    let services: BTreeSet<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in [
+        "trustly.v1.PaymentService",
+        "trustly.v1.NotificationService",
+        "trustly.v1.AccountService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ] {
+        assert!(services.contains(expected), "{expected} in {services:?}");
+    }
+
+    // By symbol: the file that defines it, and it does define it.
+    let mut roots = Vec::new();
+    for (symbol, file_name, defines) in [
+        (
+            "google.rpc.BadRequest",
+            "google/rpc/error_details.proto",
+            "BadRequest",
+        ),
+        (
+            "google.rpc.ErrorInfo",
+            "google/rpc/error_details.proto",
+            "ErrorInfo",
+        ),
+        ("google.rpc.Status", "google/rpc/status.proto", "Status"),
+        ("grpc.health.v1.Health", "", "Health"),
+    ] {
+        let answer =
+            reflect_v1alpha(channel, MessageRequest::FileContainingSymbol(symbol.into())).await;
+        let file = files(symbol, answer).into_iter().next().expect("a file");
+        if !file_name.is_empty() {
+            assert_eq!(file.name(), file_name, "{symbol}");
+        }
+        let names: Vec<&str> = file
+            .message_type
+            .iter()
+            .map(|m| m.name())
+            .chain(file.service.iter().map(|s| s.name()))
+            .collect();
+        assert!(names.contains(&defines), "{symbol}: {names:?}");
+        roots.push(file.name().to_owned());
+    }
+
+    // By file name: every file the services and error details import, transitively.
+    roots.push("trustly/v1/payment_service.proto".into());
+    let mut resolved = BTreeSet::new();
+    while let Some(name) = roots.pop() {
+        if !resolved.insert(name.clone()) {
+            continue;
+        }
+        let answer = reflect_v1alpha(channel, MessageRequest::FileByFilename(name.clone())).await;
+        let got = files(&name, answer);
+        assert_eq!(got.first().map(|f| f.name()), Some(name.as_str()));
+        roots.extend(got[0].dependency.iter().cloned());
+    }
+    for expected in [
+        "trustly/v1/payment_service.proto",
+        "trustly/v1/types.proto",
+        "google/protobuf/timestamp.proto",
+        "google/protobuf/duration.proto",
+        "google/protobuf/any.proto",
+        "google/rpc/error_details.proto",
+        "google/rpc/status.proto",
+    ] {
+        assert!(resolved.contains(expected), "{expected} in {resolved:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_request_lists_each_field_and_description_in_the_message() {
+    let (_h, mut sidecar) = start(&[]).await;
+    let mut request = deposit("m-invalid");
+    request.amount = "10.001".into();
+    request.user.as_mut().expect("user").locale = "sv-se".into();
+    let status = sidecar.client.deposit(request).await.expect_err("invalid");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let violations: Vec<String> = status
+        .get_details_bad_request()
+        .expect("BadRequest")
+        .field_violations
+        .into_iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect();
+    assert_eq!(violations.len(), 2, "{violations:?}");
+    assert_eq!(
+        status.message(),
+        format!("invalid request: {}", violations.join("; "))
+    );
+    assert!(
+        status.message().contains("amount: "),
+        "{}",
+        status.message()
+    );
+    assert!(
+        status.message().contains("user.locale: "),
+        "{}",
+        status.message()
+    );
+    // Paths and fixed descriptions only: nothing the caller sent.
+    assert!(!status.message().contains("10.001"), "{}", status.message());
+    assert!(!status.message().contains("sv-se"), "{}", status.message());
 }
 
 #[tokio::test]

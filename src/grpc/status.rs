@@ -1,13 +1,14 @@
 //! The single mapping from [`Error`] to `tonic::Status`, with `google.rpc.ErrorInfo` (domain
 //! `trustly.com`) on every error and `google.rpc.BadRequest` field violations for invalid input.
-//! Messages are fixed texts: no error chain, key or credential ever reaches a client.
+//! Messages are fixed texts (INVALID_ARGUMENT's lists each invalid field's path with its fixed
+//! description, never the value sent): no error chain, key or credential ever reaches a client.
 
 use std::collections::HashMap;
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::Error;
+use super::{Error, FieldViolation};
 use crate::trustly::{self, ErrorCode};
 
 /// `ErrorInfo.domain` of every error.
@@ -34,6 +35,7 @@ impl From<Error> for Status {
     fn from(error: Error) -> Self {
         match error {
             Error::InvalidArgument(violations) => {
+                let message = invalid_message(&violations);
                 let mut details = ErrorDetails::with_error_info(
                     reason::INVALID_ARGUMENT,
                     ERROR_DOMAIN,
@@ -42,11 +44,7 @@ impl From<Error> for Status {
                 for violation in violations {
                     details.add_bad_request_violation(violation.field, violation.description);
                 }
-                Status::with_error_details(
-                    Code::InvalidArgument,
-                    "the request has invalid fields; see BadRequest",
-                    details,
-                )
+                Status::with_error_details(Code::InvalidArgument, message, details)
             }
             Error::Trustly(error) => trustly_status(&error),
             Error::Store(_) => Status::with_error_details(
@@ -89,6 +87,33 @@ impl From<Error> for Status {
             ),
         }
     }
+}
+
+/// Violations spelled out in an INVALID_ARGUMENT message; the rest are counted. The message
+/// travels in the `grpc-message` header, and a request with thousands of bad `extra_attributes`
+/// keys must not make that header larger than clients accept (grpc-go's default header list
+/// limit is 16 KiB); every violation is still in `BadRequest`.
+pub const MAX_MESSAGE_VIOLATIONS: usize = 16;
+
+/// `invalid request: amount: must be greater than zero; user.locale: is required`: field paths
+/// and fixed descriptions only, never a value the caller sent.
+fn invalid_message(violations: &[FieldViolation]) -> String {
+    let listed: Vec<String> = violations
+        .iter()
+        .take(MAX_MESSAGE_VIOLATIONS)
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect();
+    if listed.is_empty() {
+        return "invalid request".to_owned();
+    }
+    let mut message = format!("invalid request: {}", listed.join("; "));
+    if violations.len() > MAX_MESSAGE_VIOLATIONS {
+        message.push_str(&format!(
+            "; and {} more (see BadRequest)",
+            violations.len() - MAX_MESSAGE_VIOLATIONS
+        ));
+    }
+    message
 }
 
 fn trustly_status(error: &trustly::Error) -> Status {
@@ -200,7 +225,7 @@ fn disposition(error: &trustly::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{grpc::FieldViolation, trustly::wire::Malformed};
+    use crate::trustly::wire::Malformed;
 
     fn info(status: &Status) -> (String, HashMap<String, String>) {
         let info = status
@@ -214,7 +239,10 @@ mod tests {
     fn every_variant_maps_to_its_code_and_reason() {
         let cases: Vec<(Error, Code, &str)> = vec![
             (
-                Error::InvalidArgument(vec![]),
+                Error::InvalidArgument(vec![FieldViolation {
+                    field: "amount".into(),
+                    description: "is required".into(),
+                }]),
                 Code::InvalidArgument,
                 reason::INVALID_ARGUMENT,
             ),
@@ -332,5 +360,33 @@ mod tests {
             .map(|v| v.field)
             .collect();
         assert_eq!(fields, ["amount.amount", "user.locale"]);
+        assert_eq!(
+            status.message(),
+            "invalid request: amount.amount: must be greater than zero; user.locale: must be ll_CC"
+        );
+    }
+
+    #[test]
+    fn a_long_list_of_violations_is_cut_in_the_message_not_in_bad_request() {
+        let total = MAX_MESSAGE_VIOLATIONS + 3;
+        let violations: Vec<FieldViolation> = (0..total)
+            .map(|i| FieldViolation {
+                field: format!("extra_attributes[k{i}]"),
+                description: "must be at most 2048 characters".into(),
+            })
+            .collect();
+        let status = Status::from(Error::InvalidArgument(violations));
+        let message = status.message();
+        assert!(message.starts_with("invalid request: extra_attributes[k0]: must be"));
+        let last_listed = format!("extra_attributes[k{}]:", MAX_MESSAGE_VIOLATIONS - 1);
+        let first_cut = format!("extra_attributes[k{MAX_MESSAGE_VIOLATIONS}]:");
+        assert!(message.contains(&last_listed), "{message}");
+        assert!(!message.contains(&first_cut), "{message}");
+        assert!(
+            message.ends_with("; and 3 more (see BadRequest)"),
+            "{message}"
+        );
+        let bad_request = status.get_details_bad_request().expect("BadRequest");
+        assert_eq!(bad_request.field_violations.len(), total);
     }
 }

@@ -3,7 +3,7 @@
 
 Usage: python3 tests/polyglot/client.py --addr 127.0.0.1:50051
 
-It compiles every .proto under <repo>/proto with grpc_tools.protoc into a temporary directory,
+It compiles every .proto under <repo>/proto/trustly with grpc_tools.protoc into a temporary directory,
 imports the generated stubs and, against a running sidecar (for example `cargo run -- --sandbox`),
 calls Deposit, RegisterAccount, AccountPayout and an invalid Deposit that must be refused with
 INVALID_ARGUMENT. Each call has a 30 s deadline. Exit 0 when every step passes, 1 on the first
@@ -57,7 +57,10 @@ def generate_stubs(out_dir: Path):
 
     if not PROTO_ROOT.is_dir():
         die(f"proto directory not found at {PROTO_ROOT}")
-    sources = sorted(str(p.relative_to(PROTO_ROOT)) for p in PROTO_ROOT.rglob("*.proto"))
+    # trustly/ only: proto/google/rpc holds vendored googleapis files for server reflection, and
+    # generating them here would shadow the installed `google` package (protobuf's).
+    sources = sorted(
+        str(p.relative_to(PROTO_ROOT)) for p in (PROTO_ROOT / "trustly").rglob("*.proto"))
     if not sources:
         die(f"no .proto files under {PROTO_ROOT}")
 
