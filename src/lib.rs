@@ -336,9 +336,9 @@ fn sandbox_banner(
     info!("  simulator admin   {admin} (a development tool: no auth)");
     info!("  try: grpcurl -plaintext {grpc} list");
     if intake_url == format!("http://{}{path}", config::DEFAULT_NOTIFICATION_LISTEN) {
-        info!("  try: trustly-notify   (posts a signed test credit notification)");
+        info!("  try: cargo run --release --bin trustly-notify   (posts a signed test credit)");
     } else {
-        info!("  try: trustly-notify --url {intake_url}");
+        info!("  try: cargo run --release --bin trustly-notify -- --url {intake_url}");
     }
     info!("  try: curl {admin}/orders");
     info!("sandbox ready");

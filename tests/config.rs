@@ -457,6 +457,9 @@ fn the_readme_configuration_table_lists_every_setting() {
         .expect("README.md");
     for setting in trustly_sidecar::config::SETTINGS {
         let row = format!("| `--{}` | `{}` |", setting.flag, setting.var);
-        assert!(readme.contains(&row), "README's configuration table lacks {row}");
+        assert!(
+            readme.contains(&row),
+            "README's configuration table lacks {row}"
+        );
     }
 }
