@@ -151,6 +151,11 @@ pub fn vars_for(
             "TRUSTLY_SIDECAR_NOTIFICATION_URL",
             "https://merchant.example/trustly/notifications".to_owned(),
         ),
+        // Every listener on a free port unless the test names one: a developer's sandbox (or CI's)
+        // holds the defaults while the suite runs.
+        ("TRUSTLY_SIDECAR_GRPC_LISTEN", "127.0.0.1:0".to_owned()),
+        ("TRUSTLY_SIDECAR_NOTIFICATION_LISTEN", "127.0.0.1:0".to_owned()),
+        ("TRUSTLY_SIDECAR_OPS_LISTEN", "127.0.0.1:0".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
