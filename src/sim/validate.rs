@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::money::Currency;
+use crate::{money::Currency, trustly::methods::OrderId};
 
 /// A JSON-RPC error the simulator answers with: Trustly's code and name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,14 +218,14 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// An order id: digits, as a string or a JSON number (655 otherwise).
+    /// An order id as the sidecar's [`OrderId`] defines it (digits, no leading zero, at most
+    /// `i64::MAX`), given as a string or a JSON number (655 otherwise). Trustly accepts both JSON
+    /// types as far as anyone knows (spec §3.5 [U]); the simulator does too.
     pub fn order_id(&self) -> Result<String, Rejection> {
         let id = self.required_or("OrderID", INVALID_ORDER_ID)?;
-        if id.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(id)
-        } else {
-            Err(INVALID_ORDER_ID)
-        }
+        OrderId::parse(&id)
+            .map(|id| id.as_str().to_owned())
+            .ok_or(INVALID_ORDER_ID)
     }
 
     /// A `YYYY-MM-DD` date (623 otherwise).
