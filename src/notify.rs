@@ -22,7 +22,7 @@ use crate::{
         now_ms,
     },
     trustly::{
-        canonical,
+        canonical::{self, Variant},
         sign::{CryptoPool, Signer, Verifier},
         wire::{self, SignedPart},
     },
@@ -84,12 +84,18 @@ impl Intake {
         };
         let verifier = Arc::clone(&self.trustly);
         let checked = notification.clone();
-        if !self
+        let verified = self
             .crypto
-            .run(move || checked.verify(verifier.as_ref()))
+            .run(move || checked.verify_tolerant(verifier.as_ref()))
             .await
-            .unwrap_or(false)
+            .unwrap_or(None);
+        if let Some(variant) = verified.filter(|v| *v != Variant::CANONICAL)
+            && metrics::global().signature_variant("notification", variant.name())
         {
+            // Once per variant and process: the counter says how often.
+            warn!(method = %notification.method, uuid = %notification.uuid, variant = variant.name(), "a notification verified only under a client serializer variant (spec 3.3); counted in trustly_sidecar_signature_variants");
+        }
+        if verified.is_none() {
             warn!(method = %notification.method, uuid = %notification.uuid, "notification signature does not verify; refused");
             // No method label: it is unverified text, and labels must stay a small set.
             metrics::global().notification("", "refused_signature");

@@ -682,3 +682,37 @@ async fn the_answer_fallback_continues_without_a_subscriber() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_notification_signed_by_another_clients_serializer_is_stored_and_counted() {
+    let (_h, sidecar) = start(&[]).await;
+    let trustly = signer(Backend::RustCrypto, TRUSTLY_PRIVATE);
+    let uuid = uuid::Uuid::new_v4().to_string();
+    // PHP renders `true` as "1" and the number 5.00 as "5" (spec §3.4); written out by hand.
+    let plaintext = format!(
+        "credit{uuid}amount5currencyEURenduseriduser-1messageidm-phpnotificationid9000000777orderid1234567890refund1"
+    );
+    let signature = trustly.sign(plaintext.as_bytes()).unwrap();
+    let body = format!(
+        r#"{{"method":"credit","params":{{"signature":"{signature}","uuid":"{uuid}","data":{{"amount":5.00,"currency":"EUR","enduserid":"user-1","messageid":"m-php","notificationid":"9000000777","orderid":"1234567890","refund":true}}}},"version":"1.1"}}"#
+    );
+    let (status, answer) = post(&sidecar, body.clone()).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    let answer = wire::parse_notification_response(&answer).expect("a signed answer");
+    assert_eq!(answer.data["status"], "OK");
+    // The same message with the amount changed is refused.
+    let tampered = body.replace("\"amount\":5.00", "\"amount\":6.00");
+    assert_eq!(post(&sidecar, tampered).await.0, 403);
+    let metrics = reqwest::get(format!("http://{}/metrics", sidecar.ops_addr))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.lines().any(|line| line.starts_with(
+            r#"trustly_sidecar_signature_variants_total{source="notification",variant="booleans_php+numbers_shortest"}"#
+        )),
+        "{metrics}"
+    );
+}

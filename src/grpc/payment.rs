@@ -27,6 +27,7 @@ use crate::{
     },
     trustly::{
         self, Client, Disposition, ErrorCode, SignedRequest,
+        canonical::Variant,
         methods::{self as m, FromData},
     },
 };
@@ -254,7 +255,19 @@ impl Payments {
 
     async fn send(&self, request: &SignedRequest) -> Result<serde_json::Value, Error> {
         let started = std::time::Instant::now();
-        let result = self.client.send(request).await;
+        let result = self
+            .client
+            .send_observed(request)
+            .await
+            .map(|(data, variant)| {
+                if variant != Variant::CANONICAL
+                    && metrics::global().signature_variant("response", variant.name())
+                {
+                    // Once per variant and process: the counter says how often.
+                    warn!(method = %request.method, variant = variant.name(), "a Trustly response verified only under a client serializer variant (spec 3.3); counted in trustly_sidecar_signature_variants");
+                }
+                data
+            });
         let outcome = match &result {
             Ok(_) => "success".to_owned(),
             Err(error) if error.disposition() == Disposition::Ambiguous => "ambiguous".to_owned(),
