@@ -16,6 +16,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use support::{app, sim::*, *};
 use tonic::{Code, Streaming};
+use tonic_types::StatusExt;
 use trustly_sidecar::{
     pb::{self, notification::Payload, notification_service_client::NotificationServiceClient},
     trustly::{canonical, sign::Backend, wire},
@@ -80,6 +81,7 @@ async fn ack(
             event_id: n.event_id.clone(),
             decision: decision as i32,
             notification_id: n.notification_id.clone(),
+            ..Default::default()
         })
         .await
         .expect("ack")
@@ -715,4 +717,137 @@ async fn a_notification_signed_by_another_clients_serializer_is_stored_and_count
         )),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn a_failed_payout_can_announce_itself_with_a_typed_payoutfailed() {
+    let (h, mut sidecar) = start(&[]).await;
+    let mut stream = subscribe(&sidecar, "app", pb::StartPosition::Group).await;
+    let account_id = sidecar
+        .client
+        .register_account(support::requests::register_account())
+        .await
+        .expect("register")
+        .into_inner()
+        .account_id;
+    let order_id = sidecar
+        .client
+        .account_payout(pb::AccountPayoutRequest {
+            account_id,
+            end_user_id: "user-9".into(),
+            message_id: "m-payout-failed".into(),
+            amount: Some(pb::Money {
+                amount: "12.50".into(),
+                currency_code: "EUR".into(),
+            }),
+            shopper_statement: "Payout".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("payout")
+        .into_inner()
+        .order_id;
+    h.act(&order_id, "fail", json!({"payoutfailed": true}))
+        .await;
+    let failed = next(&mut stream).await;
+    assert_eq!(
+        (
+            failed.method.as_str(),
+            failed.order_id.as_str(),
+            failed.message_id.as_str()
+        ),
+        ("payoutfailed", order_id.as_str(), "m-payout-failed")
+    );
+    let Some(Payload::PayoutFailed(payload)) = failed.payload else {
+        panic!("typed payoutfailed: {failed:?}")
+    };
+    assert_eq!(payload.end_user_id, "user-9");
+    assert_eq!(
+        payload.amount,
+        Some(pb::Money {
+            amount: "12.50".into(),
+            currency_code: "EUR".into()
+        })
+    );
+    assert_eq!(payload.error_code, "ERROR_PAYOUT_FAILED");
+    assert!(!payload.error_message.is_empty());
+    assert!(payload.time.is_some());
+    // The money comes back with the credit that follows.
+    assert_eq!(next(&mut stream).await.method, "credit");
+}
+
+async fn ack_with_limit(
+    sidecar: &app::Sidecar,
+    n: &pb::Notification,
+    decision: pb::Decision,
+    limit: &str,
+) -> Result<bool, tonic::Status> {
+    NotificationServiceClient::new(sidecar.channel.clone())
+        .acknowledge_notification(pb::AcknowledgeNotificationRequest {
+            consumer_group: "app".into(),
+            event_id: n.event_id.clone(),
+            decision: decision as i32,
+            notification_id: n.notification_id.clone(),
+            limit: limit.into(),
+        })
+        .await
+        .map(|r| r.into_inner().acknowledged)
+}
+
+#[tokio::test]
+async fn a_kyc_continue_can_carry_a_limit_that_is_signed_and_honoured() {
+    let (h, mut sidecar) = start(&[]).await;
+    let mut stream = subscribe(&sidecar, "app", pb::StartPosition::Group).await;
+    let order_id = sidecar
+        .client
+        .deposit(kyc_deposit("m-kyc-limit"))
+        .await
+        .expect("deposit")
+        .into_inner()
+        .order_id;
+    h.act(&order_id, "complete", json!({"amount": "100.00"}))
+        .await;
+    let kyc = next(&mut stream).await;
+    assert!(kyc.decision_required);
+    for (decision, limit) in [
+        (pb::Decision::Continue, "1.001"),
+        (pb::Decision::Continue, "-5.00"),
+        (pb::Decision::Continue, "0"),
+        (pb::Decision::Finish, "40.00"),
+        (pb::Decision::Unspecified, "40.00"),
+    ] {
+        let status = ack_with_limit(&sidecar, &kyc, decision, limit)
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), Code::InvalidArgument, "{decision:?} {limit}");
+        let fields: Vec<String> = status
+            .get_details_bad_request()
+            .expect("field violations")
+            .field_violations
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(fields, ["limit"], "{decision:?} {limit}");
+    }
+    assert!(
+        ack_with_limit(&sidecar, &kyc, pb::Decision::Continue, "40.00")
+            .await
+            .expect("ack")
+    );
+    // Trustly (the simulator) verified the answer with the limit inside the signed data, and
+    // credited at most the limit.
+    assert_eq!(next(&mut stream).await.method, "pending");
+    let credit = next(&mut stream).await;
+    let Some(Payload::Credit(credit)) = credit.payload else {
+        panic!("typed credit")
+    };
+    assert_eq!(credit.amount.expect("amount").amount, "40.00");
+    let answers: Vec<(Value, Value)> = h
+        .deliveries(&order_id)
+        .await
+        .into_iter()
+        .filter(|d| d["method"] == "kyc" && d["outcome"] == "acknowledged")
+        .map(|d| (d["status"].clone(), d["limit"].clone()))
+        .collect();
+    assert_eq!(answers, [(json!("CONTINUE"), json!("40.00"))]);
 }

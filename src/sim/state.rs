@@ -158,6 +158,8 @@ pub struct DeliveryAttempt {
     /// `acknowledged`, `transport_error`, `timeout`, `bad_signature`, `wrong_uuid`, ...
     pub outcome: String,
     pub status: Option<String>,
+    /// The `limit` a `kyc` answer gave with CONTINUE (Trustly's 2024 schema), as sent.
+    pub limit: Option<String>,
 }
 
 /// The answer given the first time a UUID was used, and what it answered.
@@ -378,7 +380,7 @@ impl State {
         }
         if matches!(
             method,
-            "pending" | "credit" | "debit" | "payoutconfirmation"
+            "pending" | "credit" | "debit" | "payoutconfirmation" | "payoutfailed"
         ) {
             data.insert(
                 "amount".into(),
