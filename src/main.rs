@@ -61,6 +61,9 @@ struct Flags {
     /// Total time for one Trustly call, e.g. 30s [env: TRUSTLY_SIDECAR_TRUSTLY_TIMEOUT]
     #[arg(long)]
     trustly_timeout: Option<String>,
+    /// Balance and GetWithdrawals (per order) at most once per this window, e.g. 15m; 0s: no limit [env: TRUSTLY_SIDECAR_POLL_WINDOW]
+    #[arg(long)]
+    poll_window: Option<String>,
 }
 
 impl Flags {
@@ -83,6 +86,7 @@ impl Flags {
             config::ENV_TRUSTLY_CONNECT_TIMEOUT => self.trustly_connect_timeout.clone(),
             config::ENV_TRUSTLY_TIMEOUT => self.trustly_timeout.clone(),
             config::ENV_OPS_LISTEN => self.ops_listen.clone(),
+            config::ENV_POLL_WINDOW => self.poll_window.clone(),
             _ => None,
         };
         flag.or_else(|| std::env::var(var).ok())

@@ -126,6 +126,7 @@ fn config(flags: Flags) -> Result<(SimConfig, bool), Vec<String>> {
                         max_attempts: flags.retry_max_attempts,
                         ..RetryPolicy::default()
                     },
+                    poll_window: trustly_sidecar::sim::DEFAULT_POLL_WINDOW,
                     initial_balances,
                 },
                 using_fixtures,

@@ -52,6 +52,10 @@ pub const INVALID_BANK_ACCOUNT_NUMBER: Rejection =
     Rejection::new(903, "ERROR_INVALID_BANK_ACCOUNT_NUMBER");
 pub const NO_SUITABLE_BANK_ACCOUNT_FOUND: Rejection =
     Rejection::new(904, "ERROR_NO_SUITABLE_BANK_ACCOUNT_FOUND");
+/// Balance, and GetWithdrawals for one order, called again within 15 minutes. Trustly documents
+/// the limit (spec §5.13, §5.14, §8) but not the error it answers with, so the name and number are
+/// the simulator's own, like the other 9xx codes.
+pub const TOO_MANY_REQUESTS: Rejection = Rejection::new(906, "ERROR_TOO_MANY_REQUESTS");
 /// Payouts, refunds and settlements draw on the merchant balance; Trustly's name for running out
 /// is undocumented, so this one is the simulator's own.
 pub const INSUFFICIENT_FUNDS: Rejection = Rejection::new(905, "ERROR_INSUFFICIENT_FUNDS");
