@@ -206,7 +206,7 @@ async fn the_sandbox_log_fits_a_screen_has_no_colour_on_a_pipe_and_names_the_rea
     );
     let intake = sandbox.endpoint("intake  ");
     assert!(
-        log.contains(&format!("trustly-notify --url {intake}")),
+        log.contains(&format!("trustly-notify -- --url {intake}")),
         "{log}"
     );
     assert!(sandbox.endpoint("ops  ").ends_with("/metrics"), "{log}");
