@@ -135,6 +135,13 @@ pub const ENV_REGISTER_ACCOUNT_FROM_CACHE: &str = "TRUSTLY_SIDECAR_REGISTER_ACCO
 /// so shorter intervals are refused, and replicas sharing Redis take turns.
 pub const ENV_BALANCE_INTERVAL: &str = "TRUSTLY_SIDECAR_BALANCE_INTERVAL";
 pub const MIN_BALANCE_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// Trustly's polling limit, e.g. `15m`: Balance, and GetWithdrawals per order, are called at most
+/// once per this window across every replica sharing the store (Redis); a call inside the window
+/// gets the last answer, with its age in the `trustly-answer-age-seconds` response metadata. The
+/// balance monitor shares the window. Default 15m, Trustly's documented limit (spec §5.13,
+/// §5.14); `0s` turns it off and leaves the limit to the application.
+pub const ENV_POLL_WINDOW: &str = "TRUSTLY_SIDECAR_POLL_WINDOW";
+pub const DEFAULT_POLL_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Low-balance thresholds per currency, e.g. `EUR=5000.00,SEK=50000`: the balance gauge of a
 /// currency under its threshold sets `trustly_balance_low` and logs a warning (payouts need funds).
 pub const ENV_LOW_BALANCE: &str = "TRUSTLY_SIDECAR_LOW_BALANCE";
@@ -261,6 +268,8 @@ pub struct Config {
     pub otlp_endpoint: Option<Url>,
     /// How often the balance is polled; `None`: only when the Balance RPC is called.
     pub balance_interval: Option<Duration>,
+    /// Balance and GetWithdrawals (per order) at most once per this window; zero: no limit.
+    pub poll_window: Duration,
     /// Per-currency low-balance thresholds.
     pub low_balance: Vec<(Currency, Amount)>,
 }
@@ -314,6 +323,7 @@ impl std::fmt::Debug for Config {
                 &self.otlp_endpoint.as_ref().map(Url::as_str),
             )
             .field("balance_interval", &self.balance_interval)
+            .field("poll_window", &self.poll_window)
             .field("low_balance", &self.low_balance)
             .finish()
     }
@@ -600,6 +610,13 @@ impl Config {
                 }),
             )
         });
+        // `0s` is allowed here (no limit), unlike the other durations.
+        let poll_window = match get(ENV_POLL_WINDOW).as_deref() {
+            None => DEFAULT_POLL_WINDOW,
+            Some("0" | "0s") => Duration::ZERO,
+            Some(v) => parsed(&mut problems, ENV_POLL_WINDOW, parse_duration(v))
+                .unwrap_or(DEFAULT_POLL_WINDOW),
+        };
         let low_balance = get(ENV_LOW_BALANCE)
             .and_then(|v| parsed(&mut problems, ENV_LOW_BALANCE, parse_thresholds(&v)))
             .unwrap_or_default();
@@ -889,6 +906,7 @@ impl Config {
             log_format,
             otlp_endpoint,
             balance_interval,
+            poll_window,
             low_balance,
         })
     }
@@ -1154,6 +1172,23 @@ mod tests {
         for bad in ["", "10", "s", "0s", "1.5s", "-1s", "10y"] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_poll_window_defaults_to_trustlys_limit_and_can_be_turned_off() {
+        let window = |value: Option<&str>| {
+            let mut vars = vec![(ENV_SANDBOX, "1".to_owned())];
+            vars.extend(value.map(|v| (ENV_POLL_WINDOW, v.to_owned())));
+            config(&vars).map(|c| c.poll_window)
+        };
+        assert_eq!(window(None).expect("valid"), Duration::from_secs(15 * 60));
+        assert_eq!(window(Some("0s")).expect("valid"), Duration::ZERO);
+        assert_eq!(
+            window(Some("30m")).expect("valid"),
+            Duration::from_secs(1800)
+        );
+        let error = window(Some("soon")).expect_err("refused").to_string();
+        assert!(error.contains("TRUSTLY_SIDECAR_POLL_WINDOW"), "{error}");
     }
 
     #[test]

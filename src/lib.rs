@@ -259,7 +259,8 @@ impl App {
                 idempotency,
                 accounts,
                 BalanceWatch::new(&config.low_balance),
-            ),
+            )
+            .with_poll_window(config.poll_window),
             accounts: Accounts::new(account_cache),
             notifications: Notifications::new(
                 log.clone(),
@@ -301,6 +302,7 @@ async fn start_sandbox_simulator(
         password: config.password.clone(),
         backend,
         retry: RetryPolicy::default(),
+        poll_window: sim::DEFAULT_POLL_WINDOW,
         initial_balances: vec![
             ("EUR".into(), Decimal::new(10_000_000, 2)),
             ("SEK".into(), Decimal::new(100_000_000, 2)),

@@ -51,6 +51,14 @@ pub struct GroupLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VariantLabels {
+    /// `response` or `notification`.
+    pub source: String,
+    /// The serializer variant's name (`booleans_title_case`, `numbers_float`, ...): a fixed set.
+    pub variant: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CurrencyLabels {
     pub currency: String,
 }
@@ -77,6 +85,8 @@ pub struct Metrics {
     pub balance: Family<CurrencyLabels, Gauge<f64, AtomicU64>>,
     /// 1 when the balance is under its configured threshold.
     pub balance_low: Family<CurrencyLabels, Gauge>,
+    /// Incoming messages whose signature verified only under a client serializer variant.
+    pub signature_variants: Family<VariantLabels, Counter>,
 }
 
 /// Latency buckets from 1 ms to ~33 s: RSA signing is milliseconds, Trustly calls up to the
@@ -103,6 +113,7 @@ impl Metrics {
             stream_pending: Family::default(),
             balance: Family::default(),
             balance_low: Family::default(),
+            signature_variants: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -175,6 +186,11 @@ impl Metrics {
             "1 when the balance is under its configured low-balance threshold",
             metrics.balance_low.clone(),
         );
+        registry.register(
+            "signature_variants",
+            "Incoming messages whose signature verified only under a known client serializer variant (spec 3.3)",
+            metrics.signature_variants.clone(),
+        );
         Self {
             registry,
             ..metrics
@@ -214,6 +230,16 @@ impl Metrics {
             outcome: outcome.to_owned(),
         };
         self.notifications.get_or_create(&labels).inc();
+    }
+
+    /// Counts a message verified under a serializer variant; true the first time this process
+    /// sees that (source, variant), so the caller logs it once.
+    pub fn signature_variant(&self, source: &str, variant: &str) -> bool {
+        let labels = VariantLabels {
+            source: source.to_owned(),
+            variant: variant.to_owned(),
+        };
+        self.signature_variants.get_or_create(&labels).inc() == 0
     }
 
     pub fn idempotency(&self, result: &str) {

@@ -96,7 +96,10 @@ impl BalanceWatch {
 }
 
 /// Calls Balance every `interval` (≥ 15 minutes, Trustly's limit) while this replica wins the
-/// shared turn, so a fleet of replicas together stays within the limit.
+/// shared turn, so a fleet of replicas together stays within the limit. The call goes through the
+/// same polling window as the Balance RPC (`Payments::refresh_balances`): inside it the gauges are
+/// refreshed from the last answer, so the monitor and the applications together call Trustly at
+/// most once per window.
 pub async fn poll_balances(
     payments: Payments,
     log: NotificationLog,

@@ -16,13 +16,14 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::{
     config::DecisionFallback,
     http_server, metrics,
+    money::Amount,
     store::{
         self, NewEvent, NotificationLog, Recorded,
         accounts::{Account, AccountCache},
         now_ms,
     },
     trustly::{
-        canonical,
+        canonical::{self, Variant},
         sign::{CryptoPool, Signer, Verifier},
         wire::{self, SignedPart},
     },
@@ -33,6 +34,49 @@ use crate::{
 pub const MAX_NOTIFICATION_BYTES: usize = 64 * 1024;
 /// How often intake looks for a subscriber's decision while it waits.
 const DECISION_POLL: Duration = Duration::from_millis(50);
+
+/// A merchant's decision on a notification that needs one, as stored for intake to answer with:
+/// the status, and for a `kyc` CONTINUE an optional `limit` (spec §4.2: an optional string beside
+/// CONTINUE in Trustly's 2024 schema; its meaning is unconfirmed, we send it as the most the end
+/// user may deposit in the order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub status: String,
+    pub limit: Option<Amount>,
+}
+
+impl Decision {
+    pub fn new(status: &str, limit: Option<Amount>) -> Self {
+        Self {
+            status: status.to_owned(),
+            limit,
+        }
+    }
+
+    /// The stored form: `STATUS` or `STATUS limit=AMOUNT` (statuses never contain a space).
+    pub fn encode(&self) -> String {
+        match &self.limit {
+            Some(limit) => format!("{} limit={limit}", self.status),
+            None => self.status.clone(),
+        }
+    }
+
+    /// Reads the stored form; a limit that does not parse is dropped rather than signed.
+    pub fn decode(stored: &str) -> Self {
+        match stored.split_once(" limit=") {
+            Some((status, limit)) => Self::new(status, limit.parse().ok()),
+            None => Self::new(stored, None),
+        }
+    }
+
+    /// The signed answer's `data`: `{"status": ...}`, plus `limit` when there is one.
+    fn data(&self) -> Value {
+        match &self.limit {
+            Some(limit) => json!({ "status": self.status, "limit": limit.to_string() }),
+            None => json!({ "status": self.status }),
+        }
+    }
+}
 
 /// What intake needs.
 pub struct Intake {
@@ -84,12 +128,18 @@ impl Intake {
         };
         let verifier = Arc::clone(&self.trustly);
         let checked = notification.clone();
-        if !self
+        let verified = self
             .crypto
-            .run(move || checked.verify(verifier.as_ref()))
+            .run(move || checked.verify_tolerant(verifier.as_ref()))
             .await
-            .unwrap_or(false)
+            .unwrap_or(None);
+        if let Some(variant) = verified.filter(|v| *v != Variant::CANONICAL)
+            && metrics::global().signature_variant("notification", variant.name())
         {
+            // Once per variant and process: the counter says how often.
+            warn!(method = %notification.method, uuid = %notification.uuid, variant = variant.name(), "a notification verified only under a client serializer variant (spec 3.3); counted in trustly_sidecar_signature_variants");
+        }
+        if verified.is_none() {
             warn!(method = %notification.method, uuid = %notification.uuid, "notification signature does not verify; refused");
             // No method label: it is unverified text, and labels must stay a small set.
             metrics::global().notification("", "refused_signature");
@@ -234,20 +284,22 @@ impl Intake {
             }
             tokio::time::sleep(DECISION_POLL).await;
         };
-        let status = match (decision, self.decision_fallback) {
-            (Some(decision), _) => decision,
-            (None, DecisionFallback::Answer) => if event.method == "kyc" {
-                "CONTINUE"
-            } else {
-                "OK"
-            }
-            .to_owned(),
+        let decision = match (decision, self.decision_fallback) {
+            (Some(decision), _) => Decision::decode(&decision),
+            (None, DecisionFallback::Answer) => Decision::new(
+                if event.method == "kyc" {
+                    "CONTINUE"
+                } else {
+                    "OK"
+                },
+                None,
+            ),
             (None, DecisionFallback::Withhold) => {
                 info!(notification_id = %event.notification_id, method = %event.method, "no decision in time; withholding the answer so Trustly resends");
                 return Ok(text(StatusCode::SERVICE_UNAVAILABLE, "decision pending"));
             }
         };
-        let reply = self.sign_reply(notification, &status).await;
+        let reply = self.sign_decision(notification, &decision).await;
         self.log.set_reply(&event.notification_id, &reply).await?;
         Ok(json_ok(reply))
     }
@@ -264,9 +316,14 @@ impl Intake {
                     .data
                     .get("status")
                     .and_then(Value::as_str)
-                    .unwrap_or("OK")
-                    .to_owned();
-                json_ok(self.sign_reply(notification, &status).await)
+                    .unwrap_or("OK");
+                let limit = first
+                    .data
+                    .get("limit")
+                    .and_then(Value::as_str)
+                    .and_then(|limit| limit.parse().ok());
+                let decision = Decision::new(status, limit);
+                json_ok(self.sign_decision(notification, &decision).await)
             }
             Err(_) => json_ok(stored.clone()),
         }
@@ -275,7 +332,14 @@ impl Intake {
     /// `{"result": {signature, uuid, method, data: {"status": ...}}, "version": "1.1"}`, with the
     /// signature covering all of `data`.
     async fn sign_reply(&self, notification: &SignedPart, status: &str) -> Bytes {
-        let data = json!({ "status": status });
+        self.sign_decision(notification, &Decision::new(status, None))
+            .await
+    }
+
+    /// The signed answer carrying `decision` (its `limit` too: the signature covers all of
+    /// `data`, unlike the clients that add fields after signing, spec §4.3).
+    async fn sign_decision(&self, notification: &SignedPart, decision: &Decision) -> Bytes {
+        let data = decision.data();
         let plaintext = canonical::plaintext(&notification.method, &notification.uuid, &data);
         let signer = Arc::clone(&self.merchant);
         let signature = match self
@@ -306,4 +370,30 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
         "text/plain; charset=utf-8",
         Bytes::from_static(body.as_bytes()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_round_trip_through_their_stored_form() {
+        let limit: Amount = "250.00".parse().expect("amount");
+        for decision in [
+            Decision::new("OK", None),
+            Decision::new("FAILED", None),
+            Decision::new("CONTINUE", Some(limit)),
+            Decision::new("FINISH", None),
+        ] {
+            assert_eq!(Decision::decode(&decision.encode()), decision);
+        }
+        assert_eq!(
+            Decision::new("CONTINUE", Some(limit)).encode(),
+            "CONTINUE limit=250.00"
+        );
+        assert_eq!(
+            Decision::new("CONTINUE", Some(limit)).data(),
+            json!({"status": "CONTINUE", "limit": "250.00"})
+        );
+    }
 }

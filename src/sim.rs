@@ -21,7 +21,7 @@ pub mod scenario;
 pub mod state;
 pub mod validate;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use parking_lot::Mutex;
 use rsa::{RsaPrivateKey, RsaPublicKey};
@@ -53,7 +53,13 @@ pub struct SimConfig {
     pub retry: RetryPolicy,
     /// Merchant balances at start, per currency.
     pub initial_balances: Vec<(String, Decimal)>,
+    /// Balance, and GetWithdrawals per order, are answered at most once per this window, as
+    /// Trustly allows (zero: no limit, for tests that poll state changes).
+    pub poll_window: Duration,
 }
+
+/// Trustly's polling limit for Balance and GetWithdrawals per order (spec §5.13, §5.14).
+pub const DEFAULT_POLL_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// Why the simulator could not start.
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod idempotency;
 pub mod memory;
+pub mod polls;
 pub mod redis;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -325,6 +326,18 @@ impl NotificationLog {
     /// `true` for exactly one caller per `period` among every replica sharing the store: a
     /// cluster-wide rate limit (Trustly allows Balance once per 15 minutes per merchant, not per
     /// pod).
+    /// The poll records (see [`polls`]) on the same backend as this log: Redis records are shared
+    /// by every replica, memory ones by this process.
+    pub fn polls(&self) -> polls::Polls {
+        match self {
+            NotificationLog::Memory(_) => polls::Polls::memory(),
+            NotificationLog::Redis(log) => {
+                let (conn, prefix, timeout) = log.poll_parts();
+                polls::Polls::redis(conn, prefix, timeout)
+            }
+        }
+    }
+
     pub async fn take_turn(&self, name: &str, period: Duration) -> Result<bool, Error> {
         match self {
             NotificationLog::Memory(log) => Ok(log.take_turn(name, period)),

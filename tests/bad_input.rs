@@ -62,7 +62,8 @@ const IP: &str = "must be exactly one IP address";
 const URL_TARGET: &str = "must be _top, _self or _parent";
 const DATE: &str = "must be a date as YYYY-MM-DD";
 const DATE_ORDER: &str = "must not be before from_date";
-const ORDER_ID: &str = "must be a Trustly OrderID: 1 to 19 digits";
+const ORDER_ID: &str =
+    "must be a Trustly OrderID: digits without a leading zero, at most 9223372036854775807";
 const PARTY_TYPE: &str = "must be PARTY_TYPE_PERSON or PARTY_TYPE_ORGANISATION";
 const COLLIDES: &str = "collides with a typed field; use the typed field";
 const TOO_MANY_EXTRAS: &str = "at most 64 entries";
@@ -1050,7 +1051,17 @@ fn rpc_cases() -> Vec<RpcCase> {
         r.request_id = v;
     });
     c.value("order_id", "", REQUIRED, |r, v| r.order_id = v);
-    for order_id in ["12a", "-1", " 123", "1.0", "١٢٣", long('1', 20).as_str()] {
+    for order_id in [
+        "12a",
+        "-1",
+        " 123",
+        "1.0",
+        "١٢٣",
+        "0",
+        "0001234567890",
+        "9223372036854775808",
+        long('1', 20).as_str(),
+    ] {
         c.value("order_id", order_id, ORDER_ID, |r, v| r.order_id = v);
     }
     c.change("amount", "(absent)", REQUIRED, |r| r.amount = None);
@@ -1087,7 +1098,14 @@ fn rpc_cases() -> Vec<RpcCase> {
     c.value("request_id", "", REQUIRED, |r, v| r.request_id = v);
     c.value("request_id", "   ", REQUIRED, |r, v| r.request_id = v);
     c.value("order_id", "", REQUIRED, |r, v| r.order_id = v);
-    for order_id in ["12a", "-1", long('1', 20).as_str()] {
+    for order_id in [
+        "12a",
+        "-1",
+        "0001234567890",
+        "9223372036854775808",
+        "9999999999999999999",
+        long('1', 20).as_str(),
+    ] {
         c.value("order_id", order_id, ORDER_ID, |r, v| r.order_id = v);
     }
     for key in ["OrderID", "Password"] {
@@ -1108,6 +1126,7 @@ fn rpc_cases() -> Vec<RpcCase> {
     };
     c.value("request_id", "", REQUIRED, |r, v| r.request_id = v);
     c.value("order_id", "12a", ORDER_ID, |r, v| r.order_id = v);
+    c.value("order_id", "0001234567890", ORDER_ID, |r, v| r.order_id = v);
 
     let mut c = Cases {
         rpc: "Charge",
@@ -1160,6 +1179,7 @@ fn rpc_cases() -> Vec<RpcCase> {
     c.value("request_id", "", REQUIRED, |r, v| r.request_id = v);
     c.value("order_id", "", REQUIRED, |r, v| r.order_id = v);
     c.value("order_id", "12a", ORDER_ID, |r, v| r.order_id = v);
+    c.value("order_id", "0001234567890", ORDER_ID, |r, v| r.order_id = v);
 
     let mut c = Cases {
         rpc: "GetWithdrawals",
@@ -1168,7 +1188,16 @@ fn rpc_cases() -> Vec<RpcCase> {
         out: &mut out,
     };
     c.value("order_id", "", REQUIRED, |r, v| r.order_id = v);
-    for order_id in ["12a", "-1", " 1", "1e3", "١٢٣", long('1', 20).as_str()] {
+    for order_id in [
+        "12a",
+        "-1",
+        " 1",
+        "1e3",
+        "١٢٣",
+        "0001234567890",
+        "9223372036854775808",
+        long('1', 20).as_str(),
+    ] {
         c.value("order_id", order_id, ORDER_ID, |r, v| r.order_id = v);
     }
 

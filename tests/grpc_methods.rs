@@ -36,11 +36,19 @@ use trustly_sidecar::{pb, sim::clock::Timestamp};
 
 /// A simulator and a sidecar talking to it, as the harness's merchant.
 async fn start() -> (SimHarness, app::Sidecar) {
+    start_with(&[]).await
+}
+
+async fn start_with(extra: &[(&str, &str)]) -> (SimHarness, app::Sidecar) {
     let h = SimHarness::start().await;
-    let (vars, files) = app::vars_for(&h, &[]);
+    let (vars, files) = app::vars_for(&h, extra);
     let sidecar = app::spawn(vars, files).await;
     (h, sidecar)
 }
+
+/// A sidecar without its polling window, for tests that read state changes through Balance and
+/// GetWithdrawals (the window itself is tested in `polls_are_limited_...`).
+const NO_POLL_WINDOW: &[(&str, &str)] = &[("TRUSTLY_SIDECAR_POLL_WINDOW", "0s")];
 
 fn today() -> String {
     Timestamp::now().date()
@@ -560,7 +568,7 @@ async fn register_account_is_idempotent_for_the_same_details() {
 
 #[tokio::test]
 async fn account_payout_and_get_withdrawals_report_the_typed_transfer() {
-    let (h, s) = start().await;
+    let (h, s) = start_with(NO_POLL_WINDOW).await;
     let account_id = registered_account(&s, "69706212").await.account_id;
     let answer = ok(
         s.client
@@ -657,7 +665,7 @@ async fn register_account_payout_registers_and_pays_out_in_one_call() {
 
 #[tokio::test]
 async fn balance_lists_every_currency_as_a_two_decimal_string() {
-    let (h, s) = start().await;
+    let (h, s) = start_with(NO_POLL_WINDOW).await;
     let pairs = |answer: pb::BalanceResponse| -> Vec<(String, String)> {
         answer
             .balances
@@ -1744,4 +1752,90 @@ async fn a_date_that_does_not_exist_is_refused() {
         "AccountLedger",
     );
     assert_nothing_sent(&h, "AccountLedger").await;
+}
+
+/// Where a rate-limited answer came from: its age in seconds when it was the last poll's.
+fn answer_age<T>(response: &Response<T>) -> Option<u64> {
+    response
+        .metadata()
+        .get("trustly-answer-age-seconds")
+        .map(|age| age.to_str().unwrap().parse().unwrap())
+}
+
+/// How many requests of `method` the simulator received.
+async fn received(h: &SimHarness, method: &str) -> usize {
+    h.admin_get("requests")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] == method)
+        .count()
+}
+
+#[tokio::test]
+async fn polls_are_limited_to_one_call_per_window_and_answered_with_their_age() {
+    // Trustly's limits (spec §5.13, §5.14) enforced by the simulator too, as Trustly would.
+    let h =
+        SimHarness::start_with(|sim, _| sim.poll_window = std::time::Duration::from_secs(15 * 60))
+            .await;
+    let (vars, files) = app::vars_for(&h, &[]);
+    let s = app::spawn(vars, files).await;
+    let mut c = s.client.clone();
+
+    let first = c.balance(pb::BalanceRequest {}).await.expect("balance");
+    assert_eq!(answer_age(&first), None, "a fresh answer has no age");
+    let second = c.balance(pb::BalanceRequest {}).await.expect("balance");
+    assert!(answer_age(&second).is_some_and(|age| age < 60));
+    assert_eq!(first.into_inner(), second.into_inner());
+    assert_eq!(received(&h, "Balance").await, 1, "Trustly was asked once");
+
+    let account = ok(
+        c.register_account(support::requests::register_account())
+            .await,
+        "RegisterAccount",
+    )
+    .account_id;
+    let payout = |message_id: &str| pb::AccountPayoutRequest {
+        account_id: account.clone(),
+        end_user_id: "user-1".into(),
+        message_id: message_id.into(),
+        amount: money("10.00", "EUR"),
+        shopper_statement: "Payout".into(),
+        ..Default::default()
+    };
+    let one = ok(c.account_payout(payout("m-poll-1")).await, "payout").order_id;
+    let two = ok(c.account_payout(payout("m-poll-2")).await, "payout").order_id;
+    let get = |order_id: &str| pb::GetWithdrawalsRequest {
+        order_id: order_id.to_owned(),
+    };
+    let fresh = c.get_withdrawals(get(&one)).await.expect("get");
+    assert_eq!(answer_age(&fresh), None);
+    h.act(&one, "complete", json!({})).await;
+    let cached = c.get_withdrawals(get(&one)).await.expect("get");
+    assert!(answer_age(&cached).is_some());
+    assert_eq!(
+        cached.into_inner().withdrawals[0].transfer_state,
+        "QUEUED",
+        "inside the window the last answer is returned, not a new one"
+    );
+    // The window is per order.
+    let other = c.get_withdrawals(get(&two)).await.expect("get");
+    assert_eq!(answer_age(&other), None);
+    assert_eq!(received(&h, "GetWithdrawals").await, 2);
+
+    // Without the sidecar's window, the second call reaches Trustly, which refuses it.
+    let (vars, files) = app::vars_for(&h, NO_POLL_WINDOW);
+    let unlimited = app::spawn(vars, files).await;
+    let status = unlimited
+        .client
+        .clone()
+        .get_withdrawals(get(&one))
+        .await
+        .expect_err("refused by Trustly's limit");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(
+        status.get_details_error_info().expect("error info").reason,
+        "ERROR_TOO_MANY_REQUESTS"
+    );
 }

@@ -130,6 +130,55 @@ fn withdrawal_order_ids_are_numbers_and_refund_order_ids_strings() {
 }
 
 #[test]
+fn order_ids_are_never_rewritten_on_the_wire() {
+    // Trustly's schema types OrderID as a `long` (spec §3.5): nothing above i64::MAX, and no
+    // leading zero (the number form would drop it, the string form would not).
+    for bad in [
+        "0",
+        "0001234567890",
+        "9223372036854775808",
+        "9999999999999999999",
+        "12345678901234567890",
+        "+1",
+        " 1",
+    ] {
+        assert!(OrderId::parse(bad).is_none(), "{bad}");
+    }
+    let max = OrderId::parse("9223372036854775807").expect("i64::MAX is a valid id");
+    assert_eq!(max.value(), i64::MAX);
+    // Every method sends exactly the text it was given, as a number or as a string.
+    for text in ["1", "1371798227", "9223372036854775807"] {
+        let id = OrderId::parse(text).expect("valid");
+        let numbers = [
+            data(&ApproveWithdrawal {
+                order_id: id.clone(),
+                extra: Extra::new(),
+            }),
+            data(&DenyWithdrawal {
+                order_id: id.clone(),
+                extra: Extra::new(),
+            }),
+            data(&GetWithdrawals {
+                order_id: id.clone(),
+                extra: Extra::new(),
+            }),
+        ];
+        for sent in numbers {
+            assert!(sent["OrderID"].is_number(), "{sent}");
+            assert_eq!(sent["OrderID"].to_string(), text);
+            // What goes out is the body's text: compare the lexeme.
+            let body = serde_json::to_string(&sent).expect("encodes");
+            assert_eq!(body, format!("{{\"OrderID\":{text}}}"));
+        }
+        let cancel = data(&CancelCharge {
+            order_id: id,
+            extra: Extra::new(),
+        });
+        assert_eq!(cancel["OrderID"], json!(text));
+    }
+}
+
+#[test]
 fn register_account_payout_flattens_account_and_both_attribute_groups() {
     let method = RegisterAccountPayout {
         end_user_id: "u".into(),

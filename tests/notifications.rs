@@ -16,6 +16,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use support::{app, sim::*, *};
 use tonic::{Code, Streaming};
+use tonic_types::StatusExt;
 use trustly_sidecar::{
     pb::{self, notification::Payload, notification_service_client::NotificationServiceClient},
     trustly::{canonical, sign::Backend, wire},
@@ -80,6 +81,7 @@ async fn ack(
             event_id: n.event_id.clone(),
             decision: decision as i32,
             notification_id: n.notification_id.clone(),
+            ..Default::default()
         })
         .await
         .expect("ack")
@@ -681,4 +683,171 @@ async fn the_answer_fallback_continues_without_a_subscriber() {
         (h.order(&order_id).await["order"]["status"] == "Credited").then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_notification_signed_by_another_clients_serializer_is_stored_and_counted() {
+    let (_h, sidecar) = start(&[]).await;
+    let trustly = signer(Backend::RustCrypto, TRUSTLY_PRIVATE);
+    let uuid = uuid::Uuid::new_v4().to_string();
+    // PHP renders `true` as "1" and the number 5.00 as "5" (spec §3.4); written out by hand.
+    let plaintext = format!(
+        "credit{uuid}amount5currencyEURenduseriduser-1messageidm-phpnotificationid9000000777orderid1234567890refund1"
+    );
+    let signature = trustly.sign(plaintext.as_bytes()).unwrap();
+    let body = format!(
+        r#"{{"method":"credit","params":{{"signature":"{signature}","uuid":"{uuid}","data":{{"amount":5.00,"currency":"EUR","enduserid":"user-1","messageid":"m-php","notificationid":"9000000777","orderid":"1234567890","refund":true}}}},"version":"1.1"}}"#
+    );
+    let (status, answer) = post(&sidecar, body.clone()).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
+    let answer = wire::parse_notification_response(&answer).expect("a signed answer");
+    assert_eq!(answer.data["status"], "OK");
+    // The same message with the amount changed is refused.
+    let tampered = body.replace("\"amount\":5.00", "\"amount\":6.00");
+    assert_eq!(post(&sidecar, tampered).await.0, 403);
+    let metrics = reqwest::get(format!("http://{}/metrics", sidecar.ops_addr))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.lines().any(|line| line.starts_with(
+            r#"trustly_sidecar_signature_variants_total{source="notification",variant="booleans_php+numbers_shortest"}"#
+        )),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_payout_can_announce_itself_with_a_typed_payoutfailed() {
+    let (h, mut sidecar) = start(&[]).await;
+    let mut stream = subscribe(&sidecar, "app", pb::StartPosition::Group).await;
+    let account_id = sidecar
+        .client
+        .register_account(support::requests::register_account())
+        .await
+        .expect("register")
+        .into_inner()
+        .account_id;
+    let order_id = sidecar
+        .client
+        .account_payout(pb::AccountPayoutRequest {
+            account_id,
+            end_user_id: "user-9".into(),
+            message_id: "m-payout-failed".into(),
+            amount: Some(pb::Money {
+                amount: "12.50".into(),
+                currency_code: "EUR".into(),
+            }),
+            shopper_statement: "Payout".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("payout")
+        .into_inner()
+        .order_id;
+    h.act(&order_id, "fail", json!({"payoutfailed": true}))
+        .await;
+    let failed = next(&mut stream).await;
+    assert_eq!(
+        (
+            failed.method.as_str(),
+            failed.order_id.as_str(),
+            failed.message_id.as_str()
+        ),
+        ("payoutfailed", order_id.as_str(), "m-payout-failed")
+    );
+    let Some(Payload::PayoutFailed(payload)) = failed.payload else {
+        panic!("typed payoutfailed: {failed:?}")
+    };
+    assert_eq!(payload.end_user_id, "user-9");
+    assert_eq!(
+        payload.amount,
+        Some(pb::Money {
+            amount: "12.50".into(),
+            currency_code: "EUR".into()
+        })
+    );
+    assert_eq!(payload.error_code, "ERROR_PAYOUT_FAILED");
+    assert!(!payload.error_message.is_empty());
+    assert!(payload.time.is_some());
+    // The money comes back with the credit that follows.
+    assert_eq!(next(&mut stream).await.method, "credit");
+}
+
+async fn ack_with_limit(
+    sidecar: &app::Sidecar,
+    n: &pb::Notification,
+    decision: pb::Decision,
+    limit: &str,
+) -> Result<bool, tonic::Status> {
+    NotificationServiceClient::new(sidecar.channel.clone())
+        .acknowledge_notification(pb::AcknowledgeNotificationRequest {
+            consumer_group: "app".into(),
+            event_id: n.event_id.clone(),
+            decision: decision as i32,
+            notification_id: n.notification_id.clone(),
+            limit: limit.into(),
+        })
+        .await
+        .map(|r| r.into_inner().acknowledged)
+}
+
+#[tokio::test]
+async fn a_kyc_continue_can_carry_a_limit_that_is_signed_and_honoured() {
+    let (h, mut sidecar) = start(&[]).await;
+    let mut stream = subscribe(&sidecar, "app", pb::StartPosition::Group).await;
+    let order_id = sidecar
+        .client
+        .deposit(kyc_deposit("m-kyc-limit"))
+        .await
+        .expect("deposit")
+        .into_inner()
+        .order_id;
+    h.act(&order_id, "complete", json!({"amount": "100.00"}))
+        .await;
+    let kyc = next(&mut stream).await;
+    assert!(kyc.decision_required);
+    for (decision, limit) in [
+        (pb::Decision::Continue, "1.001"),
+        (pb::Decision::Continue, "-5.00"),
+        (pb::Decision::Continue, "0"),
+        (pb::Decision::Finish, "40.00"),
+        (pb::Decision::Unspecified, "40.00"),
+    ] {
+        let status = ack_with_limit(&sidecar, &kyc, decision, limit)
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), Code::InvalidArgument, "{decision:?} {limit}");
+        let fields: Vec<String> = status
+            .get_details_bad_request()
+            .expect("field violations")
+            .field_violations
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(fields, ["limit"], "{decision:?} {limit}");
+    }
+    assert!(
+        ack_with_limit(&sidecar, &kyc, pb::Decision::Continue, "40.00")
+            .await
+            .expect("ack")
+    );
+    // Trustly (the simulator) verified the answer with the limit inside the signed data, and
+    // credited at most the limit.
+    assert_eq!(next(&mut stream).await.method, "pending");
+    let credit = next(&mut stream).await;
+    let Some(Payload::Credit(credit)) = credit.payload else {
+        panic!("typed credit")
+    };
+    assert_eq!(credit.amount.expect("amount").amount, "40.00");
+    let answers: Vec<(Value, Value)> = h
+        .deliveries(&order_id)
+        .await
+        .into_iter()
+        .filter(|d| d["method"] == "kyc" && d["outcome"] == "acknowledged")
+        .map(|d| (d["status"].clone(), d["limit"].clone()))
+        .collect();
+    assert_eq!(answers, [(json!("CONTINUE"), json!("40.00"))]);
 }

@@ -337,7 +337,14 @@ async fn the_key_and_password_reload_on_change_and_a_bad_key_is_refused() {
     let merchant_pem = std::fs::read(support::key_path(support::MERCHANT_PRIVATE)).unwrap();
     std::fs::write(key.path(), &merchant_pem).unwrap();
     std::fs::write(password.path(), PASSWORD).unwrap();
-    let (mut vars, _) = app::vars_for(&h, &[("TRUSTLY_SIDECAR_RELOAD_INTERVAL", "100ms")]);
+    // Balance is the probe, called until the reload shows: no polling window for it.
+    let (mut vars, _) = app::vars_for(
+        &h,
+        &[
+            ("TRUSTLY_SIDECAR_RELOAD_INTERVAL", "100ms"),
+            ("TRUSTLY_SIDECAR_POLL_WINDOW", "0s"),
+        ],
+    );
     vars.insert(
         "TRUSTLY_SIDECAR_PRIVATE_KEY_PATH".into(),
         key.path().display().to_string(),

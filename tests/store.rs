@@ -327,3 +327,54 @@ async fn an_append_wakes_this_processs_watchers_even_one_made_while_they_were_bu
         assert!(idle.is_err(), "{name}: no append, no wake");
     }
 }
+
+#[tokio::test]
+async fn a_poll_window_is_taken_once_and_then_answers_with_the_last_answer() {
+    use trustly_sidecar::store::polls::PollBegin;
+    for (name, log) in logs().await {
+        let window = Duration::from_secs(60);
+        let replica_a = log.polls();
+        // On Redis a second handle is another replica; memory is one process's own store.
+        let replica_b = if log.is_durable() {
+            log.polls()
+        } else {
+            replica_a.clone()
+        };
+        assert_eq!(
+            replica_a.begin("Balance", window).await.unwrap(),
+            PollBegin::Call,
+            "{name}"
+        );
+        assert_eq!(
+            replica_b.begin("Balance", window).await.unwrap(),
+            PollBegin::Pending,
+            "{name}: in flight, nothing to answer with yet"
+        );
+        replica_a
+            .finish("Balance", Some(r#"[{"currency":"EUR","balance":"1.00"}]"#))
+            .await
+            .unwrap();
+        match replica_b.begin("Balance", window).await.unwrap() {
+            PollBegin::Cached { data, received_ms } => {
+                assert_eq!(data, r#"[{"currency":"EUR","balance":"1.00"}]"#, "{name}");
+                assert!(
+                    trustly_sidecar::store::now_ms() - received_ms < 60_000,
+                    "{name}"
+                );
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        // A failed call gives the turn back: the next caller asks Trustly.
+        assert_eq!(
+            replica_a.begin("GetWithdrawals:1", window).await.unwrap(),
+            PollBegin::Call,
+            "{name}"
+        );
+        replica_a.finish("GetWithdrawals:1", None).await.unwrap();
+        assert_eq!(
+            replica_b.begin("GetWithdrawals:1", window).await.unwrap(),
+            PollBegin::Call,
+            "{name}"
+        );
+    }
+}

@@ -85,6 +85,7 @@ fn config(flags: Flags) -> Result<(SimConfig, bool), Vec<String>> {
     let backend = flags
         .signing_backend
         .parse::<Backend>()
+        .and_then(built_backend)
         .map_err(|e| problems.push(e))
         .ok();
     let mut initial_balances = Vec::new();
@@ -119,6 +120,7 @@ fn config(flags: Flags) -> Result<(SimConfig, bool), Vec<String>> {
                         max_attempts: flags.retry_max_attempts,
                         ..RetryPolicy::default()
                     },
+                    poll_window: trustly_sidecar::sim::DEFAULT_POLL_WINDOW,
                     initial_balances,
                 },
                 using_fixtures,
@@ -126,6 +128,30 @@ fn config(flags: Flags) -> Result<(SimConfig, bool), Vec<String>> {
         }
         _ => Err(problems),
     }
+}
+
+/// Refuses a backend this binary was built without, naming the cargo feature that adds it.
+fn built_backend(backend: Backend) -> Result<Backend, String> {
+    if Backend::available().contains(&backend) {
+        Ok(backend)
+    } else {
+        Err(format!(
+            "--signing-backend {backend}: this binary was built without the `{backend}` cargo \
+             feature (rebuild with `cargo build --features {backend}`)"
+        ))
+    }
+}
+
+/// An error and its causes, one line: `top: cause: cause`.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[tokio::main]
@@ -152,7 +178,7 @@ async fn main() -> ExitCode {
     let simulator = match Simulator::start(config).await {
         Ok(simulator) => simulator,
         Err(error) => {
-            eprintln!("trustly-sim: {error}");
+            eprintln!("trustly-sim: {}", chain(&error));
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -161,4 +187,31 @@ async fn main() -> ExitCode {
     info!("shutting down");
     simulator.shutdown().await;
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_missing_from_the_build_names_its_cargo_feature() {
+        for backend in [Backend::RustCrypto, Backend::OpenSsl] {
+            match built_backend(backend) {
+                Ok(_) => assert!(Backend::available().contains(&backend)),
+                Err(problem) => {
+                    assert!(!Backend::available().contains(&backend));
+                    assert!(problem.contains("`openssl` cargo feature"), "{problem}");
+                }
+            }
+        }
+        // Whatever the build, a setup failure prints its cause, which names the feature.
+        let error = trustly_sidecar::sim::Error::Crypto(
+            trustly_sidecar::trustly::sign::SignError::BackendNotBuilt,
+        );
+        assert_eq!(
+            chain(&error),
+            "cannot set up the signing backend: the openssl signing backend is not built into \
+             this binary (cargo feature `openssl`)"
+        );
+    }
 }

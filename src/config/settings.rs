@@ -64,6 +64,8 @@ settings! {
         "Without a decision in time: withhold (503, Trustly resends) or answer (OK/CONTINUE) [default: withhold]";
     ENV_REGISTER_ACCOUNT_FROM_CACHE, "register-account-from-cache",
         "RegisterAccount answers from the AccountID cache for known details [default: true]";
+    ENV_POLL_WINDOW, "poll-window",
+        "Balance and GetWithdrawals (per order) reach Trustly at most once per window, fleet-wide; 0s: off [default: 15m]";
     ENV_BALANCE_INTERVAL, "balance-interval", "Poll the Trustly balance this often, at least 15m [default: never]";
     ENV_LOW_BALANCE, "low-balance", "Low-balance thresholds, e.g. EUR=5000.00,SEK=50000";
     ENV_LOG_FORMAT, "log-format", "plain or json [default: plain]";

@@ -138,7 +138,7 @@ impl Check {
             return None;
         }
         OrderId::parse(text).or_else(|| {
-            self.violation(field, "must be a Trustly OrderID: 1 to 19 digits");
+            self.violation(field, OrderId::FORMAT);
             None
         })
     }

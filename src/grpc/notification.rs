@@ -17,6 +17,8 @@ use tracing::{debug, warn};
 use super::convert::{extra_fields, timestamp};
 use crate::{
     metrics,
+    money::Amount,
+    notify,
     pb::{self, notification_service_server::NotificationService},
     store::{self, Event, NotificationLog, Start},
     trustly::wire,
@@ -179,12 +181,23 @@ impl NotificationService for Notifications {
                 pb::Decision::Continue => Some("CONTINUE"),
                 pb::Decision::Finish => Some("FINISH"),
             };
+        let limit = match (request.limit.as_str(), decision) {
+            ("", _) => None,
+            (text, Some("CONTINUE")) => Some(
+                text.parse::<Amount>()
+                    .map_err(|e| invalid("limit", &e.to_string()))?,
+            ),
+            (_, _) => return Err(invalid("limit", "is only allowed with DECISION_CONTINUE")),
+        };
         if let Some(decision) = decision {
             if request.notification_id.is_empty() {
                 return Err(invalid("notification_id", "is required with a decision"));
             }
             self.log
-                .set_decision(&request.notification_id, decision)
+                .set_decision(
+                    &request.notification_id,
+                    &notify::Decision::new(decision, limit).encode(),
+                )
                 .await
                 .map_err(|e| store_status(&e))?;
         }
@@ -487,6 +500,17 @@ fn payload(method: &str, data: &Value) -> pb::notification::Payload {
                 attributes: rest,
             })
         }
+        "payoutfailed" => Payload::PayoutFailed(pb::PayoutFailedNotification {
+            end_user_id: text("enduserid"),
+            amount: Some(pb::Money {
+                amount: text("amount"),
+                currency_code: text("currency"),
+            }),
+            time: timestamp(&text("timestamp")),
+            error_code: text("errorcode"),
+            error_message: text("errormessage"),
+            attributes: attributes(),
+        }),
         "kyc" => Payload::Kyc(pb::KycNotification {
             kyc_entity_id: text("kycentityid"),
             abort: text("abort") == "1",

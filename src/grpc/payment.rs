@@ -24,9 +24,11 @@ use crate::{
         self, NotificationLog,
         accounts::{self, Account, AccountCache, DetailsHasher},
         idempotency::{Begin, Finish, Idempotency, Outcome, Scope},
+        polls::{PollBegin, Polls},
     },
     trustly::{
         self, Client, Disposition, ErrorCode, SignedRequest,
+        canonical::Variant,
         methods::{self as m, FromData},
     },
 };
@@ -65,6 +67,10 @@ pub struct Payments {
     log: NotificationLog,
     /// Every Balance answer updates the balance gauges.
     balances: BalanceWatch,
+    /// The last answers of Balance and GetWithdrawals (per order), shared like the log.
+    polls: Polls,
+    /// Trustly's polling limit: those are called at most once per this window (zero: no limit).
+    poll_window: Duration,
 }
 
 impl Payments {
@@ -83,8 +89,48 @@ impl Payments {
             accounts,
             username,
             defaults,
+            polls: log.polls(),
             log,
             balances,
+            poll_window: crate::config::DEFAULT_POLL_WINDOW,
+        }
+    }
+
+    /// Sets the polling window of Balance and GetWithdrawals (see `TRUSTLY_SIDECAR_POLL_WINDOW`).
+    pub fn with_poll_window(mut self, window: Duration) -> Self {
+        self.poll_window = window;
+        self
+    }
+
+    /// Calls a rate-limited method (Balance; GetWithdrawals per order) at most once per window
+    /// across the fleet: inside the window the last answer is returned, and its age goes into the
+    /// response metadata ([`ANSWER_AGE_METADATA`]). While the window's first call is still in
+    /// flight and there is no earlier answer: `ABORTED` (REQUEST_IN_PROGRESS), retry shortly.
+    async fn polled(&self, name: &str, prepared: Prepared) -> Result<serde_json::Value, Error> {
+        if self.poll_window.is_zero() {
+            return self.execute(prepared).await;
+        }
+        match self.polls.begin(name, self.poll_window).await? {
+            PollBegin::Call => {
+                let result = self.execute(prepared).await;
+                let answer = result.as_ref().ok().map(serde_json::Value::to_string);
+                if let Err(error) = self.polls.finish(name, answer.as_deref()).await {
+                    warn!(%error, poll = name, "could not store a poll answer; the next call asks Trustly once its window ends");
+                }
+                result
+            }
+            PollBegin::Cached { data, received_ms } => {
+                let age = store::now_ms().saturating_sub(received_ms) / 1000;
+                mark_answer_age(age);
+                tracing::debug!(
+                    poll = name,
+                    age_seconds = age,
+                    "answered from the last poll, inside Trustly's window"
+                );
+                serde_json::from_str(&data)
+                    .map_err(|_| Error::Store(store::Error::Protocol("stored poll answer")))
+            }
+            PollBegin::Pending => Err(Error::RequestInProgress),
         }
     }
 
@@ -92,7 +138,7 @@ impl Payments {
     /// balance monitor both come here).
     pub async fn refresh_balances(&self) -> Result<pb::BalanceResponse, Error> {
         let data = self
-            .execute(convert::balance(pb::BalanceRequest {})?)
+            .polled("Balance", convert::balance(pb::BalanceRequest {})?)
             .await?;
         let balances = Vec::<m::CurrencyBalance>::from_data(data).map_err(unexpected)?;
         self.balances
@@ -254,7 +300,19 @@ impl Payments {
 
     async fn send(&self, request: &SignedRequest) -> Result<serde_json::Value, Error> {
         let started = std::time::Instant::now();
-        let result = self.client.send(request).await;
+        let result = self
+            .client
+            .send_observed(request)
+            .await
+            .map(|(data, variant)| {
+                if variant != Variant::CANONICAL
+                    && metrics::global().signature_variant("response", variant.name())
+                {
+                    // Once per variant and process: the counter says how often.
+                    warn!(method = %request.method, variant = variant.name(), "a Trustly response verified only under a client serializer variant (spec 3.3); counted in trustly_sidecar_signature_variants");
+                }
+                data
+            });
         let outcome = match &result {
             Ok(_) => "success".to_owned(),
             Err(error) if error.disposition() == Disposition::Ambiguous => "ambiguous".to_owned(),
@@ -300,13 +358,23 @@ type Reply<T> = Result<Response<T>, Status>;
 /// Response metadata set when the answer is a stored outcome, not a new call to Trustly.
 pub const REPLAY_METADATA: &str = "trustly-idempotent-replay";
 
+/// Response metadata set when a rate-limited call (Balance, GetWithdrawals) was answered with the
+/// last answer instead of a new call to Trustly: that answer's age in whole seconds.
+pub const ANSWER_AGE_METADATA: &str = "trustly-answer-age-seconds";
+
 tokio::task_local! {
     /// Set by `execute` when the answer came from a finished idempotency record.
     static REPLAYED: std::cell::Cell<bool>;
+    /// Set by `polled` when the answer is the last poll's, with its age in seconds.
+    static ANSWER_AGE: std::cell::Cell<Option<u64>>;
 }
 
 fn mark_replayed() {
     let _ = REPLAYED.try_with(|replayed| replayed.set(true));
+}
+
+fn mark_answer_age(seconds: u64) {
+    let _ = ANSWER_AGE.try_with(|age| age.set(Some(seconds)));
 }
 
 /// Runs a handler body and turns its result into a gRPC reply, marking replays and recording the
@@ -317,20 +385,29 @@ async fn respond<T>(
 ) -> Reply<T> {
     let started = std::time::Instant::now();
     let reply = REPLAYED
-        .scope(std::cell::Cell::new(false), async {
-            let result = body.await;
-            let replayed = REPLAYED.with(std::cell::Cell::get);
-            result.map_err(Status::from).map(|value| {
-                let mut response = Response::new(value);
-                if replayed {
-                    response.metadata_mut().insert(
-                        REPLAY_METADATA,
-                        tonic::metadata::MetadataValue::from_static("true"),
-                    );
-                }
-                response
-            })
-        })
+        .scope(
+            std::cell::Cell::new(false),
+            ANSWER_AGE.scope(std::cell::Cell::new(None), async {
+                let result = body.await;
+                let replayed = REPLAYED.with(std::cell::Cell::get);
+                let age = ANSWER_AGE.with(std::cell::Cell::get);
+                result.map_err(Status::from).map(|value| {
+                    let mut response = Response::new(value);
+                    if replayed {
+                        response.metadata_mut().insert(
+                            REPLAY_METADATA,
+                            tonic::metadata::MetadataValue::from_static("true"),
+                        );
+                    }
+                    if let Some(age) = age {
+                        response
+                            .metadata_mut()
+                            .insert(ANSWER_AGE_METADATA, age.into());
+                    }
+                    response
+                })
+            }),
+        )
         .await;
     let code = reply
         .as_ref()
@@ -557,8 +634,14 @@ impl PaymentService for Payments {
         request: Request<pb::GetWithdrawalsRequest>,
     ) -> Reply<pb::GetWithdrawalsResponse> {
         respond("GetWithdrawals", async {
+            let prepared = convert::get_withdrawals(request.into_inner())?;
+            let order = prepared
+                .data
+                .get("OrderID")
+                .map(identifier)
+                .unwrap_or_default();
             let data = self
-                .execute(convert::get_withdrawals(request.into_inner())?)
+                .polled(&format!("GetWithdrawals:{order}"), prepared)
                 .await?;
             convert::withdrawals(data).map_err(unexpected)
         })

@@ -91,7 +91,7 @@ async fn act(sim: &Arc<Sim>, id: &str, action: &str, options: &Complete) -> (Sta
         match action {
             "complete" => scenario::complete(&mut state, id, options),
             "cancel" => scenario::cancel(&mut state, id),
-            "fail" => scenario::fail(&mut state, id),
+            "fail" => scenario::fail(&mut state, id, options),
             "credit-then-debit" => scenario::credit_then_debit(&mut state, id, options),
             _ => return not_found(&format!("no action {action}")),
         }

@@ -128,6 +128,7 @@ async fn process(sim: &Arc<Sim>, body: &[u8], record: &mut RequestRecord) -> Ans
                 let context = Context {
                     state: &mut state,
                     base_url: &sim.base_url,
+                    poll_window: sim.config.poll_window,
                     notifications: &mut notifications,
                 };
                 Step::Acted(dispatch(context, method, &Fields::new(data)), notifications)
@@ -181,6 +182,8 @@ enum Step {
 pub struct Context<'a> {
     pub state: &'a mut State,
     pub base_url: &'a str,
+    /// Balance, and GetWithdrawals per order, at most once per this window (zero: no limit).
+    pub poll_window: std::time::Duration,
     /// Notifications to deliver, in order, once the answer is signed.
     pub notifications: &'a mut Vec<NotificationRecord>,
 }
@@ -198,8 +201,15 @@ fn dispatch(mut cx: Context<'_>, method: &str, data: &Fields<'_>) -> Result<Valu
         "RegisterAccountPayout" => payout(&mut cx, data, OrderKind::RegisterAccountPayout),
         "Charge" => charge(&mut cx, data),
         "CancelCharge" => cancel_charge(&mut cx, data),
-        "GetWithdrawals" => get_withdrawals(&mut cx, data),
-        "Balance" => Ok(balance(cx.state)),
+        "GetWithdrawals" => {
+            let key = format!("GetWithdrawals:{}", data.order_id().map_err(|_| NOT_FOUND)?);
+            cx.state.poll(&key, cx.poll_window)?;
+            get_withdrawals(&mut cx, data)
+        }
+        "Balance" => {
+            cx.state.poll("Balance", cx.poll_window)?;
+            Ok(balance(cx.state))
+        }
         "AccountLedger" => account_ledger(&mut cx, data),
         "ViewAutomaticSettlementDetailsCSV" => settlement_report(&mut cx, data),
         "MerchantSettlement" => merchant_settlement(&mut cx, data),

@@ -93,7 +93,7 @@ async fn sign_and_store(sim: &Arc<Sim>, records: Vec<NotificationRecord>) -> Vec
 async fn run_sequence(sim: Arc<Sim>, ids: Vec<String>, follow_up: bool) {
     let mut queue = VecDeque::from(ids);
     while let Some(id) = queue.pop_front() {
-        let Some(status) = deliver_until_acknowledged(&sim, &id).await else {
+        let Some((status, limit)) = deliver_until_acknowledged(&sim, &id).await else {
             return;
         };
         if !follow_up {
@@ -101,7 +101,7 @@ async fn run_sequence(sim: Arc<Sim>, ids: Vec<String>, follow_up: bool) {
         }
         let next = {
             let mut state = sim.state.lock();
-            scenario::after_answer(&mut state, &id, &status)
+            scenario::after_answer(&mut state, &id, &status, limit.as_deref())
         };
         let next_ids = sign_and_store(&sim, next).await;
         for id in next_ids.into_iter().rev() {
@@ -110,7 +110,8 @@ async fn run_sequence(sim: Arc<Sim>, ids: Vec<String>, follow_up: bool) {
     }
 }
 
-async fn deliver_until_acknowledged(sim: &Arc<Sim>, id: &str) -> Option<String> {
+/// Delivers one notification until it is acknowledged; returns the answer's status and limit.
+async fn deliver_until_acknowledged(sim: &Arc<Sim>, id: &str) -> Option<(String, Option<String>)> {
     let policy = &sim.config.retry;
     let mut interval = policy.initial_interval;
     for _ in 0..policy.max_attempts {
@@ -125,10 +126,11 @@ async fn deliver_until_acknowledged(sim: &Arc<Sim>, id: &str) -> Option<String> 
         let acknowledged = attempt
             .status
             .clone()
-            .filter(|_| attempt.outcome == "acknowledged");
+            .filter(|_| attempt.outcome == "acknowledged")
+            .map(|status| (status, attempt.limit.clone()));
         {
             let mut state = sim.state.lock();
-            if let (Some(status), Some(n)) = (&acknowledged, state.notifications.get_mut(id)) {
+            if let (Some((status, _)), Some(n)) = (&acknowledged, state.notifications.get_mut(id)) {
                 n.answered_status.get_or_insert_with(|| status.clone());
             }
             state.log_delivery(attempt);
@@ -159,6 +161,7 @@ async fn attempt_delivery(sim: &Arc<Sim>, record: &NotificationRecord) -> Delive
         http_status: None,
         outcome: String::new(),
         status: None,
+        limit: None,
     };
     let sent = sim
         .http
@@ -220,14 +223,30 @@ async fn attempt_delivery(sim: &Arc<Sim>, record: &NotificationRecord) -> Delive
         .and_then(|s| s.as_str())
         .unwrap_or_default()
         .to_owned();
-    attempt.outcome = if allowed_statuses(&record.method).contains(&status.as_str()) {
-        "acknowledged"
-    } else {
+    let limit = answer.data.get("limit").map(|limit| match limit {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    });
+    attempt.outcome = if !allowed_statuses(&record.method).contains(&status.as_str()) {
         "status_not_allowed"
+    } else if limit
+        .as_deref()
+        .is_some_and(|limit| !limit_allowed(&record.method, &status, limit))
+    {
+        "limit_not_allowed"
+    } else {
+        "acknowledged"
     }
     .into();
     attempt.status = Some(status);
+    attempt.limit = limit;
     attempt
+}
+
+/// A `limit` is allowed only beside a `kyc` CONTINUE (Trustly's 2024 schema types it as a string;
+/// the simulator, like the sidecar, takes it as an amount: > 0 with two decimals).
+fn limit_allowed(method: &str, status: &str, limit: &str) -> bool {
+    method == "kyc" && status == "CONTINUE" && limit.parse::<crate::money::Amount>().is_ok()
 }
 
 fn transport_outcome(error: &reqwest::Error) -> &'static str {

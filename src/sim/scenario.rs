@@ -39,7 +39,17 @@ pub struct Complete {
     /// Deliver this step's notifications in reverse order (ordering is not guaranteed).
     #[serde(default)]
     pub reorder: bool,
+    /// `fail`: send `payoutfailed` (with `errorcode`/`errormessage`) before the `credit` that
+    /// returns the money. Only Trustly's 2024 schema has it and no released client handles it
+    /// (spec §4.2 [U]), so it is opt-in.
+    #[serde(default)]
+    pub payoutfailed: bool,
 }
+
+/// The error a failed payout reports in `payoutfailed`. Trustly documents no values; these are
+/// the simulator's own.
+const PAYOUT_FAILED_CODE: &str = "ERROR_PAYOUT_FAILED";
+const PAYOUT_FAILED_MESSAGE: &str = "The receiving bank rejected the payout";
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -148,8 +158,13 @@ pub fn cancel(state: &mut State, order_id: &str) -> Result<Vec<NotificationRecor
     Ok(notify(state, order_id, "cancel", Map::new()))
 }
 
-/// A queued payout fails at the bank: the money returns to the merchant balance with `credit`.
-pub fn fail(state: &mut State, order_id: &str) -> Result<Vec<NotificationRecord>, ActionError> {
+/// A queued payout fails at the bank: the money returns to the merchant balance with `credit`,
+/// after a `payoutfailed` when `options.payoutfailed` asks for one.
+pub fn fail(
+    state: &mut State,
+    order_id: &str,
+    options: &Complete,
+) -> Result<Vec<NotificationRecord>, ActionError> {
     let order = state
         .orders
         .get(order_id)
@@ -167,7 +182,15 @@ pub fn fail(state: &mut State, order_id: &str) -> Result<Vec<NotificationRecord>
     let amount = order.amount.unwrap_or_default();
     state.credit_balance(order_id, amount, "Failed AccountPayout");
     state.set_status(order_id, OrderStatus::Failed, Some("FAILED"));
-    Ok(notify(state, order_id, "credit", Map::new()))
+    let mut out = Vec::new();
+    if options.payoutfailed {
+        let mut fields = Map::new();
+        fields.insert("errorcode".into(), json!(PAYOUT_FAILED_CODE));
+        fields.insert("errormessage".into(), json!(PAYOUT_FAILED_MESSAGE));
+        out.extend(notify(state, order_id, "payoutfailed", fields));
+    }
+    out.extend(notify(state, order_id, "credit", Map::new()));
+    Ok(out)
 }
 
 /// Test case D1: the deposit is credited and then debited because the funds did not settle.
@@ -205,11 +228,14 @@ pub fn credit_then_debit(
 }
 
 /// Follow-ups of a merchant's answer: a Withdraw `debit` answered OK prepares the withdrawal and
-/// FAILED cancels it; a `kyc` answered FINISH cancels the deposit, CONTINUE/OK lets it complete.
+/// FAILED cancels it; a `kyc` answered FINISH cancels the deposit, CONTINUE/OK lets it complete,
+/// for at most the CONTINUE's `limit` when it gave one (our reading of the 2024 schema's `limit`:
+/// the most the end user may deposit in this order).
 pub fn after_answer(
     state: &mut State,
     notification_id: &str,
     status: &str,
+    limit: Option<&str>,
 ) -> Vec<NotificationRecord> {
     let Some((order_id, method)) = state
         .notifications
@@ -233,7 +259,13 @@ pub fn after_answer(
             state.set_status(&order_id, OrderStatus::Cancelled, None);
             notify(state, &order_id, "cancel", Map::new())
         }
-        (OrderKind::Deposit, "kyc", _) => credit_deposit(state, &order_id, &Complete::default()),
+        (OrderKind::Deposit, "kyc", _) => {
+            let limit = limit.and_then(|l| l.parse::<crate::money::Amount>().ok());
+            if let (Some(limit), Some(order)) = (limit, state.orders.get_mut(&order_id)) {
+                order.amount = order.amount.map(|amount| amount.min(limit.value()));
+            }
+            credit_deposit(state, &order_id, &Complete::default())
+        }
         _ => Vec::new(),
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{
     clock::Timestamp,
-    validate::{INSUFFICIENT_FUNDS, Rejection},
+    validate::{INSUFFICIENT_FUNDS, Rejection, TOO_MANY_REQUESTS},
 };
 
 /// Entries kept in each admin log (requests, delivery attempts) before the oldest are dropped:
@@ -158,6 +158,8 @@ pub struct DeliveryAttempt {
     /// `acknowledged`, `transport_error`, `timeout`, `bad_signature`, `wrong_uuid`, ...
     pub outcome: String,
     pub status: Option<String>,
+    /// The `limit` a `kyc` answer gave with CONTINUE (Trustly's 2024 schema), as sent.
+    pub limit: Option<String>,
 }
 
 /// The answer given the first time a UUID was used, and what it answered.
@@ -182,6 +184,8 @@ pub struct State {
     pub notifications: BTreeMap<String, NotificationRecord>,
     pub requests: VecDeque<RequestRecord>,
     pub deliveries: VecDeque<DeliveryAttempt>,
+    /// When each rate-limited call (`Balance`, `GetWithdrawals:<order>`) was last answered.
+    polls: HashMap<String, std::time::Instant>,
 }
 
 impl State {
@@ -202,7 +206,25 @@ impl State {
             notifications: BTreeMap::new(),
             requests: VecDeque::new(),
             deliveries: VecDeque::new(),
+            polls: HashMap::new(),
         }
+    }
+
+    /// Trustly's polling limit (spec §5.13, §5.14): `key` may be answered once per `window`; a
+    /// call inside it is refused with [`TOO_MANY_REQUESTS`]. A zero window is no limit.
+    pub fn poll(&mut self, key: &str, window: std::time::Duration) -> Result<(), Rejection> {
+        if window.is_zero() {
+            return Ok(());
+        }
+        let now = std::time::Instant::now();
+        // Entries older than the window no longer limit anything: drop them so per-order keys
+        // cannot pile up.
+        self.polls.retain(|_, at| now.duration_since(*at) < window);
+        if self.polls.contains_key(key) {
+            return Err(TOO_MANY_REQUESTS);
+        }
+        self.polls.insert(key.to_owned(), now);
+        Ok(())
     }
 
     pub fn new_order(&mut self, kind: OrderKind) -> &mut Order {
@@ -378,7 +400,7 @@ impl State {
         }
         if matches!(
             method,
-            "pending" | "credit" | "debit" | "payoutconfirmation"
+            "pending" | "credit" | "debit" | "payoutconfirmation" | "payoutfailed"
         ) {
             data.insert(
                 "amount".into(),

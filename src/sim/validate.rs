@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::money::Currency;
+use crate::{money::Currency, trustly::methods::OrderId};
 
 /// A JSON-RPC error the simulator answers with: Trustly's code and name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +52,10 @@ pub const INVALID_BANK_ACCOUNT_NUMBER: Rejection =
     Rejection::new(903, "ERROR_INVALID_BANK_ACCOUNT_NUMBER");
 pub const NO_SUITABLE_BANK_ACCOUNT_FOUND: Rejection =
     Rejection::new(904, "ERROR_NO_SUITABLE_BANK_ACCOUNT_FOUND");
+/// Balance, and GetWithdrawals for one order, called again within 15 minutes. Trustly documents
+/// the limit (spec §5.13, §5.14, §8) but not the error it answers with, so the name and number are
+/// the simulator's own, like the other 9xx codes.
+pub const TOO_MANY_REQUESTS: Rejection = Rejection::new(906, "ERROR_TOO_MANY_REQUESTS");
 /// Payouts, refunds and settlements draw on the merchant balance; Trustly's name for running out
 /// is undocumented, so this one is the simulator's own.
 pub const INSUFFICIENT_FUNDS: Rejection = Rejection::new(905, "ERROR_INSUFFICIENT_FUNDS");
@@ -218,14 +222,14 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// An order id: digits, as a string or a JSON number (655 otherwise).
+    /// An order id as the sidecar's [`OrderId`] defines it (digits, no leading zero, at most
+    /// `i64::MAX`), given as a string or a JSON number (655 otherwise). Trustly accepts both JSON
+    /// types as far as anyone knows (spec §3.5 [U]); the simulator does too.
     pub fn order_id(&self) -> Result<String, Rejection> {
         let id = self.required_or("OrderID", INVALID_ORDER_ID)?;
-        if id.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(id)
-        } else {
-            Err(INVALID_ORDER_ID)
-        }
+        OrderId::parse(&id)
+            .map(|id| id.as_str().to_owned())
+            .ok_or(INVALID_ORDER_ID)
     }
 
     /// A `YYYY-MM-DD` date (623 otherwise).

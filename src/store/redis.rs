@@ -518,6 +518,11 @@ impl Log {
         Ok(groups.into_iter().filter_map(parse_group_info).collect())
     }
 
+    /// What the poll records need: the connection, the key prefix and the call timeout.
+    pub(super) fn poll_parts(&self) -> (Connection, &str, Duration) {
+        (self.conn.clone(), &self.keys.prefix, self.timeout)
+    }
+
     pub(super) async fn take_turn(&self, name: &str, period: Duration) -> Result<bool, Error> {
         let mut conn = self.conn.clone();
         let taken: Option<String> = self

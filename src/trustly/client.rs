@@ -14,7 +14,8 @@ use url::Url;
 use uuid::Uuid;
 
 use super::{
-    Error, canonical,
+    Error,
+    canonical::{self, Variant},
     codes::ErrorCode,
     methods::{FromData, Method},
     sign::{CryptoPool, Signer, Verifier},
@@ -148,6 +149,11 @@ impl Client {
             Value::String(self.password.read().expose().clone()),
         );
         let data = Value::Object(data);
+        // Never send a boolean or a float: Trustly's serializer may render it differently from
+        // ours and answer 636 (spec §3.3). Typed fields are strings or integers; this catches an
+        // extra attribute or a future typed field that is not.
+        canonical::check_unambiguous(&data)
+            .map_err(|problem| Error::Encoding(serde::ser::Error::custom(problem)))?;
         let uuid = uuid.hyphenated().to_string();
         let plaintext = canonical::plaintext(method, &uuid, &data);
         let signer = Arc::clone(&self.signer);
@@ -172,8 +178,15 @@ impl Client {
 
     /// Sends `request` exactly as signed (first attempt or replay) and returns the verified
     /// response data.
-    #[instrument(skip_all, fields(method = %request.method, uuid = %request.uuid))]
     pub async fn send(&self, request: &SignedRequest) -> Result<Value, Error> {
+        self.send_observed(request).await.map(|(data, _)| data)
+    }
+
+    /// [`Client::send`], also returning the serializer variant the answer's signature covered
+    /// ([`Variant::CANONICAL`] normally; spec §3.3), so the caller can count it. This module keeps
+    /// no metrics of its own for it.
+    #[instrument(skip_all, fields(method = %request.method, uuid = %request.uuid))]
+    pub async fn send_observed(&self, request: &SignedRequest) -> Result<(Value, Variant), Error> {
         let response = self
             .http
             .post(self.config.endpoint.clone())
@@ -194,7 +207,7 @@ impl Client {
         let (method, uuid) = (request.method.clone(), request.uuid.clone());
         let outcome = self
             .crypto
-            .run(move || interpret_response(status, &body, &method, &uuid, verifier.as_ref()))
+            .run(move || interpret(status, &body, &method, &uuid, verifier.as_ref()))
             .await
             .map_err(Error::Signing)?;
         match &outcome {
@@ -263,6 +276,17 @@ pub fn interpret_response(
     uuid: &str,
     verifier: &dyn Verifier,
 ) -> Result<Value, Error> {
+    interpret(status, body, method, uuid, verifier).map(|(data, _)| data)
+}
+
+/// [`interpret_response`], with the serializer variant the success's signature covered.
+pub fn interpret(
+    status: u16,
+    body: &[u8],
+    method: &str,
+    uuid: &str,
+    verifier: &dyn Verifier,
+) -> Result<(Value, Variant), Error> {
     let unverifiable = |malformed: wire::Malformed| {
         if (200..300).contains(&status) {
             Error::Malformed(malformed)
@@ -272,8 +296,8 @@ pub fn interpret_response(
     };
     match wire::parse_response(body).map_err(unverifiable)? {
         Response::Result(part) => {
-            check_answers_request(&part, method, uuid, verifier)?;
-            Ok(part.data)
+            let variant = check_answers_request(&part, method, uuid, verifier)?;
+            Ok((part.data, variant))
         }
         Response::Error(error) => {
             let part = error.signed.ok_or_else(|| {
@@ -307,10 +331,10 @@ fn check_answers_request(
     method: &str,
     uuid: &str,
     verifier: &dyn Verifier,
-) -> Result<(), Error> {
-    if !part.verify(verifier) {
+) -> Result<Variant, Error> {
+    let Some(variant) = part.verify_tolerant(verifier) else {
         return Err(Error::BadSignature);
-    }
+    };
     if part.uuid != uuid {
         return Err(Error::UuidMismatch {
             expected: uuid.to_owned(),
@@ -323,5 +347,5 @@ fn check_answers_request(
             got: part.method.clone(),
         });
     }
-    Ok(())
+    Ok(variant)
 }

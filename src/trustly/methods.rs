@@ -114,34 +114,70 @@ fn flag_number<S: Serializer>(flag: &Option<bool>, s: S) -> Result<S::Ok, S::Err
     }
 }
 
-/// A Trustly order id: a string of digits ("1371798227").
+/// A Trustly OrderID ("1371798227"): the one order-id type of the sidecar, used by every method
+/// that names an order (Refund, ApproveWithdrawal, DenyWithdrawal, CancelCharge, GetWithdrawals)
+/// and by the simulator's validation.
+///
+/// Trustly's 2024 schema and the Java/.NET clients type `OrderID` as a `long` (spec §3.5), so a
+/// valid id is what a signed 64-bit integer holds: ASCII digits, at most `i64::MAX`
+/// (9223372036854775807). A leading zero is refused: Trustly's ids never have one, and the same id
+/// must not have two spellings, since the number form (`0123` -> `123`) would silently rewrite it
+/// while the string form would not. Such an id is therefore sent unchanged in either form.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct OrderId(String);
+pub struct OrderId {
+    text: String,
+    value: i64,
+}
 
 impl OrderId {
-    /// Accepts 1 to 19 ASCII digits (so it always fits the JSON number Trustly's schema uses).
+    /// What every refusal of [`OrderId::parse`] tells the caller.
+    pub const FORMAT: &'static str =
+        "must be a Trustly OrderID: digits without a leading zero, at most 9223372036854775807";
+
+    /// Accepts digits only, no leading zero, at most `i64::MAX` (see the type's comment).
     pub fn parse(s: &str) -> Option<Self> {
-        (!s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| Self(s.to_owned()))
+        let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits || s.starts_with('0') {
+            return None;
+        }
+        let value = s.parse::<i64>().ok()?;
+        Some(Self {
+            text: s.to_owned(),
+            value,
+        })
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// The id as the `long` of Trustly's schema.
+    pub fn value(&self) -> i64 {
+        self.value
     }
 }
 
+impl std::fmt::Display for OrderId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// The default wire form: a JSON string. Used where Trustly documents no JSON type or shows a
+/// string: Refund and CancelCharge (the docs' and the Python/PHP/JS clients' string form; the 2024
+/// schema is silent on these two, and a string is what Trustly answers with in `orderid`).
 impl Serialize for OrderId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(&self.text)
     }
 }
 
-/// Serializes an order id as a JSON number, as the 2024 schema types `OrderID` for
-/// ApproveWithdrawal, DenyWithdrawal and GetWithdrawals (spec §3.5). The signature is the same
-/// either way; only the JSON type differs.
+/// Serializes an order id as a JSON number, as the 2024 schema (and the Java/.NET clients) type
+/// `OrderID` for ApproveWithdrawal, DenyWithdrawal and GetWithdrawals (spec §3.5, §5.6, §5.13). The
+/// signature is the same either way; only the JSON type differs. Exact: a parsed id has no leading
+/// zero and fits an `i64`, so the number's text is the id's text.
 fn order_id_number<S: Serializer>(id: &OrderId, s: S) -> Result<S::Ok, S::Error> {
-    let number: u64 = id.0.parse().map_err(serde::ser::Error::custom)?;
-    s.serialize_u64(number)
+    s.serialize_i64(id.value())
 }
 
 /// `RecipientInformation` / `SenderInformation` (spec §5.2).

@@ -7,7 +7,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{canonical, sign::Verifier};
+use super::{
+    canonical::{self, Variant},
+    sign::Verifier,
+};
 
 /// The JSON-RPC version string. Sent as a string, as the docs and most clients do (spec §2.1).
 pub const VERSION: &str = "1.1";
@@ -35,6 +38,37 @@ impl SignedPart {
     /// True if the signature is valid for this method, uuid and data tree.
     pub fn verify(&self, verifier: &dyn Verifier) -> bool {
         verifier.verify(self.plaintext().as_bytes(), &self.signature)
+    }
+
+    /// Verifies incoming data, tolerating the serializer variants of Trustly's own clients (spec
+    /// §3.3, §3.4) and only them: the canonical form first; if it fails and the data holds
+    /// booleans or non-integer numbers, each known rendering of those scalars. Returns the
+    /// variant the signature covers ([`Variant::CANONICAL`] in the normal case), or `None` when
+    /// nothing verifies or more than one distinct variant does (then no reading is trusted).
+    /// Strings, integers, keys and their order are never varied, so tampered data still fails.
+    pub fn verify_tolerant(&self, verifier: &dyn Verifier) -> Option<Variant> {
+        let canonical = self.plaintext();
+        if verifier.verify(canonical.as_bytes(), &self.signature) {
+            return Some(Variant::CANONICAL);
+        }
+        let mut tried = vec![canonical];
+        let mut matched = None;
+        for variant in Variant::alternatives(&self.data) {
+            let plaintext =
+                canonical::plaintext_with(&self.method, &self.uuid, &self.data, variant);
+            // Variants that render this data the same way are one candidate, not several.
+            if tried.contains(&plaintext) {
+                continue;
+            }
+            if verifier.verify(plaintext.as_bytes(), &self.signature) {
+                if matched.is_some() {
+                    return None;
+                }
+                matched = Some(variant);
+            }
+            tried.push(plaintext);
+        }
+        matched
     }
 }
 

@@ -122,6 +122,7 @@ async fn run(window: Duration, json_path: &Path, pinned: bool) -> anyhow::Result
         password: Secret::new(PASSWORD.into()),
         backend: fastest,
         retry: RetryPolicy::default(),
+        poll_window: std::time::Duration::ZERO,
         initial_balances: vec![("EUR".into(), Decimal::new(1_000_000_000_000, 2))],
     })
     .await?;

@@ -62,6 +62,9 @@ impl SimHarness {
             password: Secret::new(PASSWORD.into()),
             backend: Backend::RustCrypto,
             retry: test_retry_policy(),
+            // No polling limit by default: tests poll state changes; a test that needs the
+            // limit sets it.
+            poll_window: Duration::ZERO,
             initial_balances: vec![
                 ("EUR".into(), Decimal::new(100_000, 2)),
                 ("SEK".into(), Decimal::new(100_000, 2)),
