@@ -154,7 +154,10 @@ pub fn vars_for(
         // Every listener on a free port unless the test names one: a developer's sandbox (or CI's)
         // holds the defaults while the suite runs.
         ("TRUSTLY_SIDECAR_GRPC_LISTEN", "127.0.0.1:0".to_owned()),
-        ("TRUSTLY_SIDECAR_NOTIFICATION_LISTEN", "127.0.0.1:0".to_owned()),
+        (
+            "TRUSTLY_SIDECAR_NOTIFICATION_LISTEN",
+            "127.0.0.1:0".to_owned(),
+        ),
         ("TRUSTLY_SIDECAR_OPS_LISTEN", "127.0.0.1:0".to_owned()),
     ]
     .into_iter()
