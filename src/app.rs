@@ -25,13 +25,14 @@ use crate::{
     http_server, monitor,
     monitor::BalanceWatch,
     notify::Intake,
-    ops, pb,
+    ops,
+    ops::reload::Reloader,
+    pb,
     pb::{
         account_service_server::AccountServiceServer,
         notification_service_server::NotificationServiceServer,
         payment_service_server::PaymentServiceServer,
     },
-    reload::Reloader,
     signal, sim,
     sim::Simulator,
     store,
@@ -304,7 +305,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let Listeners { grpc, intake, ops } = listeners;
-    let readiness = Arc::new(ops::Readiness::new(app.log.clone()));
+    let readiness = Arc::new(ops::health::Readiness::new(app.log.clone()));
     // The ops endpoints stop last, so /readyz answers 503 (not "connection refused") while the
     // rest drains.
     let (ops_stop, ops_tasks) = (CancellationToken::new(), TaskTracker::new());
@@ -317,7 +318,7 @@ pub async fn run(
         let handler_readiness = Arc::clone(&readiness);
         ops_tasks.spawn(http_server::serve(
             ops_listener,
-            move |req| ops::handle(Arc::clone(&handler_readiness), req),
+            move |req| ops::health::handle(Arc::clone(&handler_readiness), req),
             ops_stop.clone(),
             ops_tasks.clone(),
         ));

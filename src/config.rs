@@ -14,10 +14,12 @@ pub use settings::{SETTINGS, Setting, named};
 
 use crate::money::{Amount, Currency};
 pub use crate::secret::Secret;
+// The types of settings live with the module that uses them; config only reads them.
 use crate::trustly::{
     keys::{self, Environment, KeyError},
     sign::{Backend, Signer, Verifier},
 };
+pub use crate::{notify::DecisionFallback, ops::telemetry::LogFormat};
 
 /// `test` or `live`: picks Trustly's endpoint and public key. Unset: `test`, so a half-configured
 /// sidecar can never move real money.
@@ -195,22 +197,6 @@ pub enum Problem {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// What intake does when no decision arrives in time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DecisionFallback {
-    /// Answer 503 without a body so Trustly resends (and intake asks again).
-    Withhold,
-    /// Answer the accepting status: `debit` OK, `kyc` CONTINUE.
-    Answer,
-}
-
-/// Output format of the logs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
-    Plain,
-    Json,
 }
 
 /// The validated configuration. Keys are already loaded and checked.
