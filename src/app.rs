@@ -1,87 +1,73 @@
-//! Building and running the gateway: the Trustly client, the store, the gRPC services, the
+//! Building and running the gateway: the Trustly client, the stores, the gRPC services, the
 //! notification intake and the ops endpoints, wired from a `Config`; `run` serves them until
-//! shutdown and drains.
+//! shutdown and then drains. The only module that knows every other one; nothing depends on it
+//! but `main` and the tests. The simulator is known only to `app/sandbox.rs`.
 
 mod sandbox;
-
-use sandbox::{sandbox_banner, start_sandbox_simulator};
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-use tonic::{service::interceptor::InterceptedService, transport::Server};
 use tracing::{debug, info};
+use url::Url;
+
+pub use sandbox::Sandbox;
 
 use crate::{
     config::{self, Config},
     grpc::{
-        BearerToken, Payments,
+        self, BearerToken, Payments,
         account::Accounts,
         convert::Defaults,
         notification::{Delivery, Notifications},
         payment::{AccountSettings, IdempotencySettings},
+        server::{Health, RPC_TIMEOUT_MARGIN, Services},
     },
-    http_server, monitor,
-    monitor::BalanceWatch,
+    monitor::{self, BalanceWatch},
     notify::Intake,
-    ops,
-    ops::reload::Reloader,
-    pb,
-    pb::{
-        account_service_server::AccountServiceServer,
-        notification_service_server::NotificationServiceServer,
-        payment_service_server::PaymentServiceServer,
-    },
-    signal, sim,
-    sim::Simulator,
-    store,
+    ops::{health::Readiness, http_server, reload::Reloader, signal},
     store::{
-        NotificationLog,
+        self, NotificationLog,
         accounts::{AccountCache, DetailsHasher},
         idempotency::Idempotency,
     },
-    trustly,
     trustly::{
-        Client, ClientConfig,
-        sign::{CryptoPool, SwappableSigner},
+        self, Client, ClientConfig,
+        sign::{CryptoPool, SwappableSigner, Verifier},
     },
 };
-
-/// Largest gRPC request accepted. The biggest request (a Deposit with every attribute) is a few
-/// KiB; 1 MiB is generous and bounds memory per call.
-pub const MAX_GRPC_REQUEST_BYTES: usize = 1024 * 1024;
-/// Largest gRPC response sent: ledgers and settlement reports follow the Trustly body limit.
-pub const MAX_GRPC_RESPONSE_BYTES: usize =
-    trustly::client::DEFAULT_MAX_RESPONSE_BYTES + 1024 * 1024;
-/// Concurrent RPCs per HTTP/2 connection. Each RPC holds at most one RSA operation at a time and
-/// waits on Trustly; 256 keeps one misbehaving client from monopolising the signer queue.
-pub const MAX_CONCURRENT_RPCS_PER_CONNECTION: usize = 256;
-/// Time an RPC may take beyond the Trustly timeout (signing and verifying, queueing for a core).
-pub const RPC_TIMEOUT_MARGIN: Duration = Duration::from_secs(5);
 
 /// Why the sidecar stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("trustly client")]
     Trustly(#[from] trustly::Error),
-    #[error("sandbox simulator")]
-    Simulator(#[from] sim::Error),
-    #[error(
-        "cannot listen for the sandbox simulator on {addr} (move it with --sandbox-simulator-listen or {})",
-        config::ENV_SANDBOX_SIMULATOR_LISTEN
-    )]
-    SimulatorListen {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Sandbox(#[from] sandbox::Error),
     #[error("grpc reflection")]
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("grpc server")]
     Transport(#[from] tonic::transport::Error),
     #[error("notification store")]
     Store(#[from] store::Error),
+}
+
+impl RunError {
+    /// The whole chain in one line: "notification store: cannot reach redis at …: …".
+    pub fn chain(&self) -> String {
+        let mut chain = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            // Some errors print their source in their own text; say each cause once.
+            let text = cause.to_string();
+            if !chain.contains(&text) {
+                chain.push_str(&format!(": {text}"));
+            }
+            source = cause.source();
+        }
+        chain
+    }
 }
 
 /// A built gateway, ready to serve.
@@ -97,128 +83,55 @@ pub struct App {
     rpc_timeout: Duration,
     balance_interval: Option<Duration>,
     /// The in-process simulator of `--sandbox`.
-    simulator: Option<Simulator>,
+    sandbox: Option<Sandbox>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
 
+/// Where Trustly is and how its answers are verified: the configured endpoint, or the sandbox's
+/// simulator.
+struct Endpoint {
+    url: Url,
+    verifier: Arc<dyn Verifier>,
+    sandbox: Option<Sandbox>,
+}
+
+/// The Trustly client with what intake and the reloader share with it.
+struct Core {
+    client: Client,
+    signer: Arc<SwappableSigner>,
+    verifier: Arc<dyn Verifier>,
+    crypto: CryptoPool,
+}
+
+/// The stores: the notification log, idempotency records and the account cache.
+struct Stores {
+    log: NotificationLog,
+    idempotency: Idempotency,
+    accounts: AccountCache,
+}
+
 impl App {
-    /// Builds the Trustly client (and, in sandbox mode, starts the simulator it talks to).
+    /// Builds the Trustly client (and, in sandbox mode, starts the simulator it talks to), the
+    /// stores and the services.
     pub async fn build(config: Config) -> Result<Self, RunError> {
         // Everything (secrets redacted) for debugging; a short summary below at info.
         debug!(?config, "configuration loaded");
-        let (mut trustly_url, mut verifier, mut simulator) = (
-            config.trustly_url.clone(),
-            config.trustly_verifier.clone(),
-            None,
-        );
-        if config.sandbox {
-            let (started, sim_verifier) = start_sandbox_simulator(&config).await?;
-            trustly_url = started.api_url();
-            verifier = sim_verifier;
-            simulator = Some(started);
-        }
-        // The endpoint actually used: the simulator's in the sandbox.
-        info!(
-            environment = %config.environment,
-            url = %trustly_url,
-            signing = %config.signer.backend(),
-            "trustly"
-        );
-        if !config.sandbox {
-            // The sandbox's keys are named in its banner.
-            info!(merchant_key = %config.private_key_source, "keys");
-            info!(trustly_key = %config.trustly_key_source, "keys");
-        }
-        let mut client_config = ClientConfig::new(
-            trustly_url,
-            config.username.clone(),
-            config.password.clone(),
-        );
-        client_config.connect_timeout = config.trustly_connect_timeout;
-        client_config.request_timeout = config.trustly_timeout;
-        let crypto = CryptoPool::per_core();
-        // One signer for the client and intake, replaceable when the key file changes.
-        let signer = Arc::new(SwappableSigner::new(config.signer.clone()));
-        let client = Client::new(
-            client_config,
-            signer.clone(),
-            verifier.clone(),
-            crypto.clone(),
-        )?;
+        let mut endpoint = endpoint(&config).await?;
+        log_summary(&config, &endpoint.url);
+        let sandbox = endpoint.sandbox.take();
+        let core = core(&config, endpoint)?;
         let reloader = Reloader {
             private_key_path: config.private_key_path.clone(),
             password_path: config.password_path.clone(),
             backend: config.signer.backend(),
-            signer: Arc::clone(&signer),
-            client: client.clone(),
+            signer: Arc::clone(&core.signer),
+            client: core.client.clone(),
             interval: config.reload_interval,
         };
-        let (log, idempotency, account_cache) = match &config.redis_url {
-            Some(url) => {
-                let urls: Vec<String> = url
-                    .expose()
-                    .split(',')
-                    .map(|u| u.trim().to_owned())
-                    .collect();
-                let log = store::redis::Log::connect_to(
-                    &urls,
-                    config.redis_cluster,
-                    config.redis_ca_pem.as_deref(),
-                    &config.redis_prefix,
-                    config.notification_retention,
-                    config.redis_timeout,
-                )
-                .await?;
-                info!(prefix = %config.redis_prefix, "store: Redis (durable, shared by replicas)");
-                let idempotency = Idempotency::redis(
-                    log.connection(),
-                    &config.redis_prefix,
-                    config.redis_timeout,
-                );
-                let accounts = AccountCache::redis(
-                    log.connection(),
-                    &config.redis_prefix,
-                    config.redis_timeout,
-                    config.notification_retention,
-                );
-                (NotificationLog::Redis(log), idempotency, accounts)
-            }
-            None => {
-                // The notification log, idempotency records and account cache.
-                tracing::warn!(
-                    "store: IN MEMORY, not durable; set {} in production",
-                    config::ENV_REDIS_URL
-                );
-                (
-                    NotificationLog::Memory(store::memory::Log::new()),
-                    Idempotency::memory(),
-                    AccountCache::memory(),
-                )
-            }
-        };
-        let idempotency = IdempotencySettings {
-            store: idempotency,
-            // An attempt holds its key at most as long as the RPC may run.
-            lease: config.trustly_timeout + RPC_TIMEOUT_MARGIN,
-            retention: config.idempotency_retention,
-        };
+        let stores = stores(&config).await?;
         let (tasks, shutdown) = (TaskTracker::new(), CancellationToken::new());
-        let intake = Arc::new(Intake {
-            path: config.notification_path.clone(),
-            trustly: verifier,
-            merchant: signer,
-            crypto,
-            log: log.clone(),
-            decision_deadline: config.decision_deadline,
-            decision_fallback: config.decision_fallback,
-            accounts: account_cache.clone(),
-        });
-        let accounts = AccountSettings {
-            cache: account_cache.clone(),
-            hasher: DetailsHasher::new(*config.account_hash_secret.expose()),
-            from_cache: config.register_account_from_cache,
-        };
+        let intake = Arc::new(intake(&config, &core, &stores));
         let delivery = Delivery {
             ack_deadline: config.ack_deadline,
             max_deliveries: config.max_deliveries,
@@ -226,31 +139,20 @@ impl App {
         };
         Ok(Self {
             reloader: Some(reloader),
-            payments: Payments::new(
-                client,
-                config.username.clone(),
-                Defaults {
-                    notification_url: config.notification_url.clone(),
-                },
-                log.clone(),
-                idempotency,
-                accounts,
-                BalanceWatch::new(&config.low_balance),
-            )
-            .with_poll_window(config.poll_window),
-            accounts: Accounts::new(account_cache),
+            payments: payments(&config, core.client, &stores),
+            accounts: Accounts::new(stores.accounts),
             notifications: Notifications::new(
-                log.clone(),
+                stores.log.clone(),
                 delivery,
                 tasks.clone(),
                 shutdown.clone(),
             ),
             intake,
-            log,
+            log: stores.log,
             token: BearerToken::new(config.grpc_token.clone()),
             rpc_timeout: config.trustly_timeout + RPC_TIMEOUT_MARGIN,
             balance_interval: config.balance_interval,
-            simulator,
+            sandbox,
             tasks,
             shutdown,
         })
@@ -258,34 +160,148 @@ impl App {
 
     /// The sandbox simulator's admin API, if this is a sandbox.
     pub fn simulator_admin_url(&self) -> Option<String> {
-        self.simulator.as_ref().map(Simulator::admin_url)
+        self.sandbox.as_ref().map(Sandbox::admin_url)
     }
 }
 
-/// The span of one gRPC call: every log line of the call carries the RPC and, once known, the
-/// order's identifiers (recorded by the handlers). Never request fields beyond identifiers.
-fn rpc_span(request: &http::Request<()>) -> tracing::Span {
-    tracing::info_span!(
-        "rpc",
-        rpc = %request.uri().path(),
-        orderid = tracing::field::Empty,
-        messageid = tracing::field::Empty,
-        notificationid = tracing::field::Empty,
-        event_id = tracing::field::Empty,
-    )
+/// The configured Trustly endpoint, or (sandbox) the simulator started for it.
+async fn endpoint(config: &Config) -> Result<Endpoint, RunError> {
+    if !config.sandbox {
+        return Ok(Endpoint {
+            url: config.trustly_url.clone(),
+            verifier: config.trustly_verifier.clone(),
+            sandbox: None,
+        });
+    }
+    let (sandbox, verifier) = Sandbox::start(config).await?;
+    Ok(Endpoint {
+        url: sandbox.api_url(),
+        verifier,
+        sandbox: Some(sandbox),
+    })
 }
 
-/// gRPC reflection over everything served: `trustly.v1`, the `google.rpc` error details its
-/// errors carry, `grpc.health.v1` and reflection itself, each file with its imports. Served as
-/// v1 and as v1alpha (which older stock tools, such as grpcurl 1.8 and grpcio-reflection, ask
-/// for); both list the same services.
-fn reflection() -> tonic_reflection::server::Builder<'static> {
-    tonic_reflection::server::Builder::configure()
-        .include_reflection_service(false)
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+/// The startup summary at info: the endpoint actually used and where the keys came from.
+fn log_summary(config: &Config, trustly_url: &Url) {
+    info!(
+        environment = %config.environment,
+        url = %trustly_url,
+        signing = %config.signer.backend(),
+        "trustly"
+    );
+    if !config.sandbox {
+        // The sandbox's keys are named in its banner.
+        info!(merchant_key = %config.private_key_source, "keys");
+        info!(trustly_key = %config.trustly_key_source, "keys");
+    }
+}
+
+/// The Trustly client, with one signer for the client and intake, replaceable when the key file
+/// changes.
+fn core(config: &Config, endpoint: Endpoint) -> Result<Core, RunError> {
+    let mut client_config = ClientConfig::new(
+        endpoint.url,
+        config.username.clone(),
+        config.password.clone(),
+    );
+    client_config.connect_timeout = config.trustly_connect_timeout;
+    client_config.request_timeout = config.trustly_timeout;
+    let crypto = CryptoPool::per_core();
+    let signer = Arc::new(SwappableSigner::new(config.signer.clone()));
+    let client = Client::new(
+        client_config,
+        signer.clone(),
+        endpoint.verifier.clone(),
+        crypto.clone(),
+    )?;
+    Ok(Core {
+        client,
+        signer,
+        verifier: endpoint.verifier,
+        crypto,
+    })
+}
+
+/// Redis when a URL is configured (durable, shared by replicas), memory otherwise.
+async fn stores(config: &Config) -> Result<Stores, RunError> {
+    let Some(url) = &config.redis_url else {
+        tracing::warn!(
+            "store: IN MEMORY, not durable; set {} in production",
+            config::ENV_REDIS_URL
+        );
+        return Ok(Stores {
+            log: NotificationLog::Memory(store::memory::Log::new()),
+            idempotency: Idempotency::memory(),
+            accounts: AccountCache::memory(),
+        });
+    };
+    let urls: Vec<String> = url
+        .expose()
+        .split(',')
+        .map(|u| u.trim().to_owned())
+        .collect();
+    let log = store::redis::Log::connect_to(
+        &urls,
+        config.redis_cluster,
+        config.redis_ca_pem.as_deref(),
+        &config.redis_prefix,
+        config.notification_retention,
+        config.redis_timeout,
+    )
+    .await?;
+    info!(prefix = %config.redis_prefix, "store: Redis (durable, shared by replicas)");
+    let (prefix, timeout) = (&config.redis_prefix, config.redis_timeout);
+    Ok(Stores {
+        idempotency: Idempotency::redis(log.connection(), prefix, timeout),
+        accounts: AccountCache::redis(
+            log.connection(),
+            prefix,
+            timeout,
+            config.notification_retention,
+        ),
+        log: NotificationLog::Redis(log),
+    })
+}
+
+/// Notification intake: verifies with Trustly's key, answers with ours.
+fn intake(config: &Config, core: &Core, stores: &Stores) -> Intake {
+    Intake {
+        path: config.notification_path.clone(),
+        trustly: core.verifier.clone(),
+        merchant: core.signer.clone(),
+        crypto: core.crypto.clone(),
+        log: stores.log.clone(),
+        decision_deadline: config.decision_deadline,
+        decision_fallback: config.decision_fallback,
+        accounts: stores.accounts.clone(),
+    }
+}
+
+/// The payment service over the client, with idempotency and the account cache.
+fn payments(config: &Config, client: Client, stores: &Stores) -> Payments {
+    let idempotency = IdempotencySettings {
+        store: stores.idempotency.clone(),
+        // An attempt holds its key at most as long as the RPC may run.
+        lease: config.trustly_timeout + RPC_TIMEOUT_MARGIN,
+        retention: config.idempotency_retention,
+    };
+    let accounts = AccountSettings {
+        cache: stores.accounts.clone(),
+        hasher: DetailsHasher::new(*config.account_hash_secret.expose()),
+        from_cache: config.register_account_from_cache,
+    };
+    Payments::new(
+        client,
+        config.username.clone(),
+        Defaults {
+            notification_url: config.notification_url.clone(),
+        },
+        stores.log.clone(),
+        idempotency,
+        accounts,
+        BalanceWatch::new(&config.low_balance),
+    )
+    .with_poll_window(config.poll_window)
 }
 
 /// The sockets the sidecar serves, bound before `run` (so tests can bind port 0).
@@ -296,33 +312,77 @@ pub struct Listeners {
     pub ops: Option<TcpListener>,
 }
 
+/// Binds the gRPC, intake and ops listeners of `config`, logging which one failed.
+pub async fn bind(config: &Config) -> Option<Listeners> {
+    let (Some(grpc), Some(intake), Some(ops)) = (
+        bind_one("gRPC", config.grpc_listen).await,
+        bind_one("notification intake", config.notification_listen).await,
+        bind_one("ops endpoints", config.ops_listen).await,
+    ) else {
+        return None;
+    };
+    Some(Listeners {
+        grpc,
+        intake,
+        ops: Some(ops),
+    })
+}
+
+async fn bind_one(what: &str, addr: SocketAddr) -> Option<TcpListener> {
+    match TcpListener::bind(addr).await {
+        Ok(listener) => Some(listener),
+        Err(error) => {
+            tracing::error!(%addr, %error, "cannot listen for {what}");
+            None
+        }
+    }
+}
+
+/// The ops endpoints; they stop last, so /readyz answers 503 (not "connection refused") while
+/// the rest drains.
+struct OpsServer {
+    addr: Option<SocketAddr>,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl OpsServer {
+    fn start(listener: Option<TcpListener>, readiness: &Arc<Readiness>) -> Self {
+        let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
+        let addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+        if let Some(listener) = listener {
+            if let Some(addr) = addr {
+                info!(%addr, "ops endpoints listening (/healthz, /readyz, /metrics)");
+            }
+            let readiness = Arc::clone(readiness);
+            tasks.spawn(http_server::serve(
+                listener,
+                move |req| crate::ops::health::handle(Arc::clone(&readiness), req),
+                stop.clone(),
+                tasks.clone(),
+            ));
+        }
+        Self { addr, stop, tasks }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
 /// Serves gRPC, notification intake and the ops endpoints until `shutdown` resolves; then
 /// readiness goes false, new calls are refused, and in-flight calls, streams and notifications
 /// drain.
 pub async fn run(
-    app: App,
+    mut app: App,
     listeners: Listeners,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let Listeners { grpc, intake, ops } = listeners;
-    let readiness = Arc::new(ops::health::Readiness::new(app.log.clone()));
-    // The ops endpoints stop last, so /readyz answers 503 (not "connection refused") while the
-    // rest drains.
-    let (ops_stop, ops_tasks) = (CancellationToken::new(), TaskTracker::new());
-    let mut ops_addr = None;
-    if let Some(ops_listener) = ops {
-        ops_addr = ops_listener.local_addr().ok();
-        if let Some(addr) = ops_addr {
-            info!(%addr, "ops endpoints listening (/healthz, /readyz, /metrics)");
-        }
-        let handler_readiness = Arc::clone(&readiness);
-        ops_tasks.spawn(http_server::serve(
-            ops_listener,
-            move |req| ops::health::handle(Arc::clone(&handler_readiness), req),
-            ops_stop.clone(),
-            ops_tasks.clone(),
-        ));
-    }
+    let readiness = Arc::new(Readiness::new(app.log.clone()));
+    let ops = OpsServer::start(ops, &readiness);
     let addr = grpc.local_addr().ok();
     // The store must answer before anything reports SERVING.
     app.log.ping().await?;
@@ -330,7 +390,45 @@ pub async fn run(
     if let Some(addr) = intake_addr {
         info!(%addr, path = %app.intake.path, "notification intake listening");
     }
-    let mut app = app;
+    spawn_background(&mut app, intake);
+    let (server, health) = grpc::server(
+        Services {
+            payments: app.payments.clone(),
+            accounts: app.accounts.clone(),
+            notifications: app.notifications.clone(),
+        },
+        &app.token,
+        app.rpc_timeout,
+    )?;
+    // Keys loaded, client built, store answering: serving.
+    health.set_serving(true).await;
+    if let Some(addr) = addr {
+        info!(%addr, "gRPC API listening (trustly.v1, grpc.health.v1, reflection)");
+    }
+    if let (Some(sandbox), Some(grpc), Some(intake)) = (&app.sandbox, addr, intake_addr) {
+        sandbox.banner(grpc, intake, &app.intake.path, ops.addr);
+    }
+    readiness.set_serving(true);
+    let (stop, draining) = (app.shutdown.clone(), Arc::clone(&readiness));
+    let result = server
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(grpc),
+            async move {
+                shutdown.await;
+                // Not ready from the first moment of shutdown, so load balancers stop sending.
+                draining.set_serving(false);
+                info!("shutting down: draining in-flight calls, streams and notifications");
+                // Subscriber streams end and intake stops accepting, so the server can drain.
+                stop.cancel();
+            },
+        )
+        .await;
+    drain(app, health, ops).await;
+    Ok(result?)
+}
+
+/// The key reloader, the balance poller and notification intake, all owned by the app's tasks.
+fn spawn_background(app: &mut App, intake: TcpListener) {
     if let Some(reloader) = app.reloader.take() {
         app.tasks
             .spawn(reloader.run(signal::hangup(), app.shutdown.clone()));
@@ -350,75 +448,18 @@ pub async fn run(
         app.shutdown.clone(),
         app.tasks.clone(),
     ));
-    let (health_reporter, health) = tonic_health::server::health_reporter();
-    let reflection_v1 = reflection().build_v1()?;
-    let reflection_v1alpha = reflection().build_v1alpha()?;
-    let payments = PaymentServiceServer::new(app.payments.clone())
-        .max_decoding_message_size(MAX_GRPC_REQUEST_BYTES)
-        .max_encoding_message_size(MAX_GRPC_RESPONSE_BYTES);
-    let accounts = AccountServiceServer::new(app.accounts.clone());
-    let notifications = NotificationServiceServer::new(app.notifications.clone())
-        .max_decoding_message_size(MAX_GRPC_REQUEST_BYTES)
-        .max_encoding_message_size(MAX_GRPC_RESPONSE_BYTES);
-    // Keys loaded, client built, store answering: serving.
-    health_reporter
-        .set_serving::<PaymentServiceServer<Payments>>()
-        .await;
-    health_reporter
-        .set_serving::<NotificationServiceServer<Notifications>>()
-        .await;
-    health_reporter
-        .set_serving::<AccountServiceServer<Accounts>>()
-        .await;
-    if let Some(addr) = addr {
-        info!(%addr, "gRPC API listening (trustly.v1, grpc.health.v1, reflection)");
-    }
-    if let (Some(simulator), Some(grpc), Some(intake)) = (&app.simulator, addr, intake_addr) {
-        sandbox_banner(simulator, grpc, intake, &app.intake.path, ops_addr);
-    }
-    readiness.set_serving(true);
-    let stop = app.shutdown.clone();
-    let draining = Arc::clone(&readiness);
-    let result = Server::builder()
-        .trace_fn(rpc_span)
-        .timeout(app.rpc_timeout)
-        .concurrency_limit_per_connection(MAX_CONCURRENT_RPCS_PER_CONNECTION)
-        .add_service(health)
-        .add_service(InterceptedService::new(reflection_v1, app.token.clone()))
-        .add_service(InterceptedService::new(
-            reflection_v1alpha,
-            app.token.clone(),
-        ))
-        .add_service(InterceptedService::new(payments, app.token.clone()))
-        .add_service(InterceptedService::new(notifications, app.token.clone()))
-        .add_service(InterceptedService::new(accounts, app.token.clone()))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(grpc),
-            async move {
-                shutdown.await;
-                // Not ready from the first moment of shutdown, so load balancers stop sending.
-                draining.set_serving(false);
-                info!("shutting down: draining in-flight calls, streams and notifications");
-                // Subscriber streams end and intake stops accepting, so the server can drain.
-                stop.cancel();
-            },
-        )
-        .await;
-    health_reporter
-        .set_not_serving::<PaymentServiceServer<Payments>>()
-        .await;
-    health_reporter
-        .set_not_serving::<NotificationServiceServer<Notifications>>()
-        .await;
+}
+
+/// After the gRPC server stopped: every service NOT_SERVING, background work and intake drain,
+/// then the ops endpoints and the sandbox stop.
+async fn drain(app: App, health: Health, ops: OpsServer) {
+    health.set_serving(false).await;
     app.shutdown.cancel();
     app.tasks.close();
     app.tasks.wait().await;
-    ops_stop.cancel();
-    ops_tasks.close();
-    ops_tasks.wait().await;
-    if let Some(simulator) = app.simulator {
-        simulator.shutdown().await;
+    ops.stop().await;
+    if let Some(sandbox) = app.sandbox {
+        sandbox.shutdown().await;
     }
     info!("stopped");
-    Ok(result?)
 }

@@ -9,7 +9,9 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use url::Url;
 
+mod cli;
 mod settings;
+pub use cli::{command, from_args};
 pub use settings::{SETTINGS, Setting, named};
 
 use crate::money::{Amount, Currency};

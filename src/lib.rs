@@ -30,8 +30,4 @@ pub mod store;
 pub mod trustly;
 pub use app::{App, Listeners, RunError, run};
 // Kept at the root for the modules that still name them there (`crate::metrics`, …).
-pub use app::{
-    MAX_CONCURRENT_RPCS_PER_CONNECTION, MAX_GRPC_REQUEST_BYTES, MAX_GRPC_RESPONSE_BYTES,
-    RPC_TIMEOUT_MARGIN,
-};
 pub use ops::{http_server, metrics, signal, telemetry};
