@@ -331,25 +331,16 @@ impl Config {
     /// Parses everything `lookup` provides, section by section, collecting every problem.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let mut r = Reader::new(&lookup);
-        let (sandbox, sandbox_simulator_listen) = sections::sandbox(&mut r);
-        let telemetry = sections::telemetry(&mut r);
-        let grpc = sections::grpc(&mut r);
-        let intake = sections::intake(&mut r, sandbox);
-        let store = sections::store(&mut r);
-        let delivery = sections::delivery(&mut r);
-        let trustly = trustly::trustly(&mut r, sandbox);
-        let private_key_path = r.get(ENV_PRIVATE_KEY_PATH).map(PathBuf::from);
-        let password_path = r.get(ENV_PASSWORD_PATH).map(PathBuf::from);
-        let register_account_from_cache = r.flag(ENV_REGISTER_ACCOUNT_FROM_CACHE, true);
-        let (
-            Some(sandbox_simulator_listen),
-            Some(telemetry),
-            Some(grpc),
-            Some(intake),
-            Some(store),
-            Some(delivery),
-            Some(trustly),
-        ) = (
+        match Sections::read(&mut r) {
+            Some(sections) if r.problems.is_empty() => Self::assemble(sections),
+            _ => Err(Error::with_hint(r.problems, r.anything_set)),
+        }
+    }
+
+    /// The configuration from sections read without a problem.
+    fn assemble(sections: Sections) -> Result<Self, Error> {
+        let Sections {
+            sandbox,
             sandbox_simulator_listen,
             telemetry,
             grpc,
@@ -357,13 +348,10 @@ impl Config {
             store,
             delivery,
             trustly,
-        )
-        else {
-            return Err(Error::with_hint(r.problems, r.anything_set));
-        };
-        if !r.problems.is_empty() {
-            return Err(Error::with_hint(r.problems, r.anything_set));
-        }
+            private_key_path,
+            password_path,
+            register_account_from_cache,
+        } = sections;
         let trustly_url = trustly
             .url
             .or_else(|| Url::parse(trustly.environment.endpoint()).ok())
@@ -414,6 +402,51 @@ impl Config {
             balance_interval: trustly.balance_interval,
             poll_window: trustly.poll_window,
             low_balance: trustly.low_balance,
+        })
+    }
+}
+
+/// Every section, read.
+struct Sections {
+    sandbox: bool,
+    sandbox_simulator_listen: SocketAddr,
+    telemetry: sections::Telemetry,
+    grpc: sections::Grpc,
+    intake: sections::Intake,
+    store: sections::Store,
+    delivery: sections::Delivery,
+    trustly: trustly::Trustly,
+    private_key_path: Option<PathBuf>,
+    password_path: Option<PathBuf>,
+    register_account_from_cache: bool,
+}
+
+impl Sections {
+    /// Reads every section (all of them, so every problem is recorded); `None` if one is missing
+    /// a required value.
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        let (sandbox, sandbox_simulator_listen) = sections::sandbox(r);
+        let telemetry = sections::telemetry(r);
+        let grpc = sections::grpc(r);
+        let intake = sections::intake(r, sandbox);
+        let store = sections::store(r);
+        let delivery = sections::delivery(r);
+        let trustly = trustly::trustly(r, sandbox);
+        let private_key_path = r.get(ENV_PRIVATE_KEY_PATH).map(PathBuf::from);
+        let password_path = r.get(ENV_PASSWORD_PATH).map(PathBuf::from);
+        let register_account_from_cache = r.flag(ENV_REGISTER_ACCOUNT_FROM_CACHE, true);
+        Some(Self {
+            sandbox,
+            sandbox_simulator_listen: sandbox_simulator_listen?,
+            telemetry: telemetry?,
+            grpc: grpc?,
+            intake: intake?,
+            store: store?,
+            delivery: delivery?,
+            trustly: trustly?,
+            private_key_path,
+            password_path,
+            register_account_from_cache,
         })
     }
 }

@@ -1,19 +1,31 @@
 //! trustly-sidecar: a gRPC payment gateway for Trustly's merchant API.
 //!
-//! Component map (dependencies point inward; `trustly` knows nothing of gRPC or Redis):
+//! Component map. The floors are transports (`grpc`, intake HTTP) → use cases (`payments`,
+//! `notify`) → core (`trustly`, `store`); dependencies point inward, and `trustly` and `store`
+//! know nothing of gRPC, config or the global metrics.
 //!
 //! ```text
-//!   config    flags + environment → validated Config (exit 64 on any error)
-//!   grpc/     PaymentService, NotificationService: validation, conversion, the one
-//!             error → Status map, auth
-//!   notify    notification intake over HTTP: verify → dedupe → store → signed answer
-//!   store/    the notification log: Redis Streams (shared, durable) or memory
-//!   trustly/  wire core: canonical serialization, RSA sign/verify, keys, envelopes,
-//!             typed methods, JSON-RPC client with outcome classification
-//!   sim/      trustly-sim: a stateful Trustly stand-in (tests, benchmarks, sandbox)
-//!   money     exact Amount / Currency (rust_decimal, never floats)
-//!   secret    Secret<T>: never printed
-//!   pb        generated protobuf types (used only by the gRPC layer)
+//!   app/       builds the gateway from a Config and runs it until shutdown (drain);
+//!              app/sandbox.rs boots the in-process simulator (the only production-path sim user)
+//!   config/    flags + environment (clap env) → validated Config; one reader collects every
+//!              problem (exit 64), read section by section
+//!   grpc/      thin tonic adapters: pb <-> domain, validation, the one error → Status map
+//!              (status.rs), bearer-token auth, server.rs (the one server builder: limits, auth,
+//!              health, reflection for every service)
+//!   payments/  payment use cases: execute with idempotency, 637 recovery, the polling window,
+//!              balances, accounts; no pb, no tonic
+//!   notify/    notifications: intake (verify → dedupe → persist → signed answer), decisions,
+//!              delivery (the subscriber engine); typed events
+//!   store/     log/{redis,memory}, decisions, orders, lease, idempotency, accounts, polls
+//!   trustly/   wire core: canonical serialization, RSA sign/verify, keys, envelopes,
+//!              methods/ by family, notification kinds, time (the one calendar), JSON-RPC client
+//!   ops/       http_server (HTTP/1 accept loop), health (/healthz, /readyz), metrics, reload
+//!              (keys, password), signal, telemetry (logs, OTLP spans)
+//!   monitor    consumer-lag gauges and the balance poll
+//!   sim/       trustly-sim: a stateful Trustly stand-in (tests, benchmarks, sandbox); a dev tool
+//!   money      exact Amount / Currency (rust_decimal, never floats)
+//!   secret     Secret<T>: never printed
+//!   pb         generated protobuf types (used only by grpc/)
 //! ```
 
 pub mod app;
