@@ -6,18 +6,27 @@
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use rsa::{RsaPrivateKey, RsaPublicKey};
+use rsa::RsaPublicKey;
 use url::Url;
 
+mod cli;
+mod reader;
+mod sections;
 mod settings;
+mod trustly;
+pub use cli::{command, from_args};
+use reader::Reader;
+pub use reader::parse_duration;
 pub use settings::{SETTINGS, Setting, named};
 
 use crate::money::{Amount, Currency};
 pub use crate::secret::Secret;
+// The types of settings live with the module that uses them; config only reads them.
 use crate::trustly::{
     keys::{self, Environment, KeyError},
     sign::{Backend, Signer, Verifier},
 };
+pub use crate::{notify::DecisionFallback, ops::telemetry::LogFormat};
 
 /// `test` or `live`: picks Trustly's endpoint and public key. Unset: `test`, so a half-configured
 /// sidecar can never move real money.
@@ -197,22 +206,6 @@ pub enum Problem {
     },
 }
 
-/// What intake does when no decision arrives in time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DecisionFallback {
-    /// Answer 503 without a body so Trustly resends (and intake asks again).
-    Withhold,
-    /// Answer the accepting status: `debit` OK, `kyc` CONTINUE.
-    Answer,
-}
-
-/// Output format of the logs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
-    Plain,
-    Json,
-}
-
 /// The validated configuration. Keys are already loaded and checked.
 #[derive(Clone)]
 pub struct Config {
@@ -335,532 +328,33 @@ impl Config {
         Self::from_lookup(|var| std::env::var(var).ok())
     }
 
-    /// Parses everything `lookup` provides, collecting every problem.
+    /// Parses everything `lookup` provides, section by section, collecting every problem.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let mut problems = Vec::new();
-        // Whether anything at all was set, to point a first-time user at --sandbox.
-        let anything_set = std::cell::Cell::new(false);
-        let get = |var: &str| {
-            let value = lookup(var).filter(|v| !v.trim().is_empty());
-            anything_set.set(anything_set.get() || value.is_some());
-            value
-        };
-
-        let sandbox = parsed(
-            &mut problems,
-            ENV_SANDBOX,
-            get(ENV_SANDBOX).map_or(Ok(false), |v| parse_bool(&v)),
-        )
-        .unwrap_or(false);
-        let environment = parsed(
-            &mut problems,
-            ENV_ENVIRONMENT,
-            get(ENV_ENVIRONMENT).map_or(Ok(DEFAULT_ENVIRONMENT), |v| v.parse()),
-        );
-        let backend = parsed(
-            &mut problems,
-            ENV_SIGNING_BACKEND,
-            get(ENV_SIGNING_BACKEND).map_or(Ok(DEFAULT_SIGNING_BACKEND), |v| v.parse()),
-        );
-        let log_format = parsed(
-            &mut problems,
-            ENV_LOG_FORMAT,
-            match get(ENV_LOG_FORMAT).as_deref() {
-                None | Some("plain") => Ok(LogFormat::Plain),
-                Some("json") => Ok(LogFormat::Json),
-                Some(other) => Err(format!(
-                    "unknown log format {other:?} (expected plain or json)"
-                )),
-            },
-        );
-        let otlp_endpoint = get(ENV_OTLP_ENDPOINT).and_then(|v| {
-            parsed(
-                &mut problems,
-                ENV_OTLP_ENDPOINT,
-                if cfg!(feature = "otel") {
-                    Url::parse(&v)
-                        .map_err(|e| format!("not a URL: {e}"))
-                        .and_then(|url| match url.scheme() {
-                            "http" | "https" => Ok(url),
-                            other => Err(format!("scheme {other:?} is not http(s)")),
-                        })
-                } else {
-                    Err(
-                        "this build has no OpenTelemetry export (build with --features otel)"
-                            .into(),
-                    )
-                },
-            )
-        });
-        let url_override = get(ENV_TRUSTLY_URL).and_then(|v| {
-            parsed(
-                &mut problems,
-                ENV_TRUSTLY_URL,
-                Url::parse(&v)
-                    .map_err(|e| format!("not a URL: {e}"))
-                    .and_then(|url| match url.scheme() {
-                        "https" | "http" => Ok(url),
-                        other => Err(format!("scheme {other:?} is not http(s)")),
-                    }),
-            )
-        });
-
-        let grpc_listen = parsed(
-            &mut problems,
-            ENV_GRPC_LISTEN,
-            get(ENV_GRPC_LISTEN)
-                .as_deref()
-                .unwrap_or(DEFAULT_GRPC_LISTEN)
-                .parse::<SocketAddr>()
-                .map_err(|e| format!("not a socket address: {e}")),
-        );
-        let notification_listen = parsed(
-            &mut problems,
-            ENV_NOTIFICATION_LISTEN,
-            get(ENV_NOTIFICATION_LISTEN)
-                .as_deref()
-                .unwrap_or(DEFAULT_NOTIFICATION_LISTEN)
-                .parse::<SocketAddr>()
-                .map_err(|e| format!("not a socket address: {e}")),
-        );
-        let ops_listen = parsed(
-            &mut problems,
-            ENV_OPS_LISTEN,
-            get(ENV_OPS_LISTEN)
-                .as_deref()
-                .unwrap_or(DEFAULT_OPS_LISTEN)
-                .parse::<SocketAddr>()
-                .map_err(|e| format!("not a socket address: {e}")),
-        );
-        let sandbox_simulator_listen = parsed(
-            &mut problems,
-            ENV_SANDBOX_SIMULATOR_LISTEN,
-            get(ENV_SANDBOX_SIMULATOR_LISTEN)
-                .as_deref()
-                .unwrap_or(DEFAULT_SANDBOX_SIMULATOR_LISTEN)
-                .parse::<SocketAddr>()
-                .map_err(|e| format!("not a socket address: {e}")),
-        );
-        let notification_url = match get(ENV_NOTIFICATION_URL) {
-            Some(text) => parsed(
-                &mut problems,
-                ENV_NOTIFICATION_URL,
-                parse_notification_url(&text),
-            ),
-            // The sandbox's simulator posts to the local intake over plain http.
-            None if sandbox => notification_listen
-                .and_then(|addr| Url::parse(&format!("http://{addr}/trustly/notifications")).ok()),
-            None => {
-                problems.push(Problem::Missing {
-                    var: ENV_NOTIFICATION_URL,
-                });
-                None
-            }
-        };
-        let grpc_token = match get(ENV_GRPC_TOKEN_PATH) {
-            Some(path) => match std::fs::read_to_string(&path) {
-                Ok(token) if !token.trim().is_empty() => Some(Secret::new(token.trim().to_owned())),
-                Ok(_) => {
-                    problems.push(Problem::Invalid {
-                        var: ENV_GRPC_TOKEN_PATH,
-                        message: format!("token file {path} is empty"),
-                    });
-                    None
-                }
-                Err(source) => {
-                    problems.push(Problem::SecretFile {
-                        var: ENV_GRPC_TOKEN_PATH,
-                        path: path.into(),
-                        source,
-                    });
-                    None
-                }
-            },
-            None => None,
-        };
-        if let Some(addr) = grpc_listen
-            && !addr.ip().is_loopback()
-            && grpc_token.is_none()
-        {
-            problems.push(Problem::Invalid {
-                var: ENV_GRPC_LISTEN,
-                message: format!(
-                    "{addr} is not loopback: set {} so every call must carry a bearer token",
-                    settings::named(ENV_GRPC_TOKEN_PATH)
-                ),
-            });
+        let mut r = Reader::new(&lookup);
+        match Sections::read(&mut r) {
+            Some(sections) if r.problems.is_empty() => Self::assemble(sections),
+            _ => Err(Error::with_hint(r.problems, r.anything_set)),
         }
-        let trustly_connect_timeout = parsed(
-            &mut problems,
-            ENV_TRUSTLY_CONNECT_TIMEOUT,
-            get(ENV_TRUSTLY_CONNECT_TIMEOUT)
-                .map_or(Ok(crate::trustly::client::DEFAULT_CONNECT_TIMEOUT), |v| {
-                    parse_duration(&v)
-                }),
-        );
-        let trustly_timeout = parsed(
-            &mut problems,
-            ENV_TRUSTLY_TIMEOUT,
-            get(ENV_TRUSTLY_TIMEOUT)
-                .map_or(Ok(crate::trustly::client::DEFAULT_REQUEST_TIMEOUT), |v| {
-                    parse_duration(&v)
-                }),
-        );
+    }
 
-        // Trimmed: a URL stored in a Secret with `--from-file` often ends in a newline.
-        let redis_url = get(ENV_REDIS_URL).map(|url| url.trim().to_owned()).and_then(|url| {
-            parsed(
-                &mut problems,
-                ENV_REDIS_URL,
-                if url.split(',').all(|u| matches!(u.trim().split_once("://").map(|(scheme, _)| scheme), Some("redis" | "rediss"))) {
-                    Ok(Secret::new(url))
-                } else {
-                    Err("must be a redis:// or rediss:// URL (a comma-separated list for a cluster)".to_owned())
-                },
-            )
-        });
-        let redis_cluster = parsed(
-            &mut problems,
-            ENV_REDIS_CLUSTER,
-            get(ENV_REDIS_CLUSTER).map_or(Ok(false), |v| parse_bool(&v)),
-        )
-        .unwrap_or(false);
-        if let Some(url) = &redis_url
-            && !redis_cluster
-            && url.expose().contains(',')
-        {
-            problems.push(Problem::Invalid {
-                var: ENV_REDIS_URL,
-                message: format!(
-                    "several URLs need {}=true",
-                    settings::named(ENV_REDIS_CLUSTER)
-                ),
-            });
-        }
-        let redis_ca_pem = get(ENV_REDIS_CA_PATH).and_then(|path| match std::fs::read(&path) {
-            Ok(pem)
-                if pem.starts_with(b"-----BEGIN CERTIFICATE-----")
-                    || String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") =>
-            {
-                Some(pem)
-            }
-            Ok(_) => {
-                problems.push(Problem::Invalid {
-                    var: ENV_REDIS_CA_PATH,
-                    message: format!("{path} is not a PEM certificate"),
-                });
-                None
-            }
-            Err(source) => {
-                problems.push(Problem::SecretFile {
-                    var: ENV_REDIS_CA_PATH,
-                    path: path.into(),
-                    source,
-                });
-                None
-            }
-        });
-        let redis_prefix = get(ENV_REDIS_PREFIX).unwrap_or_else(|| DEFAULT_REDIS_PREFIX.to_owned());
-        if redis_prefix.contains(['{', '}', ' ']) {
-            problems.push(Problem::Invalid {
-                var: ENV_REDIS_PREFIX,
-                message: "must not contain braces or spaces".into(),
-            });
-        }
-        let duration = |problems: &mut Vec<Problem>, var: &'static str, default: Duration| {
-            parsed(
-                problems,
-                var,
-                get(var).map_or(Ok(default), |v| parse_duration(&v)),
-            )
-        };
-        let redis_timeout = duration(&mut problems, ENV_REDIS_TIMEOUT, DEFAULT_REDIS_TIMEOUT);
-        let notification_retention = duration(
-            &mut problems,
-            ENV_NOTIFICATION_RETENTION,
-            DEFAULT_NOTIFICATION_RETENTION,
-        );
-        let ack_deadline = duration(&mut problems, ENV_ACK_DEADLINE, DEFAULT_ACK_DEADLINE);
-        let decision_deadline = duration(
-            &mut problems,
-            ENV_DECISION_DEADLINE,
-            DEFAULT_DECISION_DEADLINE,
-        );
-        let idempotency_retention = duration(
-            &mut problems,
-            ENV_IDEMPOTENCY_RETENTION,
-            DEFAULT_IDEMPOTENCY_RETENTION,
-        );
-        let reload_interval = duration(&mut problems, ENV_RELOAD_INTERVAL, DEFAULT_RELOAD_INTERVAL);
-        let heartbeat_interval = duration(
-            &mut problems,
-            ENV_HEARTBEAT_INTERVAL,
-            DEFAULT_HEARTBEAT_INTERVAL,
-        );
-        let balance_interval = get(ENV_BALANCE_INTERVAL).and_then(|v| {
-            parsed(
-                &mut problems,
-                ENV_BALANCE_INTERVAL,
-                parse_duration(&v).and_then(|interval| {
-                    if interval >= MIN_BALANCE_INTERVAL {
-                        Ok(interval)
-                    } else {
-                        Err(format!("{v:?} is shorter than Trustly's limit of one Balance call per 15 minutes"))
-                    }
-                }),
-            )
-        });
-        // `0s` is allowed here (no limit), unlike the other durations.
-        let poll_window = match get(ENV_POLL_WINDOW).as_deref() {
-            None => DEFAULT_POLL_WINDOW,
-            Some("0" | "0s") => Duration::ZERO,
-            Some(v) => parsed(&mut problems, ENV_POLL_WINDOW, parse_duration(v))
-                .unwrap_or(DEFAULT_POLL_WINDOW),
-        };
-        let low_balance = get(ENV_LOW_BALANCE)
-            .and_then(|v| parsed(&mut problems, ENV_LOW_BALANCE, parse_thresholds(&v)))
-            .unwrap_or_default();
-        let notification_path =
-            get(ENV_NOTIFICATION_PATH).unwrap_or_else(|| DEFAULT_NOTIFICATION_PATH.to_owned());
-        if !notification_path.starts_with('/') || notification_path.contains('?') {
-            problems.push(Problem::Invalid {
-                var: ENV_NOTIFICATION_PATH,
-                message: "must start with / and contain no ?".into(),
-            });
-        }
-        let max_deliveries = parsed(
-            &mut problems,
-            ENV_MAX_DELIVERIES,
-            get(ENV_MAX_DELIVERIES).map_or(Ok(DEFAULT_MAX_DELIVERIES), |v| {
-                v.parse::<u64>()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(|| format!("{v:?} is not a whole number >= 1"))
-            }),
-        );
-        let decision_fallback = parsed(
-            &mut problems,
-            ENV_DECISION_FALLBACK,
-            match get(ENV_DECISION_FALLBACK).as_deref() {
-                None | Some("withhold") => Ok(DecisionFallback::Withhold),
-                Some("answer") => Ok(DecisionFallback::Answer),
-                Some(other) => Err(format!(
-                    "unknown fallback {other:?} (expected withhold or answer)"
-                )),
-            },
-        );
-
-        let (private_key, private_key_source) = if let Some(path) = get(ENV_PRIVATE_KEY_PATH) {
-            let path = PathBuf::from(path);
-            match keys::load_private_key(&path) {
-                Ok(key) => {
-                    refuse_test_key_in_live(
-                        &mut problems,
-                        environment,
-                        ENV_PRIVATE_KEY_PATH,
-                        &RsaPublicKey::from(&key),
-                    );
-                    (Some(key), path.display().to_string())
-                }
-                Err(source) => {
-                    problems.push(Problem::Key {
-                        var: ENV_PRIVATE_KEY_PATH,
-                        source,
-                    });
-                    (None, String::new())
-                }
-            }
-        } else if sandbox {
-            (
-                Some(crate::sim::keys::merchant_private_key()),
-                SANDBOX_KEY_SOURCE.to_owned(),
-            )
-        } else {
-            problems.push(Problem::Missing {
-                var: ENV_PRIVATE_KEY_PATH,
-            });
-            (None, String::new())
-        };
-
-        let (trustly_key, trustly_key_source) =
-            match (get(ENV_TRUSTLY_PUBLIC_KEY_PATH), environment) {
-                (Some(path), _) => {
-                    let path = PathBuf::from(path);
-                    match keys::load_trustly_public_key(&path, environment) {
-                        Ok(key) => {
-                            refuse_test_key_in_live(
-                                &mut problems,
-                                environment,
-                                ENV_TRUSTLY_PUBLIC_KEY_PATH,
-                                &key,
-                            );
-                            let bits = rsa::traits::PublicKeyParts::size(&key) * 8;
-                            (Some(key), format!("{} ({bits}-bit)", path.display()))
-                        }
-                        Err(source) => {
-                            problems.push(Problem::Key {
-                                var: ENV_TRUSTLY_PUBLIC_KEY_PATH,
-                                source,
-                            });
-                            (None, String::new())
-                        }
-                    }
-                }
-                (None, Some(env)) => (Some(env.trustly_public_key()), format!("built-in {env}")),
-                (None, None) => (None, String::new()),
-            };
-
-        let username = match get(ENV_USERNAME) {
-            Some(user) => user,
-            None if sandbox => SANDBOX_USERNAME.to_owned(),
-            None => {
-                problems.push(Problem::Missing { var: ENV_USERNAME });
-                String::new()
-            }
-        };
-        let password = match get(ENV_PASSWORD_PATH) {
-            Some(path) => match std::fs::read_to_string(&path) {
-                Ok(text) => text.trim_end_matches(['\r', '\n']).to_owned(),
-                Err(source) => {
-                    problems.push(Problem::SecretFile {
-                        var: ENV_PASSWORD_PATH,
-                        path: path.into(),
-                        source,
-                    });
-                    String::new()
-                }
-            },
-            None if sandbox => SANDBOX_PASSWORD.to_owned(),
-            None => {
-                problems.push(Problem::Missing {
-                    var: ENV_PASSWORD_PATH,
-                });
-                String::new()
-            }
-        };
-
-        let merchant_public_key = private_key.as_ref().map(RsaPublicKey::from);
-        let account_hash_secret = private_key.as_ref().map(derive_account_hash_secret);
-        let register_account_from_cache = parsed(
-            &mut problems,
-            ENV_REGISTER_ACCOUNT_FROM_CACHE,
-            get(ENV_REGISTER_ACCOUNT_FROM_CACHE).map_or(Ok(true), |v| parse_bool(&v)),
-        )
-        .unwrap_or(true);
-        let signer = match (backend, private_key) {
-            (Some(backend), Some(key)) => backend
-                .signer(key)
-                .map_err(|e| {
-                    problems.push(Problem::Invalid {
-                        var: ENV_SIGNING_BACKEND,
-                        message: e.to_string(),
-                    })
-                })
-                .ok(),
-            _ => None,
-        };
-        let next_trustly_key = get(ENV_TRUSTLY_NEXT_PUBLIC_KEY_PATH).and_then(|path| {
-            keys::load_trustly_public_key(std::path::Path::new(&path), environment)
-                .map_err(|source| {
-                    problems.push(Problem::Key {
-                        var: ENV_TRUSTLY_NEXT_PUBLIC_KEY_PATH,
-                        source,
-                    })
-                })
-                .ok()
-        });
-        if let Some(key) = &next_trustly_key {
-            refuse_test_key_in_live(
-                &mut problems,
-                environment,
-                ENV_TRUSTLY_NEXT_PUBLIC_KEY_PATH,
-                key,
-            );
-        }
-        if sandbox && environment == Some(Environment::Live) {
-            problems.push(Problem::Invalid {
-                var: ENV_SANDBOX,
-                message: format!(
-                    "the sandbox runs on PUBLICLY KNOWN test keys; it cannot run with {}=live",
-                    settings::named(ENV_ENVIRONMENT)
-                ),
-            });
-        }
-        let verifier = match (backend, trustly_key) {
-            (Some(backend), Some(key)) => backend
-                .verifier(key)
-                .and_then(|current| match next_trustly_key {
-                    Some(next) => Ok(Arc::new(crate::trustly::sign::AnyKey(vec![
-                        current,
-                        backend.verifier(next)?,
-                    ])) as Arc<dyn Verifier>),
-                    None => Ok(current),
-                })
-                .map_err(|e| {
-                    problems.push(Problem::Invalid {
-                        var: ENV_SIGNING_BACKEND,
-                        message: e.to_string(),
-                    })
-                })
-                .ok(),
-            _ => None,
-        };
-
-        let (
-            Some(environment),
-            Some(signer),
-            Some(trustly_verifier),
-            Some(log_format),
-            Some(grpc_listen),
-            Some(notification_listen),
-            Some(notification_url),
-            Some(trustly_connect_timeout),
-            Some(trustly_timeout),
-            Some(merchant_public_key),
-            Some(redis_timeout),
-            Some(notification_retention),
-            Some(ack_deadline),
-            Some(decision_deadline),
-            Some(max_deliveries),
-            Some(decision_fallback),
-            Some(heartbeat_interval),
-            Some(idempotency_retention),
-            Some(account_hash_secret),
-            Some(ops_listen),
-            Some(reload_interval),
-            Some(sandbox_simulator_listen),
-        ) = (
-            environment,
-            signer,
-            verifier,
-            log_format,
-            grpc_listen,
-            notification_listen,
-            notification_url,
-            trustly_connect_timeout,
-            trustly_timeout,
-            merchant_public_key,
-            redis_timeout,
-            notification_retention,
-            ack_deadline,
-            decision_deadline,
-            max_deliveries,
-            decision_fallback,
-            heartbeat_interval,
-            idempotency_retention,
-            account_hash_secret,
-            ops_listen,
-            reload_interval,
+    /// The configuration from sections read without a problem.
+    fn assemble(sections: Sections) -> Result<Self, Error> {
+        let Sections {
+            sandbox,
             sandbox_simulator_listen,
-        )
-        else {
-            return Err(Error::with_hint(problems, anything_set.get()));
-        };
-        if !problems.is_empty() {
-            return Err(Error::with_hint(problems, anything_set.get()));
-        }
-        let trustly_url = url_override
-            .or_else(|| Url::parse(environment.endpoint()).ok())
+            telemetry,
+            grpc,
+            intake,
+            store,
+            delivery,
+            trustly,
+            private_key_path,
+            password_path,
+            register_account_from_cache,
+        } = sections;
+        let trustly_url = trustly
+            .url
+            .or_else(|| Url::parse(trustly.environment.endpoint()).ok())
             .ok_or_else(|| {
                 Error(vec![Problem::Missing {
                     var: ENV_TRUSTLY_URL,
@@ -869,451 +363,93 @@ impl Config {
         Ok(Config {
             sandbox,
             sandbox_simulator_listen,
-            grpc_listen,
-            notification_listen,
-            ops_listen,
-            notification_url,
-            grpc_token,
-            trustly_connect_timeout,
-            trustly_timeout,
-            merchant_public_key,
-            private_key_path: get(ENV_PRIVATE_KEY_PATH).map(PathBuf::from),
-            password_path: get(ENV_PASSWORD_PATH).map(PathBuf::from),
-            reload_interval,
-            redis_url,
-            redis_cluster,
-            redis_ca_pem,
-            account_hash_secret: Secret::new(account_hash_secret),
+            grpc_listen: grpc.listen,
+            notification_listen: intake.listen,
+            ops_listen: grpc.ops_listen,
+            notification_url: intake.url,
+            grpc_token: grpc.token,
+            trustly_connect_timeout: trustly.connect_timeout,
+            trustly_timeout: trustly.timeout,
+            merchant_public_key: trustly.merchant_public_key,
+            private_key_path,
+            password_path,
+            reload_interval: trustly.reload_interval,
+            redis_url: store.url,
+            redis_cluster: store.cluster,
+            redis_ca_pem: store.ca_pem,
+            account_hash_secret: Secret::new(trustly.account_hash_secret),
             register_account_from_cache,
-            redis_prefix,
-            redis_timeout,
-            notification_retention,
-            idempotency_retention,
-            notification_path,
-            ack_deadline,
-            max_deliveries,
-            heartbeat_interval,
-            decision_deadline,
-            decision_fallback,
-            environment,
+            redis_prefix: store.prefix,
+            redis_timeout: store.timeout,
+            notification_retention: store.notification_retention,
+            idempotency_retention: store.idempotency_retention,
+            notification_path: intake.path,
+            ack_deadline: delivery.ack_deadline,
+            max_deliveries: delivery.max_deliveries,
+            heartbeat_interval: delivery.heartbeat_interval,
+            decision_deadline: intake.decision_deadline,
+            decision_fallback: intake.decision_fallback,
+            environment: trustly.environment,
             trustly_url,
-            username,
-            password: Secret::new(password),
-            signer,
-            trustly_verifier,
-            private_key_source,
-            trustly_key_source,
-            log_format,
-            otlp_endpoint,
-            balance_interval,
-            poll_window,
-            low_balance,
+            username: trustly.username,
+            password: trustly.password,
+            signer: trustly.signer,
+            trustly_verifier: trustly.verifier,
+            private_key_source: trustly.private_key_source,
+            trustly_key_source: trustly.trustly_key_source,
+            log_format: telemetry.log_format,
+            otlp_endpoint: telemetry.otlp_endpoint,
+            balance_interval: trustly.balance_interval,
+            poll_window: trustly.poll_window,
+            low_balance: trustly.low_balance,
         })
     }
 }
 
-/// `EUR=5000.00,SEK=50000`: one decimal threshold per ISO 4217 currency.
-fn parse_thresholds(text: &str) -> Result<Vec<(Currency, Amount)>, String> {
-    text.split(',')
-        .map(|pair| {
-            let (currency, amount) = pair
-                .split_once('=')
-                .ok_or_else(|| format!("{pair:?} is not CURRENCY=AMOUNT"))?;
-            let currency = currency
-                .trim()
-                .parse::<Currency>()
-                .map_err(|e| format!("{pair:?}: {e}"))?;
-            let amount = amount
-                .trim()
-                .parse::<Amount>()
-                .map_err(|e| format!("{pair:?}: {e}"))?;
-            Ok((currency, amount))
+/// Every section, read.
+struct Sections {
+    sandbox: bool,
+    sandbox_simulator_listen: SocketAddr,
+    telemetry: sections::Telemetry,
+    grpc: sections::Grpc,
+    intake: sections::Intake,
+    store: sections::Store,
+    delivery: sections::Delivery,
+    trustly: trustly::Trustly,
+    private_key_path: Option<PathBuf>,
+    password_path: Option<PathBuf>,
+    register_account_from_cache: bool,
+}
+
+impl Sections {
+    /// Reads every section (all of them, so every problem is recorded); `None` if one is missing
+    /// a required value.
+    fn read(r: &mut Reader<'_>) -> Option<Self> {
+        let (sandbox, sandbox_simulator_listen) = sections::sandbox(r);
+        let telemetry = sections::telemetry(r);
+        let grpc = sections::grpc(r);
+        let intake = sections::intake(r, sandbox);
+        let store = sections::store(r);
+        let delivery = sections::delivery(r);
+        let trustly = trustly::trustly(r, sandbox);
+        let private_key_path = r.get(ENV_PRIVATE_KEY_PATH).map(PathBuf::from);
+        let password_path = r.get(ENV_PASSWORD_PATH).map(PathBuf::from);
+        let register_account_from_cache = r.flag(ENV_REGISTER_ACCOUNT_FROM_CACHE, true);
+        Some(Self {
+            sandbox,
+            sandbox_simulator_listen: sandbox_simulator_listen?,
+            telemetry: telemetry?,
+            grpc: grpc?,
+            intake: intake?,
+            store: store?,
+            delivery: delivery?,
+            trustly: trustly?,
+            private_key_path,
+            password_path,
+            register_account_from_cache,
         })
-        .collect()
-}
-
-/// Keeps a parsed value, or records why it could not be parsed.
-fn parsed<T>(
-    problems: &mut Vec<Problem>,
-    var: &'static str,
-    result: Result<T, String>,
-) -> Option<T> {
-    result
-        .map_err(|message| problems.push(Problem::Invalid { var, message }))
-        .ok()
-}
-
-/// A 32-byte secret for the account cache's keyed hashes: SHA-256 over a fixed label and the
-/// merchant key. Secret (it needs the private key) and identical on every replica.
-fn derive_account_hash_secret(key: &RsaPrivateKey) -> [u8; 32] {
-    use rsa::pkcs1::EncodeRsaPrivateKey;
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    hasher.update(b"trustly-sidecar account cache key v1\0");
-    if let Ok(der) = key.to_pkcs1_der() {
-        hasher.update(der.as_bytes());
-    }
-    hasher.finalize().into()
-}
-
-/// Live never trusts a publicly known test key (its private half is public): records a problem
-/// naming the variable and the key.
-fn refuse_test_key_in_live(
-    problems: &mut Vec<Problem>,
-    environment: Option<Environment>,
-    var: &'static str,
-    key: &RsaPublicKey,
-) {
-    if environment == Some(Environment::Live)
-        && let Some(name) = crate::sim::keys::publicly_known(key)
-    {
-        problems.push(Problem::Invalid {
-            var,
-            message: format!(
-                "is the PUBLICLY KNOWN test key {name}; environment live never trusts a test key"
-            ),
-        });
-    }
-}
-
-/// The public NotificationURL: https (Trustly refuses plain http, 734) and no `?` (705); plain
-/// http only on loopback, for local development against the simulator.
-fn parse_notification_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("not a URL: {e}"))?;
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(host)) => host == "localhost",
-        None => false,
-    };
-    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
-        return Err("must be https (Trustly refuses plain http; http only on loopback)".into());
-    }
-    if url.query().is_some() || text.contains('?') {
-        return Err("must not contain '?' (Trustly refuses query strings)".into());
-    }
-    Ok(url)
-}
-
-/// Parses `250ms`, `10s`, `2m`, `1h` or `7d` (a whole number and a unit), greater than zero.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as 250ms, 10s or 2m"))?;
-    let duration = match unit {
-        "ms" => Duration::from_millis(number),
-        "s" => Duration::from_secs(number),
-        "m" => Duration::from_secs(number.saturating_mul(60)),
-        "h" => Duration::from_secs(number.saturating_mul(3600)),
-        "d" => Duration::from_secs(number.saturating_mul(86_400)),
-        _ => {
-            return Err(format!(
-                "{text:?} is not a duration such as 250ms, 10s or 2m"
-            ));
-        }
-    };
-    if duration.is_zero() {
-        return Err(format!("{text:?} must be greater than zero"));
-    }
-    Ok(duration)
-}
-
-fn parse_bool(value: &str) -> Result<bool, String> {
-    match value {
-        "1" | "true" => Ok(true),
-        "0" | "false" => Ok(false),
-        other => Err(format!("expected true/false or 1/0, got {other:?}")),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys");
-
-    fn config(vars: &[(&str, String)]) -> Result<Config, Error> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect();
-        Config::from_lookup(|var| vars.get(var).cloned())
-    }
-
-    fn password_file() -> tempfile::NamedTempFile {
-        let file = tempfile::NamedTempFile::new().expect("temp file");
-        std::fs::write(file.path(), "s3cret\n").expect("write");
-        file
-    }
-
-    /// A freshly generated merchant key in a PEM file: live refuses the published test keys.
-    fn fresh_key_file() -> tempfile::NamedTempFile {
-        use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-        let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, keys::MIN_KEY_BITS).expect("keygen");
-        let file = tempfile::NamedTempFile::new().expect("temp file");
-        let pem = key.to_pkcs8_pem(LineEnding::LF).expect("encodes");
-        std::fs::write(file.path(), pem.as_bytes()).expect("write");
-        file
-    }
-
-    #[test]
-    fn full_config_loads_keys_and_password() {
-        let password = password_file();
-        let key = fresh_key_file();
-        let config = config(&[
-            (ENV_PRIVATE_KEY_PATH, key.path().display().to_string()),
-            (ENV_USERNAME, "merchant".into()),
-            (ENV_PASSWORD_PATH, password.path().display().to_string()),
-            (ENV_ENVIRONMENT, "live".into()),
-            (
-                ENV_NOTIFICATION_URL,
-                "https://merchant.example/trustly/n".into(),
-            ),
-            (ENV_TRUSTLY_TIMEOUT, "45s".into()),
-        ])
-        .expect("valid config");
-        assert_eq!(config.trustly_timeout, Duration::from_secs(45));
-        assert_eq!(config.grpc_listen.to_string(), DEFAULT_GRPC_LISTEN);
-        assert_eq!(config.environment, Environment::Live);
-        assert_eq!(config.trustly_url.as_str(), "https://api.trustly.com/1");
-        assert_eq!(config.password.expose(), "s3cret");
-        assert!(!format!("{config:?}").contains("s3cret"));
-    }
-
-    #[test]
-    fn every_problem_is_reported_at_once() {
-        let error = config(&[
-            (ENV_PRIVATE_KEY_PATH, "/nonexistent/key.pem".into()),
-            (ENV_ENVIRONMENT, "prod".into()),
-            (ENV_TRUSTLY_URL, "ftp://x".into()),
-        ])
-        .expect_err("invalid config");
-        let text = error.to_string();
-        for needle in [
-            ENV_PRIVATE_KEY_PATH,
-            "/nonexistent/key.pem",
-            "does not exist",
-            ENV_ENVIRONMENT,
-            ENV_TRUSTLY_URL,
-            ENV_USERNAME,
-            ENV_PASSWORD_PATH,
-        ] {
-            assert!(text.contains(needle), "{needle} missing from:\n{text}");
-        }
-    }
-
-    #[test]
-    fn key_problems_name_the_file() {
-        for (file, expected) in [
-            ("merchant-test-private-encrypted.pem", "encrypted"),
-            ("merchant-test-private-encrypted-pkcs1.pem", "encrypted"),
-            ("weak-1024-private.pem", "1024-bit"),
-            ("merchant-test-public.pem", "not a PEM RSA private key"),
-            ("README.md", "not a PEM"),
-        ] {
-            let password = password_file();
-            let error = config(&[
-                (ENV_PRIVATE_KEY_PATH, format!("{FIXTURES}/{file}")),
-                (ENV_USERNAME, "merchant".into()),
-                (ENV_PASSWORD_PATH, password.path().display().to_string()),
-            ])
-            .expect_err("bad key refused");
-            let text = error.to_string();
-            assert!(
-                text.contains(file) && text.contains(expected),
-                "{file}: {text}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_public_grpc_address_needs_a_token_and_urls_are_checked() {
-        let error = config(&[
-            (ENV_SANDBOX, "1".into()),
-            (ENV_GRPC_LISTEN, "0.0.0.0:50051".into()),
-            (ENV_NOTIFICATION_URL, "http://merchant.example/n?x=1".into()),
-            (ENV_TRUSTLY_TIMEOUT, "soon".into()),
-        ])
-        .expect_err("refused");
-        let text = error.to_string();
-        for needle in [
-            ENV_GRPC_LISTEN,
-            ENV_GRPC_TOKEN_PATH,
-            ENV_NOTIFICATION_URL,
-            ENV_TRUSTLY_TIMEOUT,
-        ] {
-            assert!(text.contains(needle), "{needle} missing from:\n{text}");
-        }
-        let token = tempfile::NamedTempFile::new().expect("temp file");
-        std::fs::write(token.path(), "t0ken\n").expect("write");
-        let config = config(&[
-            (ENV_SANDBOX, "1".into()),
-            (ENV_GRPC_LISTEN, "0.0.0.0:50051".into()),
-            (ENV_GRPC_TOKEN_PATH, token.path().display().to_string()),
-        ])
-        .expect("token makes a public address acceptable");
-        assert_eq!(
-            config.grpc_token.as_ref().map(|t| t.expose().as_str()),
-            Some("t0ken")
-        );
-    }
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
-        for bad in ["", "10", "s", "0s", "1.5s", "-1s", "10y"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn the_poll_window_defaults_to_trustlys_limit_and_can_be_turned_off() {
-        let window = |value: Option<&str>| {
-            let mut vars = vec![(ENV_SANDBOX, "1".to_owned())];
-            vars.extend(value.map(|v| (ENV_POLL_WINDOW, v.to_owned())));
-            config(&vars).map(|c| c.poll_window)
-        };
-        assert_eq!(window(None).expect("valid"), Duration::from_secs(15 * 60));
-        assert_eq!(window(Some("0s")).expect("valid"), Duration::ZERO);
-        assert_eq!(
-            window(Some("30m")).expect("valid"),
-            Duration::from_secs(1800)
-        );
-        let error = window(Some("soon")).expect_err("refused").to_string();
-        assert!(error.contains("TRUSTLY_SIDECAR_POLL_WINDOW"), "{error}");
-    }
-
-    #[test]
-    fn the_balance_poll_respects_trustlys_limit_and_thresholds_are_exact() {
-        let error = config(&[
-            (ENV_SANDBOX, "1".into()),
-            (ENV_BALANCE_INTERVAL, "5m".into()),
-            (ENV_LOW_BALANCE, "EUR=100.001,sek=5,SEK".into()),
-        ])
-        .expect_err("refused");
-        let text = error.to_string();
-        for needle in [
-            "(TRUSTLY_SIDECAR_BALANCE_INTERVAL): \"5m\" is shorter than Trustly's limit",
-            "(TRUSTLY_SIDECAR_LOW_BALANCE): \"EUR=100.001\": amount must have at most 2 decimals",
-        ] {
-            assert!(text.contains(needle), "{needle} missing from:\n{text}");
-        }
-        let config = config(&[
-            (ENV_SANDBOX, "1".into()),
-            (ENV_BALANCE_INTERVAL, "15m".into()),
-            (ENV_LOW_BALANCE, "EUR=5000.00, SEK=250".into()),
-        ])
-        .expect("valid");
-        assert_eq!(config.balance_interval, Some(MIN_BALANCE_INTERVAL));
-        let thresholds: Vec<String> = config
-            .low_balance
-            .iter()
-            .map(|(currency, amount)| format!("{currency}={amount}"))
-            .collect();
-        assert_eq!(thresholds, ["EUR=5000.00", "SEK=250.00"]);
-    }
-
-    #[test]
-    fn sandbox_needs_no_secrets() {
-        let config = config(&[(ENV_SANDBOX, "1".into())]).expect("sandbox config");
-        assert!(config.sandbox);
-        assert_eq!(config.username, SANDBOX_USERNAME);
-        assert_eq!(config.private_key_source, SANDBOX_KEY_SOURCE);
-        // The same publicly known merchant key as trustly-sim and trustly-notify expect.
-        assert_eq!(
-            config.merchant_public_key,
-            RsaPublicKey::from(&crate::sim::keys::merchant_private_key())
-        );
-        assert_eq!(
-            config.sandbox_simulator_listen.to_string(),
-            DEFAULT_SANDBOX_SIMULATOR_LISTEN
-        );
-    }
-
-    #[test]
-    fn the_sandbox_simulator_address_is_a_setting() {
-        let moved = config(&[
-            (ENV_SANDBOX, "1".into()),
-            (ENV_SANDBOX_SIMULATOR_LISTEN, "127.0.0.1:0".into()),
-        ])
-        .expect("valid");
-        assert_eq!(moved.sandbox_simulator_listen.to_string(), "127.0.0.1:0");
-        let text = config(&[
-            (ENV_SANDBOX, "1".into()),
-            (ENV_SANDBOX_SIMULATOR_LISTEN, "localhost".into()),
-        ])
-        .expect_err("refused")
-        .to_string();
-        assert!(
-            text.contains("(TRUSTLY_SIDECAR_SANDBOX_SIMULATOR_LISTEN): not a socket address"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn live_never_trusts_a_publicly_known_test_key() {
-        let password = password_file();
-        let fresh = fresh_key_file();
-        let live = |extra: &[(&str, String)]| {
-            let mut vars = vec![
-                (ENV_USERNAME, "merchant".to_owned()),
-                (ENV_PASSWORD_PATH, password.path().display().to_string()),
-                (ENV_ENVIRONMENT, "live".to_owned()),
-                (
-                    ENV_NOTIFICATION_URL,
-                    "https://merchant.example/trustly/n".to_owned(),
-                ),
-            ];
-            vars.extend(extra.iter().map(|(k, v)| (*k, v.clone())));
-            config(&vars)
-        };
-        let fresh_path = fresh.path().display().to_string();
-        for (var, file) in [
-            (ENV_PRIVATE_KEY_PATH, "merchant-test-private.pem"),
-            (ENV_PRIVATE_KEY_PATH, "merchant-test-private-pkcs8.pem"),
-            (ENV_PRIVATE_KEY_PATH, "python-client-test-private-1.pem"),
-            (
-                ENV_TRUSTLY_PUBLIC_KEY_PATH,
-                "python-client-test-public-1.pem",
-            ),
-            (ENV_TRUSTLY_PUBLIC_KEY_PATH, "merchant-test-public.pem"),
-            (ENV_TRUSTLY_PUBLIC_KEY_PATH, "trustly-test-public.pem"),
-            (
-                ENV_TRUSTLY_NEXT_PUBLIC_KEY_PATH,
-                "python-client-test-public-1.pem",
-            ),
-        ] {
-            let mut vars = vec![(var, format!("{FIXTURES}/{file}"))];
-            if var != ENV_PRIVATE_KEY_PATH {
-                vars.push((ENV_PRIVATE_KEY_PATH, fresh_path.clone()));
-            }
-            let text = live(&vars).expect_err("refused").to_string();
-            assert!(
-                text.contains(&format!("({var}): is the PUBLICLY KNOWN test key")),
-                "{var}={file}: {text}"
-            );
-            assert_eq!(text.matches("PUBLICLY KNOWN").count(), 1, "{text}");
-            // The same keys are fine in the test environment.
-            vars.push((ENV_ENVIRONMENT, "test".to_owned()));
-            assert!(live(&vars).is_ok(), "{var}={file} in test");
-        }
-        assert!(live(&[(ENV_PRIVATE_KEY_PATH, fresh_path)]).is_ok());
-        let text = config(&[(ENV_SANDBOX, "1".into()), (ENV_ENVIRONMENT, "live".into())])
-            .expect_err("refused")
-            .to_string();
-        assert!(
-            text.contains(
-                "(TRUSTLY_SIDECAR_SANDBOX): the sandbox runs on PUBLICLY KNOWN test keys"
-            ),
-            "{text}"
-        );
-    }
-}
+mod tests;

@@ -1,6 +1,7 @@
 //! The gRPC API: typed RPCs over the wire core. `payment` implements `PaymentService`, `convert`
 //! validates requests and builds the wire core's typed methods (and back), `status` is the one
-//! place errors become `tonic::Status`, `auth` checks the bearer token.
+//! place errors become `tonic::Status`, `auth` checks the bearer token, `server` builds the one server every service is added to
+//! (limits, auth, health).
 //!
 //! Only this module uses the generated `pb` types.
 
@@ -9,10 +10,12 @@ mod auth;
 pub mod convert;
 pub mod notification;
 pub mod payment;
+pub mod server;
 pub mod status;
 
 pub use auth::BearerToken;
 pub use payment::Payments;
+pub use server::server;
 
 use crate::trustly;
 

@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::{
-    config::DecisionFallback,
     http_server, metrics,
     money::Amount,
     store::{
@@ -28,6 +27,15 @@ use crate::{
         wire::{self, SignedPart},
     },
 };
+
+/// What intake does when no decision arrives in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecisionFallback {
+    /// Answer 503 without a body so Trustly resends (and intake asks again).
+    Withhold,
+    /// Answer the accepting status: `debit` OK, `kyc` CONTINUE.
+    Answer,
+}
 
 /// Largest notification body accepted. Trustly's notifications are well under 4 KiB (a `kyc` with
 /// every attribute is the largest); 64 KiB leaves room and bounds memory per request.

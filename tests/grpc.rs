@@ -558,3 +558,30 @@ async fn shutdown_drains_and_returns() {
         .expect("serving");
     sidecar.stop().await.expect("clean stop");
 }
+
+/// Every service is added through the one server builder, so every one refuses a request over
+/// the size limit before a handler sees it (AccountService once had no limit).
+#[tokio::test]
+async fn every_service_refuses_an_oversized_request() {
+    let (_h, sidecar) = start(&[]).await;
+    let oversized = "x".repeat(2 * trustly_sidecar::grpc::server::MAX_GRPC_REQUEST_BYTES);
+    let mut accounts =
+        pb::account_service_client::AccountServiceClient::new(sidecar.channel.clone());
+    let status = accounts
+        .list_accounts(pb::ListAccountsRequest {
+            end_user_id: oversized.clone(),
+        })
+        .await
+        .expect_err("an oversized request is refused");
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    let mut notifications =
+        pb::notification_service_client::NotificationServiceClient::new(sidecar.channel.clone());
+    let status = notifications
+        .acknowledge_notification(pb::AcknowledgeNotificationRequest {
+            event_id: oversized,
+            ..Default::default()
+        })
+        .await
+        .expect_err("an oversized request is refused");
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+}

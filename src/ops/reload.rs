@@ -47,7 +47,7 @@ impl Reloader {
         loop {
             tokio::select! {
                 () = tokio::time::sleep(self.interval) => {}
-                () = crate::signal::received(&mut hangup) => info!("SIGHUP: checking the key and password files"),
+                () = super::signal::received(&mut hangup) => info!("SIGHUP: checking the key and password files"),
                 () = shutdown.cancelled() => return,
             }
             if let Some(path) = &self.private_key_path {

@@ -6,11 +6,16 @@ use std::io::IsTerminal;
 use tracing_subscriber::{EnvFilter, Layer, fmt, layer::SubscriberExt, util::SubscriberInitExt};
 use url::Url;
 
-use crate::config::LogFormat;
-
 /// Default filter when `RUST_LOG` is unset: our own info logs (the library's and the
 /// `trustly-sim` binary's, which announces its URLs), warnings from dependencies.
 const DEFAULT_FILTER: &str = "warn,trustly_sidecar=info,trustly_sim=info";
+
+/// Output format of the logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
 
 /// The installed telemetry; [`Telemetry::shutdown`] flushes spans not yet exported.
 pub struct Telemetry {

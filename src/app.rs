@@ -1,0 +1,465 @@
+//! Building and running the gateway: the Trustly client, the stores, the gRPC services, the
+//! notification intake and the ops endpoints, wired from a `Config`; `run` serves them until
+//! shutdown and then drains. The only module that knows every other one; nothing depends on it
+//! but `main` and the tests. The simulator is known only to `app/sandbox.rs`.
+
+mod sandbox;
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::net::TcpListener;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::{debug, info};
+use url::Url;
+
+pub use sandbox::Sandbox;
+
+use crate::{
+    config::{self, Config},
+    grpc::{
+        self, BearerToken, Payments,
+        account::Accounts,
+        convert::Defaults,
+        notification::{Delivery, Notifications},
+        payment::{AccountSettings, IdempotencySettings},
+        server::{Health, RPC_TIMEOUT_MARGIN, Services},
+    },
+    monitor::{self, BalanceWatch},
+    notify::Intake,
+    ops::{health::Readiness, http_server, reload::Reloader, signal},
+    store::{
+        self, NotificationLog,
+        accounts::{AccountCache, DetailsHasher},
+        idempotency::Idempotency,
+    },
+    trustly::{
+        self, Client, ClientConfig,
+        sign::{CryptoPool, SwappableSigner, Verifier},
+    },
+};
+
+/// Why the sidecar stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("trustly client")]
+    Trustly(#[from] trustly::Error),
+    #[error(transparent)]
+    Sandbox(#[from] sandbox::Error),
+    #[error("grpc reflection")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("grpc server")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("notification store")]
+    Store(#[from] store::Error),
+}
+
+impl RunError {
+    /// The whole chain in one line: "notification store: cannot reach redis at …: …".
+    pub fn chain(&self) -> String {
+        let mut chain = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            // Some errors print their source in their own text; say each cause once.
+            let text = cause.to_string();
+            if !chain.contains(&text) {
+                chain.push_str(&format!(": {text}"));
+            }
+            source = cause.source();
+        }
+        chain
+    }
+}
+
+/// A built gateway, ready to serve.
+pub struct App {
+    /// Watches the key and password files; taken by `run`.
+    reloader: Option<Reloader>,
+    payments: Payments,
+    accounts: Accounts,
+    notifications: Notifications,
+    intake: Arc<Intake>,
+    log: NotificationLog,
+    token: BearerToken,
+    rpc_timeout: Duration,
+    balance_interval: Option<Duration>,
+    /// The in-process simulator of `--sandbox`.
+    sandbox: Option<Sandbox>,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+/// Where Trustly is and how its answers are verified: the configured endpoint, or the sandbox's
+/// simulator.
+struct Endpoint {
+    url: Url,
+    verifier: Arc<dyn Verifier>,
+    sandbox: Option<Sandbox>,
+}
+
+/// The Trustly client with what intake and the reloader share with it.
+struct Core {
+    client: Client,
+    signer: Arc<SwappableSigner>,
+    verifier: Arc<dyn Verifier>,
+    crypto: CryptoPool,
+}
+
+/// The stores: the notification log, idempotency records and the account cache.
+struct Stores {
+    log: NotificationLog,
+    idempotency: Idempotency,
+    accounts: AccountCache,
+}
+
+impl App {
+    /// Builds the Trustly client (and, in sandbox mode, starts the simulator it talks to), the
+    /// stores and the services.
+    pub async fn build(config: Config) -> Result<Self, RunError> {
+        // Everything (secrets redacted) for debugging; a short summary below at info.
+        debug!(?config, "configuration loaded");
+        let mut endpoint = endpoint(&config).await?;
+        log_summary(&config, &endpoint.url);
+        let sandbox = endpoint.sandbox.take();
+        let core = core(&config, endpoint)?;
+        let reloader = Reloader {
+            private_key_path: config.private_key_path.clone(),
+            password_path: config.password_path.clone(),
+            backend: config.signer.backend(),
+            signer: Arc::clone(&core.signer),
+            client: core.client.clone(),
+            interval: config.reload_interval,
+        };
+        let stores = stores(&config).await?;
+        let (tasks, shutdown) = (TaskTracker::new(), CancellationToken::new());
+        let intake = Arc::new(intake(&config, &core, &stores));
+        let delivery = Delivery {
+            ack_deadline: config.ack_deadline,
+            max_deliveries: config.max_deliveries,
+            heartbeat_interval: config.heartbeat_interval,
+        };
+        Ok(Self {
+            reloader: Some(reloader),
+            payments: payments(&config, core.client, &stores),
+            accounts: Accounts::new(stores.accounts),
+            notifications: Notifications::new(
+                stores.log.clone(),
+                delivery,
+                tasks.clone(),
+                shutdown.clone(),
+            ),
+            intake,
+            log: stores.log,
+            token: BearerToken::new(config.grpc_token.clone()),
+            rpc_timeout: config.trustly_timeout + RPC_TIMEOUT_MARGIN,
+            balance_interval: config.balance_interval,
+            sandbox,
+            tasks,
+            shutdown,
+        })
+    }
+
+    /// The sandbox simulator's admin API, if this is a sandbox.
+    pub fn simulator_admin_url(&self) -> Option<String> {
+        self.sandbox.as_ref().map(Sandbox::admin_url)
+    }
+}
+
+/// The configured Trustly endpoint, or (sandbox) the simulator started for it.
+async fn endpoint(config: &Config) -> Result<Endpoint, RunError> {
+    if !config.sandbox {
+        return Ok(Endpoint {
+            url: config.trustly_url.clone(),
+            verifier: config.trustly_verifier.clone(),
+            sandbox: None,
+        });
+    }
+    let (sandbox, verifier) = Sandbox::start(config).await?;
+    Ok(Endpoint {
+        url: sandbox.api_url(),
+        verifier,
+        sandbox: Some(sandbox),
+    })
+}
+
+/// The startup summary at info: the endpoint actually used and where the keys came from.
+fn log_summary(config: &Config, trustly_url: &Url) {
+    info!(
+        environment = %config.environment,
+        url = %trustly_url,
+        signing = %config.signer.backend(),
+        "trustly"
+    );
+    if !config.sandbox {
+        // The sandbox's keys are named in its banner.
+        info!(merchant_key = %config.private_key_source, "keys");
+        info!(trustly_key = %config.trustly_key_source, "keys");
+    }
+}
+
+/// The Trustly client, with one signer for the client and intake, replaceable when the key file
+/// changes.
+fn core(config: &Config, endpoint: Endpoint) -> Result<Core, RunError> {
+    let mut client_config = ClientConfig::new(
+        endpoint.url,
+        config.username.clone(),
+        config.password.clone(),
+    );
+    client_config.connect_timeout = config.trustly_connect_timeout;
+    client_config.request_timeout = config.trustly_timeout;
+    let crypto = CryptoPool::per_core();
+    let signer = Arc::new(SwappableSigner::new(config.signer.clone()));
+    let client = Client::new(
+        client_config,
+        signer.clone(),
+        endpoint.verifier.clone(),
+        crypto.clone(),
+    )?;
+    Ok(Core {
+        client,
+        signer,
+        verifier: endpoint.verifier,
+        crypto,
+    })
+}
+
+/// Redis when a URL is configured (durable, shared by replicas), memory otherwise.
+async fn stores(config: &Config) -> Result<Stores, RunError> {
+    let Some(url) = &config.redis_url else {
+        tracing::warn!(
+            "store: IN MEMORY, not durable; set {} in production",
+            config::ENV_REDIS_URL
+        );
+        return Ok(Stores {
+            log: NotificationLog::Memory(store::memory::Log::new()),
+            idempotency: Idempotency::memory(),
+            accounts: AccountCache::memory(),
+        });
+    };
+    let urls: Vec<String> = url
+        .expose()
+        .split(',')
+        .map(|u| u.trim().to_owned())
+        .collect();
+    let log = store::redis::Log::connect_to(
+        &urls,
+        config.redis_cluster,
+        config.redis_ca_pem.as_deref(),
+        &config.redis_prefix,
+        config.notification_retention,
+        config.redis_timeout,
+    )
+    .await?;
+    info!(prefix = %config.redis_prefix, "store: Redis (durable, shared by replicas)");
+    let (prefix, timeout) = (&config.redis_prefix, config.redis_timeout);
+    Ok(Stores {
+        idempotency: Idempotency::redis(log.connection(), prefix, timeout),
+        accounts: AccountCache::redis(
+            log.connection(),
+            prefix,
+            timeout,
+            config.notification_retention,
+        ),
+        log: NotificationLog::Redis(log),
+    })
+}
+
+/// Notification intake: verifies with Trustly's key, answers with ours.
+fn intake(config: &Config, core: &Core, stores: &Stores) -> Intake {
+    Intake {
+        path: config.notification_path.clone(),
+        trustly: core.verifier.clone(),
+        merchant: core.signer.clone(),
+        crypto: core.crypto.clone(),
+        log: stores.log.clone(),
+        decision_deadline: config.decision_deadline,
+        decision_fallback: config.decision_fallback,
+        accounts: stores.accounts.clone(),
+    }
+}
+
+/// The payment service over the client, with idempotency and the account cache.
+fn payments(config: &Config, client: Client, stores: &Stores) -> Payments {
+    let idempotency = IdempotencySettings {
+        store: stores.idempotency.clone(),
+        // An attempt holds its key at most as long as the RPC may run.
+        lease: config.trustly_timeout + RPC_TIMEOUT_MARGIN,
+        retention: config.idempotency_retention,
+    };
+    let accounts = AccountSettings {
+        cache: stores.accounts.clone(),
+        hasher: DetailsHasher::new(*config.account_hash_secret.expose()),
+        from_cache: config.register_account_from_cache,
+    };
+    Payments::new(
+        client,
+        config.username.clone(),
+        Defaults {
+            notification_url: config.notification_url.clone(),
+        },
+        stores.log.clone(),
+        idempotency,
+        accounts,
+        BalanceWatch::new(&config.low_balance),
+    )
+    .with_poll_window(config.poll_window)
+}
+
+/// The sockets the sidecar serves, bound before `run` (so tests can bind port 0).
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub intake: TcpListener,
+    /// `/healthz`, `/readyz`, `/metrics`; none in tests that do not need it.
+    pub ops: Option<TcpListener>,
+}
+
+/// Binds the gRPC, intake and ops listeners of `config`, logging which one failed.
+pub async fn bind(config: &Config) -> Option<Listeners> {
+    let (Some(grpc), Some(intake), Some(ops)) = (
+        bind_one("gRPC", config.grpc_listen).await,
+        bind_one("notification intake", config.notification_listen).await,
+        bind_one("ops endpoints", config.ops_listen).await,
+    ) else {
+        return None;
+    };
+    Some(Listeners {
+        grpc,
+        intake,
+        ops: Some(ops),
+    })
+}
+
+async fn bind_one(what: &str, addr: SocketAddr) -> Option<TcpListener> {
+    match TcpListener::bind(addr).await {
+        Ok(listener) => Some(listener),
+        Err(error) => {
+            tracing::error!(%addr, %error, "cannot listen for {what}");
+            None
+        }
+    }
+}
+
+/// The ops endpoints; they stop last, so /readyz answers 503 (not "connection refused") while
+/// the rest drains.
+struct OpsServer {
+    addr: Option<SocketAddr>,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl OpsServer {
+    fn start(listener: Option<TcpListener>, readiness: &Arc<Readiness>) -> Self {
+        let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
+        let addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+        if let Some(listener) = listener {
+            if let Some(addr) = addr {
+                info!(%addr, "ops endpoints listening (/healthz, /readyz, /metrics)");
+            }
+            let readiness = Arc::clone(readiness);
+            tasks.spawn(http_server::serve(
+                listener,
+                move |req| crate::ops::health::handle(Arc::clone(&readiness), req),
+                stop.clone(),
+                tasks.clone(),
+            ));
+        }
+        Self { addr, stop, tasks }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
+/// Serves gRPC, notification intake and the ops endpoints until `shutdown` resolves; then
+/// readiness goes false, new calls are refused, and in-flight calls, streams and notifications
+/// drain.
+pub async fn run(
+    mut app: App,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let Listeners { grpc, intake, ops } = listeners;
+    let readiness = Arc::new(Readiness::new(app.log.clone()));
+    let ops = OpsServer::start(ops, &readiness);
+    let addr = grpc.local_addr().ok();
+    // The store must answer before anything reports SERVING.
+    app.log.ping().await?;
+    let intake_addr = intake.local_addr().ok();
+    if let Some(addr) = intake_addr {
+        info!(%addr, path = %app.intake.path, "notification intake listening");
+    }
+    spawn_background(&mut app, intake);
+    let (server, health) = grpc::server(
+        Services {
+            payments: app.payments.clone(),
+            accounts: app.accounts.clone(),
+            notifications: app.notifications.clone(),
+        },
+        &app.token,
+        app.rpc_timeout,
+    )?;
+    // Keys loaded, client built, store answering: serving.
+    health.set_serving(true).await;
+    if let Some(addr) = addr {
+        info!(%addr, "gRPC API listening (trustly.v1, grpc.health.v1, reflection)");
+    }
+    if let (Some(sandbox), Some(grpc), Some(intake)) = (&app.sandbox, addr, intake_addr) {
+        sandbox.banner(grpc, intake, &app.intake.path, ops.addr);
+    }
+    readiness.set_serving(true);
+    let (stop, draining) = (app.shutdown.clone(), Arc::clone(&readiness));
+    let result = server
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(grpc),
+            async move {
+                shutdown.await;
+                // Not ready from the first moment of shutdown, so load balancers stop sending.
+                draining.set_serving(false);
+                info!("shutting down: draining in-flight calls, streams and notifications");
+                // Subscriber streams end and intake stops accepting, so the server can drain.
+                stop.cancel();
+            },
+        )
+        .await;
+    drain(app, health, ops).await;
+    Ok(result?)
+}
+
+/// The key reloader, the balance poller and notification intake, all owned by the app's tasks.
+fn spawn_background(app: &mut App, intake: TcpListener) {
+    if let Some(reloader) = app.reloader.take() {
+        app.tasks
+            .spawn(reloader.run(signal::hangup(), app.shutdown.clone()));
+    }
+    if let Some(interval) = app.balance_interval {
+        app.tasks.spawn(monitor::poll_balances(
+            app.payments.clone(),
+            app.log.clone(),
+            interval,
+            app.shutdown.clone(),
+        ));
+    }
+    let handler_intake = Arc::clone(&app.intake);
+    app.tasks.spawn(http_server::serve(
+        intake,
+        move |req| Arc::clone(&handler_intake).handle(req),
+        app.shutdown.clone(),
+        app.tasks.clone(),
+    ));
+}
+
+/// After the gRPC server stopped: every service NOT_SERVING, background work and intake drain,
+/// then the ops endpoints and the sandbox stop.
+async fn drain(app: App, health: Health, ops: OpsServer) {
+    health.set_serving(false).await;
+    app.shutdown.cancel();
+    app.tasks.close();
+    app.tasks.wait().await;
+    ops.stop().await;
+    if let Some(sandbox) = app.sandbox {
+        sandbox.shutdown().await;
+    }
+    info!("stopped");
+}

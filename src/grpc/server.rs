@@ -1,0 +1,135 @@
+//! The one gRPC server builder: every service gets the same message-size limits, the same
+//! per-connection concurrency limit, the same timeout and the same bearer-token check, and every
+//! service is reported to the health service (SERVING once up, NOT_SERVING at shutdown). Adding a
+//! service here is the only way to serve it, so no service can miss a limit.
+//!
+//! Knows nothing of how the services are built (see `app`), of Trustly or of the store.
+
+use std::time::Duration;
+
+use tonic::{
+    server::NamedService,
+    service::interceptor::InterceptedService,
+    transport::{Server, server::Router},
+};
+use tonic_health::server::HealthReporter;
+
+use super::{BearerToken, Payments, account::Accounts, notification::Notifications};
+use crate::{
+    pb::{
+        self, account_service_server::AccountServiceServer,
+        notification_service_server::NotificationServiceServer,
+        payment_service_server::PaymentServiceServer,
+    },
+    trustly,
+};
+
+/// Largest gRPC request accepted. The biggest request (a Deposit with every attribute) is a few
+/// KiB; 1 MiB is generous and bounds memory per call.
+pub const MAX_GRPC_REQUEST_BYTES: usize = 1024 * 1024;
+/// Largest gRPC response sent: ledgers and settlement reports follow the Trustly body limit.
+pub const MAX_GRPC_RESPONSE_BYTES: usize =
+    trustly::client::DEFAULT_MAX_RESPONSE_BYTES + 1024 * 1024;
+/// Concurrent RPCs per HTTP/2 connection. Each RPC holds at most one RSA operation at a time and
+/// waits on Trustly; 256 keeps one misbehaving client from monopolising the signer queue.
+pub const MAX_CONCURRENT_RPCS_PER_CONNECTION: usize = 256;
+/// Time an RPC may take beyond the Trustly timeout (signing and verifying, queueing for a core).
+pub const RPC_TIMEOUT_MARGIN: Duration = Duration::from_secs(5);
+
+/// The services the gateway serves under `trustly.v1`.
+pub struct Services {
+    pub payments: Payments,
+    pub accounts: Accounts,
+    pub notifications: Notifications,
+}
+
+/// The health status of every `trustly.v1` service, switched together.
+pub struct Health {
+    reporter: HealthReporter,
+}
+
+impl Health {
+    /// SERVING (keys loaded, client built, store answering) or NOT_SERVING (shutting down), for
+    /// every service at once.
+    pub async fn set_serving(&self, serving: bool) {
+        self.set::<PaymentServiceServer<Payments>>(serving).await;
+        self.set::<NotificationServiceServer<Notifications>>(serving)
+            .await;
+        self.set::<AccountServiceServer<Accounts>>(serving).await;
+    }
+
+    async fn set<S: NamedService>(&self, serving: bool) {
+        if serving {
+            self.reporter.set_serving::<S>().await;
+        } else {
+            self.reporter.set_not_serving::<S>().await;
+        }
+    }
+}
+
+/// Applies the request and response size limits to one generated server type.
+macro_rules! limited {
+    ($server:expr) => {
+        $server
+            .max_decoding_message_size(MAX_GRPC_REQUEST_BYTES)
+            .max_encoding_message_size(MAX_GRPC_RESPONSE_BYTES)
+    };
+}
+
+/// The server with every service, its limits and its auth; the health service answers without a
+/// token (probes carry none). Each RPC may run `rpc_timeout`.
+pub fn server(
+    services: Services,
+    token: &BearerToken,
+    rpc_timeout: Duration,
+) -> Result<(Router, Health), tonic_reflection::server::Error> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    let reflection_v1 = limited!(reflection().build_v1()?);
+    let reflection_v1alpha = limited!(reflection().build_v1alpha()?);
+    let router = Server::builder()
+        .trace_fn(rpc_span)
+        .timeout(rpc_timeout)
+        .concurrency_limit_per_connection(MAX_CONCURRENT_RPCS_PER_CONNECTION)
+        .add_service(limited!(health))
+        .add_service(InterceptedService::new(reflection_v1, token.clone()))
+        .add_service(InterceptedService::new(reflection_v1alpha, token.clone()))
+        .add_service(InterceptedService::new(
+            limited!(PaymentServiceServer::new(services.payments)),
+            token.clone(),
+        ))
+        .add_service(InterceptedService::new(
+            limited!(NotificationServiceServer::new(services.notifications)),
+            token.clone(),
+        ))
+        .add_service(InterceptedService::new(
+            limited!(AccountServiceServer::new(services.accounts)),
+            token.clone(),
+        ));
+    Ok((router, Health { reporter }))
+}
+
+/// The span of one gRPC call: every log line of the call carries the RPC and, once known, the
+/// order's identifiers (recorded by the handlers). Never request fields beyond identifiers.
+fn rpc_span(request: &http::Request<()>) -> tracing::Span {
+    tracing::info_span!(
+        "rpc",
+        rpc = %request.uri().path(),
+        orderid = tracing::field::Empty,
+        messageid = tracing::field::Empty,
+        notificationid = tracing::field::Empty,
+        event_id = tracing::field::Empty,
+    )
+}
+
+/// gRPC reflection over everything served: `trustly.v1`, the `google.rpc` error details its
+/// errors carry, `grpc.health.v1` and reflection itself, each file with its imports. Served as
+/// v1 and as v1alpha (which older stock tools, such as grpcurl 1.8 and grpcio-reflection, ask
+/// for); both list the same services.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .include_reflection_service(false)
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
+}
