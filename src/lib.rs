@@ -24,6 +24,7 @@ pub mod money;
 pub mod monitor;
 pub mod notify;
 pub mod ops;
+pub mod payments;
 pub mod pb;
 pub mod reload;
 pub mod secret;
@@ -48,10 +49,9 @@ use crate::{
         account::Accounts,
         convert::Defaults,
         notification::{Delivery, Notifications},
-        payment::{AccountSettings, IdempotencySettings},
     },
-    monitor::BalanceWatch,
     notify::Intake,
+    payments::{AccountSettings, BalanceWatch, IdempotencySettings},
     pb::{
         account_service_server::AccountServiceServer,
         notification_service_server::NotificationServiceServer,
@@ -250,17 +250,19 @@ impl App {
         Ok(Self {
             reloader: Some(reloader),
             payments: Payments::new(
-                client,
-                config.username.clone(),
+                payments::Payments::new(
+                    client,
+                    config.username.clone(),
+                    log.clone(),
+                    idempotency,
+                    accounts,
+                    BalanceWatch::new(&config.low_balance),
+                )
+                .with_poll_window(config.poll_window),
                 Defaults {
                     notification_url: config.notification_url.clone(),
                 },
-                log.clone(),
-                idempotency,
-                accounts,
-                BalanceWatch::new(&config.low_balance),
-            )
-            .with_poll_window(config.poll_window),
+            ),
             accounts: Accounts::new(account_cache),
             notifications: Notifications::new(
                 log.clone(),
@@ -420,8 +422,8 @@ pub async fn run(
             .spawn(reloader.run(signal::hangup(), app.shutdown.clone()));
     }
     if let Some(interval) = app.balance_interval {
-        app.tasks.spawn(monitor::poll_balances(
-            app.payments.clone(),
+        app.tasks.spawn(payments::poll_balances(
+            app.payments.engine().clone(),
             app.log.clone(),
             interval,
             app.shutdown.clone(),

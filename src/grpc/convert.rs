@@ -15,7 +15,7 @@ use super::{Error, FieldViolation};
 use crate::{
     money::{Amount, Currency},
     pb,
-    trustly::methods::{self as m, FromData, Method, OrderId},
+    trustly::methods::{self as m, Method, OrderId},
 };
 
 /// Longest free-text field accepted. Trustly's longest documented fields (URLs, addresses) are far
@@ -33,15 +33,7 @@ pub struct Defaults {
     pub notification_url: Url,
 }
 
-/// A validated request, ready to sign.
-#[derive(Debug)]
-pub struct Prepared {
-    pub method: &'static str,
-    /// `Data` without Username/Password (the client adds them).
-    pub data: Map<String, Value>,
-    /// The idempotency key: the same key and the same `data` give the same signed request.
-    pub idempotency_key: Option<String>,
-}
+pub use crate::payments::Prepared;
 
 // === field checks ===
 
@@ -954,8 +946,8 @@ pub fn order_with_url(answer: m::OrderWithUrl) -> (String, String, HashMap<Strin
     (answer.order_id, answer.url, extra_fields(answer.extra))
 }
 
-pub fn withdrawals(data: Value) -> Result<pb::GetWithdrawalsResponse, m::DataError> {
-    let withdrawals = Vec::<m::Withdrawal>::from_data(data)?
+pub fn withdrawals(withdrawals: Vec<m::Withdrawal>) -> pb::GetWithdrawalsResponse {
+    let withdrawals = withdrawals
         .into_iter()
         .map(|w| pb::Withdrawal {
             reference: w.reference.unwrap_or_default(),
@@ -970,7 +962,7 @@ pub fn withdrawals(data: Value) -> Result<pb::GetWithdrawalsResponse, m::DataErr
             extra_fields: extra_fields(w.extra),
         })
         .collect();
-    Ok(pb::GetWithdrawalsResponse { withdrawals })
+    pb::GetWithdrawalsResponse { withdrawals }
 }
 
 pub fn balances(balances: Vec<m::CurrencyBalance>) -> pb::BalanceResponse {
@@ -984,8 +976,8 @@ pub fn balances(balances: Vec<m::CurrencyBalance>) -> pb::BalanceResponse {
     pb::BalanceResponse { balances }
 }
 
-pub fn ledger(data: Value) -> Result<pb::AccountLedgerResponse, m::DataError> {
-    let entries = Vec::<m::LedgerEntry>::from_data(data)?
+pub fn ledger(entries: Vec<m::LedgerEntry>) -> pb::AccountLedgerResponse {
+    let entries = entries
         .into_iter()
         .map(|e| pb::LedgerEntry {
             user_id: e.user_id.unwrap_or_default(),
@@ -1000,110 +992,30 @@ pub fn ledger(data: Value) -> Result<pb::AccountLedgerResponse, m::DataError> {
             extra_fields: extra_fields(e.extra),
         })
         .collect();
-    Ok(pb::AccountLedgerResponse { entries })
+    pb::AccountLedgerResponse { entries }
 }
 
-/// Parses the v1.2 settlement CSV (RFC 4180 quoting) into rows, by header name, so a reordered or
-/// extended layout still reads. Both `extraref` and `externalreference` fill `external_reference`.
-pub fn settlement_rows(csv: &str) -> Result<pb::SettlementReportResponse, m::DataError> {
-    let mut records = parse_csv(csv).into_iter();
-    let Some(header) = records.next() else {
-        return Ok(pb::SettlementReportResponse { rows: Vec::new() });
-    };
-    let column = |name: &str| {
-        header
-            .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(name))
-    };
-    let index = |names: &[&str]| names.iter().find_map(|n| column(n));
-    let (
-        datestamp,
-        account,
-        currency,
-        amount,
-        total,
-        order,
-        order_type,
-        message,
-        username,
-        fx_amount,
-        fx_currency,
-        withdrawal,
-        extraref,
-    ) = (
-        index(&["datestamp"]),
-        index(&["accountname"]),
-        index(&["currency"]),
-        index(&["amount"]),
-        index(&["total"]),
-        index(&["orderid"]),
-        index(&["ordertype"]),
-        index(&["messageid"]),
-        index(&["username"]),
-        index(&["fxpaymentamount"]),
-        index(&["fxpaymentcurrency"]),
-        index(&["settlementbankwithdrawalid"]),
-        index(&["extraref", "externalreference"]),
-    );
-    if amount.is_none() || currency.is_none() {
-        return Err(m::DataError {
-            field: "view_automatic_settlement_details".into(),
-            problem: "CSV has no amount/currency columns",
-        });
-    }
-    let rows = records
-        .filter(|record| record.iter().any(|field| !field.is_empty()))
-        .map(|record| {
-            let get = |i: Option<usize>| i.and_then(|i| record.get(i)).cloned().unwrap_or_default();
-            pb::SettlementReportRow {
-                create_time: timestamp(&get(datestamp)),
-                account_name: get(account),
-                currency_code: get(currency),
-                amount: get(amount),
-                total: get(total),
-                order_id: get(order),
-                order_type: get(order_type),
-                message_id: get(message),
-                username: get(username),
-                fx_payment_amount: get(fx_amount),
-                fx_payment_currency: get(fx_currency),
-                settlement_bank_withdrawal_id: get(withdrawal),
-                external_reference: get(extraref),
-            }
+/// The settlement report's rows (read from Trustly's CSV by `trustly::methods`).
+pub fn settlement_rows(rows: Vec<m::SettlementRow>) -> pb::SettlementReportResponse {
+    let rows = rows
+        .into_iter()
+        .map(|row| pb::SettlementReportRow {
+            create_time: timestamp(&row.datestamp),
+            account_name: row.account_name,
+            currency_code: row.currency,
+            amount: row.amount,
+            total: row.total,
+            order_id: row.order_id,
+            order_type: row.order_type,
+            message_id: row.message_id,
+            username: row.username,
+            fx_payment_amount: row.fx_payment_amount,
+            fx_payment_currency: row.fx_payment_currency,
+            settlement_bank_withdrawal_id: row.settlement_bank_withdrawal_id,
+            external_reference: row.external_reference,
         })
         .collect();
-    Ok(pb::SettlementReportResponse { rows })
-}
-
-/// Splits CSV text into records (RFC 4180: quoted fields, doubled quotes, CRLF or LF).
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let mut records = Vec::new();
-    let mut record = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            ('"', true) => quoted = false,
-            ('"', false) if field.is_empty() => quoted = true,
-            (',', false) => record.push(std::mem::take(&mut field)),
-            ('\r', false) => {}
-            ('\n', false) => {
-                record.push(std::mem::take(&mut field));
-                records.push(std::mem::take(&mut record));
-            }
-            (c, _) => field.push(c),
-        }
-    }
-    if !field.is_empty() || !record.is_empty() {
-        record.push(field);
-        records.push(record);
-    }
-    records
+    pb::SettlementReportResponse { rows }
 }
 
 #[cfg(test)]
@@ -1129,20 +1041,6 @@ mod tests {
         ] {
             assert!(timestamp(bad).is_none(), "{bad}");
         }
-    }
-
-    #[test]
-    fn csv_handles_quotes_and_layouts() {
-        let csv = "datestamp,accountname,currency,amount,total,orderid,ordertype,messageid,username,fxpaymentamount,fxpaymentcurrency,settlementbankwithdrawalid,extraref\r\n\
-                   2026-11-20 10:00:00.1+00,CLIENT_FUNDS,EUR,100.00,100.00,123,Deposit,\"m,1\",\"say \"\"hi\"\"\",,,,ref-1\r\n";
-        let rows = settlement_rows(csv).expect("parses").rows;
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].message_id, "m,1");
-        assert_eq!(rows[0].username, "say \"hi\"");
-        assert_eq!(rows[0].external_reference, "ref-1");
-        assert_eq!(rows[0].amount, "100.00");
-        assert!(rows[0].create_time.is_some());
-        assert!(settlement_rows("").expect("empty report").rows.is_empty());
     }
 
     #[test]

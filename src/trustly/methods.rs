@@ -15,6 +15,10 @@ use serde_json::{Map, Value};
 
 use crate::money::{Amount, Currency};
 
+mod settlement_csv;
+
+pub use settlement_csv::{SettlementRow, settlement_rows};
+
 /// Fields passed through untouched: unknown attributes going out, unknown fields coming back.
 pub type Extra = BTreeMap<String, Value>;
 
