@@ -9,7 +9,10 @@ mod auth;
 pub mod convert;
 pub mod notification;
 pub mod payment;
+pub mod requests;
+pub mod responses;
 pub mod status;
+pub mod validate;
 
 pub use auth::BearerToken;
 pub use payment::Payments;

@@ -11,6 +11,7 @@ mod error;
 pub mod keys;
 pub mod methods;
 pub mod sign;
+pub mod time;
 pub mod wire;
 
 pub use client::{Client, ClientConfig, SignedRequest};
