@@ -6,6 +6,8 @@
 //!   config    flags + environment → validated Config (exit 64 on any error)
 //!   grpc/     PaymentService, NotificationService: validation, conversion, the one
 //!             error → Status map, auth
+//!   payments/ payment use cases: idempotent execution, 637 recovery, polling window,
+//!             balances, account cache (no pb, no tonic)
 //!   notify    notification intake over HTTP: verify → dedupe → store → signed answer
 //!   store/    the notification log: Redis Streams (shared, durable) or memory
 //!   trustly/  wire core: canonical serialization, RSA sign/verify, keys, envelopes,

@@ -9,7 +9,6 @@ mod reports;
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value};
 use url::Url;
 
 pub use orders::*;
@@ -21,7 +20,7 @@ use super::{
 };
 use crate::{
     money::Currency,
-    trustly::methods::{self as m, Method},
+    trustly::methods::{self as m, ExtraTarget, Method},
 };
 
 pub use crate::payments::Prepared;
@@ -31,13 +30,6 @@ pub use crate::payments::Prepared;
 pub struct Defaults {
     /// The NotificationURL used when a request leaves it empty.
     pub notification_url: Url,
-}
-
-/// Where `extra_attributes` go: into `Attributes`, or into `Data` for methods without one.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum ExtraTarget {
-    Attributes,
-    Data,
 }
 
 /// Finishes a request: builds the `Data` tree, merges the extras, and reports every invalid field
@@ -66,7 +58,10 @@ fn prepare<M: Method>(
         }
     }
     // Without a method (some field was invalid) there is no tree; those violations are reported.
-    let Some(Ok(mut data)) = method.as_ref().map(Method::typed_tree) else {
+    let Some(Ok((data, refused))) = method
+        .as_ref()
+        .map(|method| m::outgoing_data(method, extra, target))
+    else {
         check.finish()?;
         // invariant: converters return a method whenever no field was invalid, and typed
         // methods always serialize; report rather than panic if that ever breaks.
@@ -75,33 +70,13 @@ fn prepare<M: Method>(
             description: "could not be encoded".into(),
         }]));
     };
-    let object = match target {
-        ExtraTarget::Data => &mut data,
-        ExtraTarget::Attributes => match data
-            .entry("Attributes")
-            .or_insert_with(|| Value::Object(Map::new()))
-        {
-            Value::Object(attributes) => attributes,
-            _ => &mut data,
-        },
-    };
-    for (key, value) in extra {
-        // A pass-through attribute may add, never replace: not a typed field (set or not, as
-        // the typed tree still holds unset fields as null), not a credential.
-        if object.contains_key(&key)
-            || matches!(key.as_str(), "Username" | "Password" | "Attributes")
-        {
-            check.violation(
-                &format!("extra_attributes[{key}]"),
-                "collides with a typed field; use the typed field",
-            );
-        } else {
-            object.insert(key, Value::String(value));
-        }
+    for key in refused {
+        check.violation(
+            &format!("extra_attributes[{key}]"),
+            "collides with a typed field; use the typed field",
+        );
     }
     check.finish()?;
-    // Typed fields left unset are omitted from what is signed and sent.
-    m::drop_nulls(&mut data);
     Ok(Prepared {
         method: M::NAME,
         data,

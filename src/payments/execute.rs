@@ -33,10 +33,15 @@ impl Payments {
         let span = info_span!("trustly", method = prepared.method, %uuid);
         let result = async {
             let fingerprint = fingerprint(prepared.method, &prepared.data);
+            let started = std::time::Instant::now();
             let signed = self
                 .client
                 .sign_data(prepared.method, uuid, prepared.data)
                 .await?;
+            // The wire core keeps no metrics: signing time is observed here.
+            metrics::global()
+                .signing_seconds
+                .observe(started.elapsed().as_secs_f64());
             match prepared.idempotency_key {
                 None => self.send(&signed).await.map(Answer::fresh),
                 Some(key) => self.idempotent(&key, &fingerprint, signed).await,

@@ -45,9 +45,7 @@ pub trait Method: Serialize + Send + Sync {
 
     /// The `Data` tree, without credentials. Absent optional fields are dropped.
     fn data(&self) -> Result<Map<String, Value>, serde_json::Error> {
-        let mut map = self.typed_tree()?;
-        drop_nulls(&mut map);
-        Ok(map)
+        outgoing_data(self, [], ExtraTarget::Data).map(|(data, _)| data)
     }
 
     /// The tree with every typed field present, absent ones as `null`: the set of keys this
@@ -58,6 +56,53 @@ pub trait Method: Serialize + Send + Sync {
             _ => Err(serde::ser::Error::custom("method data must be an object")),
         }
     }
+}
+
+/// Where pass-through fields go: into `Attributes`, or into `Data` for methods without one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExtraTarget {
+    Attributes,
+    Data,
+}
+
+/// A method's `Data` exactly as it is signed and sent (without credentials): the typed tree, the
+/// pass-through fields added, unset fields dropped. Every call builds its `Data` here, typed
+/// ([`Method::data`], `Client::call`) or with the gateway's extra attributes.
+///
+/// A pass-through field may add, never replace: a key naming a typed field (set or not) or a
+/// credential is not added and is returned in the second list, in the order given.
+pub fn outgoing_data<M: Method + ?Sized>(
+    method: &M,
+    extra: impl IntoIterator<Item = (String, String)>,
+    target: ExtraTarget,
+) -> Result<(Map<String, Value>, Vec<String>), serde_json::Error> {
+    let mut data = method.typed_tree()?;
+    let mut refused = Vec::new();
+    let mut extra = extra.into_iter().peekable();
+    if extra.peek().is_some() {
+        let object = match target {
+            ExtraTarget::Data => &mut data,
+            ExtraTarget::Attributes => match data
+                .entry("Attributes")
+                .or_insert_with(|| Value::Object(Map::new()))
+            {
+                Value::Object(attributes) => attributes,
+                _ => &mut data,
+            },
+        };
+        for (key, value) in extra {
+            // The typed tree still holds unset fields as null, so they are refused too.
+            if object.contains_key(&key)
+                || matches!(key.as_str(), "Username" | "Password" | "Attributes")
+            {
+                refused.push(key);
+            } else {
+                object.insert(key, Value::String(value));
+            }
+        }
+    }
+    drop_nulls(&mut data);
+    Ok((data, refused))
 }
 
 /// Removes `null` object members recursively (the Python/PHP clients' "vacuum"), so optional

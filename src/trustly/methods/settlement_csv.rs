@@ -36,6 +36,7 @@ pub fn settlement_rows(csv: &str) -> Result<Vec<SettlementRow>, DataError> {
             .position(|h| h.trim().eq_ignore_ascii_case(name))
     };
     let index = |names: &[&str]| names.iter().find_map(|n| column(n));
+    // In the order of `SettlementRow`'s fields.
     let columns = [
         index(&["datestamp"]),
         index(&["accountname"]),
@@ -60,35 +61,26 @@ pub fn settlement_rows(csv: &str) -> Result<Vec<SettlementRow>, DataError> {
     let rows = records
         .filter(|record| record.iter().any(|field| !field.is_empty()))
         .map(|record| {
-            let [
-                datestamp,
-                account_name,
-                currency,
-                amount,
-                total,
-                order_id,
-                order_type,
-                message_id,
-                username,
-                fx_payment_amount,
-                fx_payment_currency,
-                settlement_bank_withdrawal_id,
-                external_reference,
-            ] = columns.map(|i| i.and_then(|i| record.get(i)).cloned().unwrap_or_default());
+            let get = |column: usize| {
+                columns[column]
+                    .and_then(|i| record.get(i))
+                    .cloned()
+                    .unwrap_or_default()
+            };
             SettlementRow {
-                datestamp,
-                account_name,
-                currency,
-                amount,
-                total,
-                order_id,
-                order_type,
-                message_id,
-                username,
-                fx_payment_amount,
-                fx_payment_currency,
-                settlement_bank_withdrawal_id,
-                external_reference,
+                datestamp: get(0),
+                account_name: get(1),
+                currency: get(2),
+                amount: get(3),
+                total: get(4),
+                order_id: get(5),
+                order_type: get(6),
+                message_id: get(7),
+                username: get(8),
+                fx_payment_amount: get(9),
+                fx_payment_currency: get(10),
+                settlement_bank_withdrawal_id: get(11),
+                external_reference: get(12),
             }
         })
         .collect();
