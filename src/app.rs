@@ -21,11 +21,10 @@ use crate::{
         account::Accounts,
         convert::Defaults,
         notification::{Delivery, Notifications},
-        payment::{AccountSettings, IdempotencySettings},
         server::{Health, RPC_TIMEOUT_MARGIN, Services},
     },
-    monitor::{self, BalanceWatch},
     notify::Intake,
+    payments::{self, AccountSettings, BalanceWatch, IdempotencySettings},
     ops::{health::Readiness, http_server, reload::Reloader, signal},
     store::{
         self, NotificationLog,
@@ -291,17 +290,19 @@ fn payments(config: &Config, client: Client, stores: &Stores) -> Payments {
         from_cache: config.register_account_from_cache,
     };
     Payments::new(
-        client,
-        config.username.clone(),
+        payments::Payments::new(
+            client,
+            config.username.clone(),
+            stores.log.clone(),
+            idempotency,
+            accounts,
+            BalanceWatch::new(&config.low_balance),
+        )
+        .with_poll_window(config.poll_window),
         Defaults {
             notification_url: config.notification_url.clone(),
         },
-        stores.log.clone(),
-        idempotency,
-        accounts,
-        BalanceWatch::new(&config.low_balance),
     )
-    .with_poll_window(config.poll_window)
 }
 
 /// The sockets the sidecar serves, bound before `run` (so tests can bind port 0).
@@ -434,8 +435,8 @@ fn spawn_background(app: &mut App, intake: TcpListener) {
             .spawn(reloader.run(signal::hangup(), app.shutdown.clone()));
     }
     if let Some(interval) = app.balance_interval {
-        app.tasks.spawn(monitor::poll_balances(
-            app.payments.clone(),
+        app.tasks.spawn(payments::poll_balances(
+            app.payments.engine().clone(),
             app.log.clone(),
             interval,
             app.shutdown.clone(),

@@ -10,8 +10,11 @@ mod auth;
 pub mod convert;
 pub mod notification;
 pub mod payment;
+pub mod requests;
+pub mod responses;
 pub mod server;
 pub mod status;
+pub mod validate;
 
 pub use auth::BearerToken;
 pub use payment::Payments;

@@ -35,6 +35,7 @@ pub mod money;
 pub mod monitor;
 pub mod notify;
 pub mod ops;
+pub mod payments;
 pub mod pb;
 pub mod secret;
 pub mod sim;

@@ -1,5 +1,5 @@
 //! The Trustly wire core: canonical serialization, RSA signatures, keys, JSON-RPC envelopes,
-//! typed method data and the HTTP client.
+//! typed method data (`methods/`, by family), the calendar (`time`) and the HTTP client.
 //!
 //! It knows nothing of gRPC, Redis or the sidecar's configuration: it takes keys, credentials and
 //! an endpoint, and gives back verified, classified outcomes.
@@ -11,6 +11,7 @@ mod error;
 pub mod keys;
 pub mod methods;
 pub mod sign;
+pub mod time;
 pub mod wire;
 
 pub use client::{Client, ClientConfig, SignedRequest};

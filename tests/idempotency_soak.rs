@@ -108,6 +108,8 @@ async fn a_sidecar_killed_between_reserve_and_answer_pays_once_after_restart() {
         "TRUSTLY_SIDECAR_NOTIFICATION_LISTEN".into(),
         format!("127.0.0.1:{intake}"),
     );
+    // Never the default ops port: another process may hold it, and then the sidecar cannot start.
+    vars.insert("TRUSTLY_SIDECAR_OPS_LISTEN".into(), "127.0.0.1:0".into());
     let start = || {
         SidecarProcess(
             Command::new(env!("CARGO_BIN_EXE_trustly-sidecar"))

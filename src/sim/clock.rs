@@ -1,6 +1,8 @@
-//! Wall-clock timestamps and dates in Trustly's formats, without a date library.
+//! Wall-clock timestamps and dates in Trustly's formats; the calendar is `trustly::time`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::trustly::time::civil_from_days;
 
 /// A UTC instant with microsecond precision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,20 +42,6 @@ impl Timestamp {
         let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
         (format!("{y:04}-{m:02}-{d:02}"), secs.rem_euclid(86_400))
     }
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -157,16 +157,12 @@ impl Client {
         let uuid = uuid.hyphenated().to_string();
         let plaintext = canonical::plaintext(method, &uuid, &data);
         let signer = Arc::clone(&self.signer);
-        let started = std::time::Instant::now();
         let signature = self
             .crypto
             .run(move || signer.sign(plaintext.as_bytes()))
             .await
             .and_then(|signed| signed)
             .map_err(Error::Signing)?;
-        crate::metrics::global()
-            .signing_seconds
-            .observe(started.elapsed().as_secs_f64());
         let body = serde_json::to_vec(&wire::request(method, &uuid, &signature, data))
             .map_err(Error::Encoding)?;
         Ok(SignedRequest {

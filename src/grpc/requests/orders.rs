@@ -1,0 +1,326 @@
+//! Requests that open or act on an order: deposits, withdrawals, refunds, payouts, accounts and
+//! charges.
+
+use std::collections::HashMap;
+
+use super::{
+    Defaults, ExtraTarget, PLACEHOLDER_CURRENCY, Prepared,
+    attributes::{bank_account, checkout, flag, holder, party, psp},
+    prepare,
+};
+use crate::{
+    grpc::{Error, validate::Check},
+    pb,
+    trustly::methods::{self as m, Method, OrderId},
+};
+
+pub fn deposit(r: pb::DepositRequest, d: &Defaults) -> Result<Prepared, Error> {
+    let mut c = Check::default();
+    let message_id = c.key("message_id", &r.message_id);
+    let method = m::Deposit {
+        notification_url: c.notification_url("notification_url", &r.notification_url, d),
+        end_user_id: c.required("end_user_id", &r.end_user_id),
+        message_id: message_id.clone(),
+        attributes: m::DepositAttributes {
+            // Any valid currency stands in while the other fields are checked; an invalid one
+            // is reported with them, and nothing built from the stand-in is ever sent.
+            currency: c
+                .currency("currency_code", &r.currency_code)
+                .unwrap_or(PLACEHOLDER_CURRENCY),
+            checkout: checkout(&mut c, r.user.as_ref(), r.psp_merchant.as_ref(), true),
+            shopper_statement: Some(c.required("shopper_statement", &r.shopper_statement)),
+            amount: c.amount("amount", &r.amount, false),
+            suggested_min_amount: c.amount("suggested_min_amount", &r.suggested_min_amount, false),
+            suggested_max_amount: c.amount("suggested_max_amount", &r.suggested_max_amount, false),
+            method: c.optional("method", &r.method),
+            shipping_address_country: c.country(
+                "shipping_address_country",
+                &r.shipping_address_country,
+                false,
+            ),
+            shipping_address_postal_code: c.optional(
+                "shipping_address_postal_code",
+                &r.shipping_address_postal_code,
+            ),
+            shipping_address_city: c.optional("shipping_address_city", &r.shipping_address_city),
+            shipping_address_line1: c.optional("shipping_address_line1", &r.shipping_address_line1),
+            shipping_address_line2: c.optional("shipping_address_line2", &r.shipping_address_line2),
+            shipping_address: c.optional("shipping_address", &r.shipping_address),
+            request_direct_debit_mandate: flag(r.request_direct_debit_mandate),
+            charge_account_id: c.optional("charge_account_id", &r.charge_account_id),
+            quick_deposit: flag(r.quick_deposit),
+            external_reference: c.optional("external_reference", &r.external_reference),
+            account_id: c.optional("account_id", &r.account_id),
+            recipient_information: party(
+                &mut c,
+                "recipient_information",
+                r.recipient_information.as_ref(),
+            ),
+            request_kyc: flag(r.request_kyc),
+            hold_notifications: flag(r.hold_notifications),
+            extra: m::Extra::new(),
+        },
+    };
+    prepare(
+        c,
+        Some(method),
+        r.extra_attributes,
+        ExtraTarget::Attributes,
+        Some(message_id),
+    )
+}
+
+pub fn withdraw(r: pb::WithdrawRequest, d: &Defaults) -> Result<Prepared, Error> {
+    let mut c = Check::default();
+    let message_id = c.key("message_id", &r.message_id);
+    let currency = c
+        .currency("currency_code", &r.currency_code)
+        .unwrap_or(PLACEHOLDER_CURRENCY);
+    let method = m::Withdraw {
+        notification_url: c.notification_url("notification_url", &r.notification_url, d),
+        end_user_id: c.required("end_user_id", &r.end_user_id),
+        message_id: message_id.clone(),
+        currency,
+        attributes: m::WithdrawAttributes {
+            checkout: checkout(&mut c, r.user.as_ref(), r.psp_merchant.as_ref(), false),
+            shopper_statement: Some(c.required("shopper_statement", &r.shopper_statement)),
+            suggested_min_amount: c.amount("suggested_min_amount", &r.suggested_min_amount, false),
+            suggested_max_amount: c.amount("suggested_max_amount", &r.suggested_max_amount, false),
+            suggested_amount: c.amount("suggested_amount", &r.suggested_amount, false),
+            date_of_birth: c.date("date_of_birth", &r.date_of_birth, false),
+            address_country: c.country("address_country", &r.address_country, false),
+            address_postal_code: c.optional("address_postal_code", &r.address_postal_code),
+            address_city: c.optional("address_city", &r.address_city),
+            address_line1: c.optional("address_line1", &r.address_line1),
+            address_line2: c.optional("address_line2", &r.address_line2),
+            address: c.optional("address", &r.address),
+            external_reference: c.optional("external_reference", &r.external_reference),
+            sender_information: party(&mut c, "sender_information", r.sender_information.as_ref()),
+            extra: m::Extra::new(),
+        },
+    };
+    prepare(
+        c,
+        Some(method),
+        r.extra_attributes,
+        ExtraTarget::Attributes,
+        Some(message_id),
+    )
+}
+
+pub fn select_account(r: pb::SelectAccountRequest, d: &Defaults) -> Result<Prepared, Error> {
+    let mut c = Check::default();
+    let message_id = c.key("message_id", &r.message_id);
+    let method = m::SelectAccount {
+        notification_url: c.notification_url("notification_url", &r.notification_url, d),
+        end_user_id: c.required("end_user_id", &r.end_user_id),
+        message_id: message_id.clone(),
+        attributes: m::SelectAccountAttributes {
+            // A mandate needs the end user's email (spec §5.7).
+            checkout: checkout(
+                &mut c,
+                r.user.as_ref(),
+                r.psp_merchant.as_ref(),
+                r.request_direct_debit_mandate,
+            ),
+            shopper_statement: c.optional("shopper_statement", &r.shopper_statement),
+            request_direct_debit_mandate: flag(r.request_direct_debit_mandate),
+            date_of_birth: c.date("date_of_birth", &r.date_of_birth, false),
+            hold_notifications: flag(r.hold_notifications),
+            extra: m::Extra::new(),
+        },
+    };
+    prepare(
+        c,
+        Some(method),
+        r.extra_attributes,
+        ExtraTarget::Attributes,
+        Some(message_id),
+    )
+}
+
+pub fn refund(r: pb::RefundRequest) -> Result<Prepared, Error> {
+    let mut c = Check::default();
+    let key = c.key("request_id", &r.request_id);
+    let order_id = c.order_id("order_id", &r.order_id);
+    let money = c.money("amount", r.amount.as_ref());
+    let external_reference = c.optional("external_reference", &r.external_reference);
+    let method = order_id
+        .zip(money)
+        .map(|(order_id, (amount, currency))| m::Refund {
+            order_id,
+            amount,
+            currency,
+            attributes: m::RefundAttributes {
+                external_reference,
+                extra: m::Extra::new(),
+            },
+        });
+    prepare(
+        c,
+        method,
+        r.extra_attributes,
+        ExtraTarget::Attributes,
+        Some(key),
+    )
+}
+
+/// ApproveWithdrawal, DenyWithdrawal and CancelCharge: an idempotency key and an OrderID.
+fn order_action<M: Method>(
+    request_id: &str,
+    order_id: &str,
+    extra: HashMap<String, String>,
+    build: impl FnOnce(OrderId) -> M,
+) -> Result<Prepared, Error> {
+    let mut c = Check::default();
+    let key = c.key("request_id", request_id);
+    let method = c.order_id("order_id", order_id).map(build);
+    prepare(c, method, extra, ExtraTarget::Data, Some(key))
+}
+
+pub fn approve_withdrawal(r: pb::ApproveWithdrawalRequest) -> Result<Prepared, Error> {
+    order_action(&r.request_id, &r.order_id, r.extra_attributes, |order_id| {
+        m::ApproveWithdrawal {
+            order_id,
+            extra: m::Extra::new(),
+        }
+    })
+}
+
+pub fn deny_withdrawal(r: pb::DenyWithdrawalRequest) -> Result<Prepared, Error> {
+    order_action(&r.request_id, &r.order_id, r.extra_attributes, |order_id| {
+        m::DenyWithdrawal {
+            order_id,
+            extra: m::Extra::new(),
+        }
+    })
+}
+
+pub fn register_account(r: pb::RegisterAccountRequest) -> Result<Prepared, Error> {
+    let mut c = Check::default();
+    let method = m::RegisterAccount {
+        end_user_id: c.required("end_user_id", &r.end_user_id),
+        account: bank_account(&mut c, r.account.as_ref()),
+        attributes: holder(&mut c, r.holder.as_ref()),
+    };
+    // Naturally idempotent: the same details always give the same AccountID (spec §5.8).
+    prepare(
+        c,
+        Some(method),
+        r.extra_attributes,
+        ExtraTarget::Attributes,
+        None,
+    )
+}
+
+pub fn account_payout(r: pb::AccountPayoutRequest, d: &Defaults) -> Result<Prepared, Error> {
+    let mut c = Check::default();
+    let message_id = c.key("message_id", &r.message_id);
+    let notification_url = c.notification_url("notification_url", &r.notification_url, d);
+    let account_id = c.required("account_id", &r.account_id);
+    let end_user_id = c.required("end_user_id", &r.end_user_id);
+    let money = c.money("amount", r.amount.as_ref());
+    let attributes = m::PayoutAttributes {
+        shopper_statement: c.required("shopper_statement", &r.shopper_statement),
+        external_reference: c.optional("external_reference", &r.external_reference),
+        psp: psp(&mut c, r.psp_merchant.as_ref()),
+        sender_information: party(&mut c, "sender_information", r.sender_information.as_ref()),
+        extra: m::Extra::new(),
+    };
+    let method = money.map(|(amount, currency)| m::AccountPayout {
+        notification_url,
+        account_id,
+        end_user_id,
+        message_id: message_id.clone(),
+        amount,
+        currency,
+        attributes,
+    });
+    prepare(
+        c,
+        method,
+        r.extra_attributes,
+        ExtraTarget::Attributes,
+        Some(message_id),
+    )
+}
+
+pub fn register_account_payout(
+    r: pb::RegisterAccountPayoutRequest,
+    d: &Defaults,
+) -> Result<Prepared, Error> {
+    let mut c = Check::default();
+    let message_id = c.key("message_id", &r.message_id);
+    let notification_url = c.notification_url("notification_url", &r.notification_url, d);
+    let end_user_id = c.required("end_user_id", &r.end_user_id);
+    let account = bank_account(&mut c, r.account.as_ref());
+    let money = c.money("amount", r.amount.as_ref());
+    let attributes = m::RegisterAccountPayoutAttributes {
+        payout: m::PayoutAttributes {
+            shopper_statement: c.required("shopper_statement", &r.shopper_statement),
+            external_reference: c.optional("external_reference", &r.external_reference),
+            psp: psp(&mut c, r.psp_merchant.as_ref()),
+            sender_information: party(&mut c, "sender_information", r.sender_information.as_ref()),
+            extra: m::Extra::new(),
+        },
+        account: holder(&mut c, r.holder.as_ref()),
+    };
+    let method = money.map(|(amount, currency)| m::RegisterAccountPayout {
+        end_user_id,
+        account,
+        notification_url,
+        message_id: message_id.clone(),
+        amount,
+        currency,
+        attributes,
+    });
+    prepare(
+        c,
+        method,
+        r.extra_attributes,
+        ExtraTarget::Attributes,
+        Some(message_id),
+    )
+}
+
+pub fn charge(r: pb::ChargeRequest, d: &Defaults) -> Result<Prepared, Error> {
+    let mut c = Check::default();
+    let message_id = c.key("message_id", &r.message_id);
+    let notification_url = c.notification_url("notification_url", &r.notification_url, d);
+    let account_id = c.required("account_id", &r.account_id);
+    let end_user_id = c.required("end_user_id", &r.end_user_id);
+    let money = c.money("amount", r.amount.as_ref());
+    let attributes = m::ChargeAttributes {
+        shopper_statement: c.required("shopper_statement", &r.shopper_statement),
+        email: c.email("email", &r.email, true).unwrap_or_default(),
+        payment_date: c.date("payment_date", &r.payment_date, false),
+        external_reference: c.optional("external_reference", &r.external_reference),
+        psp: psp(&mut c, r.psp_merchant.as_ref()),
+        extra: m::Extra::new(),
+    };
+    let method = money.map(|(amount, currency)| m::Charge {
+        account_id,
+        notification_url,
+        end_user_id,
+        message_id: message_id.clone(),
+        amount,
+        currency,
+        attributes,
+    });
+    prepare(
+        c,
+        method,
+        r.extra_attributes,
+        ExtraTarget::Attributes,
+        Some(message_id),
+    )
+}
+
+pub fn cancel_charge(r: pb::CancelChargeRequest) -> Result<Prepared, Error> {
+    order_action(&r.request_id, &r.order_id, r.extra_attributes, |order_id| {
+        m::CancelCharge {
+            order_id,
+            extra: m::Extra::new(),
+        }
+    })
+}

@@ -1,0 +1,58 @@
+//! Direct debits: Charge and CancelCharge.
+
+use super::*;
+
+// === Charge / CancelCharge ===
+
+/// `Charge`: a direct debit of a mandated account (spec §5.11). Business rejections come back in
+/// a success envelope, in `rejected`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Charge {
+    #[serde(rename = "AccountID")]
+    pub account_id: String,
+    #[serde(rename = "NotificationURL")]
+    pub notification_url: String,
+    #[serde(rename = "EndUserID")]
+    pub end_user_id: String,
+    #[serde(rename = "MessageID")]
+    pub message_id: String,
+    #[serde(rename = "Amount")]
+    pub amount: Amount,
+    #[serde(rename = "Currency")]
+    pub currency: Currency,
+    #[serde(rename = "Attributes")]
+    pub attributes: ChargeAttributes,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChargeAttributes {
+    pub shopper_statement: String,
+    pub email: String,
+    /// `YYYY-MM-DD`; as soon as possible when absent.
+    pub payment_date: Option<String>,
+    pub external_reference: Option<String>,
+    #[serde(flatten)]
+    pub psp: PspAttributes,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Method for Charge {
+    const NAME: &'static str = "Charge";
+    type Response = ChargeResult;
+}
+
+/// `CancelCharge` of a future-dated Charge (spec §5.12).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CancelCharge {
+    #[serde(rename = "OrderID")]
+    pub order_id: OrderId,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Method for CancelCharge {
+    const NAME: &'static str = "CancelCharge";
+    type Response = ChargeResult;
+}

@@ -1,0 +1,126 @@
+//! Pay-ins: Deposit, SelectAccount (the account-selection flow), and Refund of a deposit.
+
+use super::*;
+
+// === Deposit ===
+
+/// `Deposit`: a pay-in; returns the checkout URL (spec §5.3).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Deposit {
+    #[serde(rename = "NotificationURL")]
+    pub notification_url: String,
+    #[serde(rename = "EndUserID")]
+    pub end_user_id: String,
+    #[serde(rename = "MessageID")]
+    pub message_id: String,
+    #[serde(rename = "Attributes")]
+    pub attributes: DepositAttributes,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DepositAttributes {
+    pub currency: Currency,
+    #[serde(flatten)]
+    pub checkout: CheckoutAttributes,
+    pub shopper_statement: Option<String>,
+    pub amount: Option<Amount>,
+    pub suggested_min_amount: Option<Amount>,
+    pub suggested_max_amount: Option<Amount>,
+    /// Only `deposit.bank.netherlands.ideal` today.
+    pub method: Option<String>,
+    pub shipping_address_country: Option<String>,
+    pub shipping_address_postal_code: Option<String>,
+    pub shipping_address_city: Option<String>,
+    pub shipping_address_line1: Option<String>,
+    pub shipping_address_line2: Option<String>,
+    pub shipping_address: Option<String>,
+    #[serde(serialize_with = "flag_string")]
+    pub request_direct_debit_mandate: Option<bool>,
+    #[serde(rename = "ChargeAccountID")]
+    pub charge_account_id: Option<String>,
+    #[serde(serialize_with = "flag_number")]
+    pub quick_deposit: Option<bool>,
+    pub external_reference: Option<String>,
+    #[serde(rename = "AccountID")]
+    pub account_id: Option<String>,
+    pub recipient_information: Option<PartyInformation>,
+    #[serde(rename = "RequestKYC", serialize_with = "flag_string")]
+    pub request_kyc: Option<bool>,
+    /// Test environment only: hold notifications for manual delivery.
+    #[serde(serialize_with = "flag_string")]
+    pub hold_notifications: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Method for Deposit {
+    const NAME: &'static str = "Deposit";
+    type Response = OrderWithUrl;
+}
+
+// === SelectAccount ===
+
+/// `SelectAccount`: the end user picks and verifies a bank account; the result arrives as an
+/// `account` notification (spec §5.7).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SelectAccount {
+    #[serde(rename = "NotificationURL")]
+    pub notification_url: String,
+    #[serde(rename = "EndUserID")]
+    pub end_user_id: String,
+    #[serde(rename = "MessageID")]
+    pub message_id: String,
+    #[serde(rename = "Attributes")]
+    pub attributes: SelectAccountAttributes,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SelectAccountAttributes {
+    #[serde(flatten)]
+    pub checkout: CheckoutAttributes,
+    pub shopper_statement: Option<String>,
+    /// A **number** 0/1 for this method (spec §5.7).
+    #[serde(serialize_with = "flag_number")]
+    pub request_direct_debit_mandate: Option<bool>,
+    pub date_of_birth: Option<String>,
+    #[serde(serialize_with = "flag_string")]
+    pub hold_notifications: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Method for SelectAccount {
+    const NAME: &'static str = "SelectAccount";
+    type Response = OrderWithUrl;
+}
+
+// === Refund ===
+
+/// `Refund` of a Deposit or Charge, in full or in part (spec §5.5). It has no MessageID, so only
+/// an identical replay (same UUID) is safe to retry.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Refund {
+    #[serde(rename = "OrderID")]
+    pub order_id: OrderId,
+    #[serde(rename = "Amount")]
+    pub amount: Amount,
+    #[serde(rename = "Currency")]
+    pub currency: Currency,
+    #[serde(rename = "Attributes")]
+    pub attributes: RefundAttributes,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RefundAttributes {
+    pub external_reference: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Method for Refund {
+    const NAME: &'static str = "Refund";
+    type Response = OrderResult;
+}

@@ -1,0 +1,148 @@
+//! Payouts: Withdraw and its approval or denial, AccountPayout and RegisterAccountPayout.
+
+use super::*;
+
+// === Withdraw ===
+
+/// `Withdraw`: a user-driven payout through the checkout (spec §5.4).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Withdraw {
+    #[serde(rename = "NotificationURL")]
+    pub notification_url: String,
+    #[serde(rename = "EndUserID")]
+    pub end_user_id: String,
+    #[serde(rename = "MessageID")]
+    pub message_id: String,
+    #[serde(rename = "Currency")]
+    pub currency: Currency,
+    #[serde(rename = "Attributes")]
+    pub attributes: WithdrawAttributes,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WithdrawAttributes {
+    #[serde(flatten)]
+    pub checkout: CheckoutAttributes,
+    pub shopper_statement: Option<String>,
+    pub suggested_min_amount: Option<Amount>,
+    pub suggested_max_amount: Option<Amount>,
+    /// A fixed amount the user cannot change.
+    pub suggested_amount: Option<Amount>,
+    pub date_of_birth: Option<String>,
+    pub address_country: Option<String>,
+    pub address_postal_code: Option<String>,
+    pub address_city: Option<String>,
+    pub address_line1: Option<String>,
+    pub address_line2: Option<String>,
+    pub address: Option<String>,
+    pub external_reference: Option<String>,
+    pub sender_information: Option<PartyInformation>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Method for Withdraw {
+    const NAME: &'static str = "Withdraw";
+    type Response = OrderWithUrl;
+}
+
+// === ApproveWithdrawal / DenyWithdrawal ===
+
+/// `ApproveWithdrawal` of a prepared withdrawal (spec §5.6).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ApproveWithdrawal {
+    #[serde(rename = "OrderID", serialize_with = "order_id_number")]
+    pub order_id: OrderId,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Method for ApproveWithdrawal {
+    const NAME: &'static str = "ApproveWithdrawal";
+    type Response = OrderResult;
+}
+
+/// `DenyWithdrawal` of a prepared withdrawal (spec §5.6).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DenyWithdrawal {
+    #[serde(rename = "OrderID", serialize_with = "order_id_number")]
+    pub order_id: OrderId,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Method for DenyWithdrawal {
+    const NAME: &'static str = "DenyWithdrawal";
+    type Response = OrderResult;
+}
+
+// === AccountPayout / RegisterAccountPayout ===
+
+/// `AccountPayout` to a known accountid (spec §5.9).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AccountPayout {
+    #[serde(rename = "NotificationURL")]
+    pub notification_url: String,
+    #[serde(rename = "AccountID")]
+    pub account_id: String,
+    #[serde(rename = "EndUserID")]
+    pub end_user_id: String,
+    #[serde(rename = "MessageID")]
+    pub message_id: String,
+    #[serde(rename = "Amount")]
+    pub amount: Amount,
+    #[serde(rename = "Currency")]
+    pub currency: Currency,
+    #[serde(rename = "Attributes")]
+    pub attributes: PayoutAttributes,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PayoutAttributes {
+    pub shopper_statement: String,
+    pub external_reference: Option<String>,
+    #[serde(flatten)]
+    pub psp: PspAttributes,
+    pub sender_information: Option<PartyInformation>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl Method for AccountPayout {
+    const NAME: &'static str = "AccountPayout";
+    type Response = OrderResult;
+}
+
+/// `RegisterAccountPayout`: register an account and pay out to it in one call (spec §5.10).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RegisterAccountPayout {
+    #[serde(rename = "EndUserID")]
+    pub end_user_id: String,
+    #[serde(flatten)]
+    pub account: BankAccount,
+    #[serde(rename = "NotificationURL")]
+    pub notification_url: String,
+    #[serde(rename = "MessageID")]
+    pub message_id: String,
+    #[serde(rename = "Amount")]
+    pub amount: Amount,
+    #[serde(rename = "Currency")]
+    pub currency: Currency,
+    #[serde(rename = "Attributes")]
+    pub attributes: RegisterAccountPayoutAttributes,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RegisterAccountPayoutAttributes {
+    #[serde(flatten)]
+    pub payout: PayoutAttributes,
+    #[serde(flatten)]
+    pub account: RegisterAccountAttributes,
+}
+
+impl Method for RegisterAccountPayout {
+    const NAME: &'static str = "RegisterAccountPayout";
+    type Response = OrderResult;
+}
