@@ -74,10 +74,10 @@ impl Notifications {
 pub type NotificationStream =
     Pin<Box<dyn Stream<Item = Result<pb::StreamNotificationsResponse, Status>> + Send>>;
 
-fn store_status(error: &store::Error) -> Status {
+fn store_status(error: store::Error) -> Status {
     warn!(%error, "notification store unavailable");
     metrics::global().store_errors.inc();
-    Status::unavailable("the notification store is unavailable; retry")
+    super::Error::Store(error).into()
 }
 
 fn check_group(group: &str) -> Result<(), Status> {
@@ -142,7 +142,7 @@ impl NotificationService for Notifications {
         self.log
             .join(&request.consumer_group, &start)
             .await
-            .map_err(|e| store_status(&e))?;
+            .map_err(store_status)?;
         // One slot more than the buffer: it is kept for the RESOURCE_EXHAUSTED that closes a
         // subscriber that fell behind.
         let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER + 1);
@@ -199,13 +199,13 @@ impl NotificationService for Notifications {
                     &notify::Decision::new(decision, limit).encode(),
                 )
                 .await
-                .map_err(|e| store_status(&e))?;
+                .map_err(store_status)?;
         }
         let acknowledged = self
             .log
             .ack(&request.consumer_group, &request.event_id)
             .await
-            .map_err(|e| store_status(&e))?;
+            .map_err(store_status)?;
         Ok(Response::new(pb::AcknowledgeNotificationResponse {
             acknowledged,
         }))
@@ -226,7 +226,7 @@ impl NotificationService for Notifications {
             .log
             .dead_letters(&request.consumer_group, size)
             .await
-            .map_err(|e| store_status(&e))?;
+            .map_err(store_status)?;
         let mut notifications = Vec::with_capacity(events.len());
         for event in events {
             notifications.push(notification(&self.log, event).await);
@@ -244,11 +244,11 @@ impl NotificationService for Notifications {
             .log
             .replay_dead_letter(&request.consumer_group, &request.event_id)
             .await
-            .map_err(|e| store_status(&e))?
+            .map_err(store_status)?
         {
             Ok(Response::new(pb::ReplayDeadLetterResponse {}))
         } else {
-            Err(Status::not_found("no such dead letter in this group"))
+            Err(super::Error::NotFound("dead letter in this group").into())
         }
     }
 }
@@ -268,6 +268,7 @@ struct Subscriber {
 enum End {
     Gone,
     TooSlow,
+    Store(store::Error),
 }
 
 impl Subscriber {
@@ -317,7 +318,7 @@ impl Subscriber {
                     )),
                 };
                 if let Err(end) = self.send(heartbeat) {
-                    return self.close(Some(end));
+                    return self.close(end);
                 }
                 last_sent = tokio::time::Instant::now();
             }
@@ -330,27 +331,26 @@ impl Subscriber {
     }
 
     /// Ends the stream: with RESOURCE_EXHAUSTED for a subscriber that fell behind, UNAVAILABLE
-    /// when the store failed (`None`); the subscriber reconnects and resumes from the group.
-    fn close(&self, end: Option<End>) {
+    /// when the store failed; the subscriber reconnects and resumes from the group.
+    fn close(&self, end: End) {
         match end {
-            Some(End::Gone) => {}
-            Some(End::TooSlow) => {
+            End::Gone => {}
+            End::TooSlow => {
                 warn!(group = %self.group, consumer = %self.consumer, "subscriber too slow; closing its stream (it resumes from the group)");
-                let _ = self.tx.try_send(Err(Status::resource_exhausted(
-                    "subscriber too slow; reconnect to resume",
-                )));
+                let _ = self
+                    .tx
+                    .try_send(Err(super::Error::SubscriberTooSlow.into()));
             }
-            None => {
-                let _ = self.tx.try_send(Err(Status::unavailable(
-                    "the notification store is unavailable; reconnect to resume",
-                )));
+            End::Store(error) => {
+                debug!(%error, "notification store failed; closing the stream");
+                let _ = self.tx.try_send(Err(super::Error::Store(error).into()));
             }
         }
     }
 
     /// One pass: redeliver what went stale (when `claim`), then what is new. Returns how many
     /// were sent.
-    async fn round(&self, claim: bool) -> Result<usize, Option<End>> {
+    async fn round(&self, claim: bool) -> Result<usize, End> {
         let stale = if claim {
             self.log
                 .claim_stale(
@@ -360,10 +360,7 @@ impl Subscriber {
                     READ_BATCH,
                 )
                 .await
-                .map_err(|e| {
-                    debug!(error = %e, "claim failed");
-                    None
-                })?
+                .map_err(End::Store)?
         } else {
             Vec::new()
         };
@@ -371,10 +368,7 @@ impl Subscriber {
             .log
             .read_new(&self.group, &self.consumer, READ_BATCH, Duration::ZERO)
             .await
-            .map_err(|e| {
-                debug!(error = %e, "read failed");
-                None
-            })?;
+            .map_err(End::Store)?;
         let mut sent = 0;
         for event in stale.into_iter().chain(fresh) {
             if event.delivery_count > self.delivery.max_deliveries {
@@ -382,14 +376,14 @@ impl Subscriber {
                 self.log
                     .dead_letter(&self.group, &event)
                     .await
-                    .map_err(|_| None)?;
+                    .map_err(End::Store)?;
                 continue;
             }
             if !self.methods.is_empty() && !self.methods.contains(&event.method) {
                 self.log
                     .ack(&self.group, &event.id)
                     .await
-                    .map_err(|_| None)?;
+                    .map_err(End::Store)?;
                 continue;
             }
             let redelivery = event.delivery_count > 1;
@@ -398,7 +392,7 @@ impl Subscriber {
                     notification(&self.log, event).await,
                 )),
             };
-            self.send(message).map_err(Some)?;
+            self.send(message)?;
             metrics::global().deliveries.inc();
             if redelivery {
                 metrics::global().redeliveries.inc();
