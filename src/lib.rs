@@ -61,7 +61,7 @@ use crate::{
     secret::Secret,
     sim::{RetryPolicy, SimConfig, Simulator},
     store::{
-        NotificationLog,
+        Store,
         accounts::{AccountCache, DetailsHasher},
         idempotency::Idempotency,
     },
@@ -115,7 +115,7 @@ pub struct App {
     accounts: Accounts,
     notifications: Notifications,
     intake: Arc<Intake>,
-    log: NotificationLog,
+    log: Store,
     token: BearerToken,
     rpc_timeout: Duration,
     balance_interval: Option<Duration>,
@@ -184,28 +184,29 @@ impl App {
                     .split(',')
                     .map(|u| u.trim().to_owned())
                     .collect();
-                let log = store::redis::Log::connect_to(
+                let conn = store::connection::connect(
                     &urls,
                     config.redis_cluster,
                     config.redis_ca_pem.as_deref(),
-                    &config.redis_prefix,
-                    config.notification_retention,
                     config.redis_timeout,
                 )
                 .await?;
-                info!(prefix = %config.redis_prefix, "store: Redis (durable, shared by replicas)");
-                let idempotency = Idempotency::redis(
-                    log.connection(),
+                let log = Store::redis(
+                    conn.clone(),
                     &config.redis_prefix,
+                    config.notification_retention,
                     config.redis_timeout,
                 );
+                info!(prefix = %config.redis_prefix, "store: Redis (durable, shared by replicas)");
+                let idempotency =
+                    Idempotency::redis(conn.clone(), &config.redis_prefix, config.redis_timeout);
                 let accounts = AccountCache::redis(
-                    log.connection(),
+                    conn.clone(),
                     &config.redis_prefix,
                     config.redis_timeout,
                     config.notification_retention,
                 );
-                (NotificationLog::Redis(log), idempotency, accounts)
+                (log, idempotency, accounts)
             }
             None => {
                 // The notification log, idempotency records and account cache.
@@ -214,7 +215,7 @@ impl App {
                     config::ENV_REDIS_URL
                 );
                 (
-                    NotificationLog::Memory(store::memory::Log::new()),
+                    Store::memory(),
                     Idempotency::memory(),
                     AccountCache::memory(),
                 )
@@ -232,7 +233,7 @@ impl App {
             trustly: verifier,
             merchant: signer,
             crypto,
-            log: log.clone(),
+            store: log.clone(),
             decision_deadline: config.decision_deadline,
             decision_fallback: config.decision_fallback,
             accounts: account_cache.clone(),

@@ -11,7 +11,7 @@ use crate::{
     grpc::Payments,
     metrics::{self, CurrencyLabels, GroupLabels},
     money::{Amount, Currency},
-    store::NotificationLog,
+    store::{Log, Store},
 };
 
 /// The turn name replicas share so that only one of them calls Balance per interval.
@@ -20,7 +20,7 @@ const BALANCE_TURN: &str = "balance-poll";
 /// Reads every consumer group's backlog into `stream_lag` / `stream_pending`. Run on each
 /// `/metrics` scrape (one `XINFO GROUPS`), so the figures are as fresh as the scrape; groups with
 /// no subscriber at all are included, which is when lag grows.
-pub async fn record_backlogs(log: &NotificationLog) {
+pub async fn record_backlogs(log: &Log) {
     let metrics = metrics::global();
     match log.backlogs().await {
         Ok(backlogs) => {
@@ -102,12 +102,12 @@ impl BalanceWatch {
 /// most once per window.
 pub async fn poll_balances(
     payments: Payments,
-    log: NotificationLog,
+    log: Store,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
     loop {
-        match log.take_turn(BALANCE_TURN, interval).await {
+        match log.lease.take_turn(BALANCE_TURN, interval).await {
             Ok(true) => match payments.refresh_balances().await {
                 Ok(response) => {
                     info!(currencies = response.balances.len(), "Trustly balance read");

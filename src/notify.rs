@@ -18,7 +18,7 @@ use crate::{
     http_server, metrics,
     money::Amount,
     store::{
-        self, NewEvent, NotificationLog, Recorded,
+        self, NewEvent, Recorded, Store,
         accounts::{Account, AccountCache},
         now_ms,
     },
@@ -86,7 +86,8 @@ pub struct Intake {
     /// Signs our answers (the merchant key).
     pub merchant: Arc<dyn Signer>,
     pub crypto: CryptoPool,
-    pub log: NotificationLog,
+    /// The log, the decisions and the Withdraw orders.
+    pub store: Store,
     pub decision_deadline: Duration,
     pub decision_fallback: DecisionFallback,
     /// Filled from `account` notifications.
@@ -172,6 +173,8 @@ impl Intake {
             message_id: field("messageid").unwrap_or_default(),
             received_ms: now_ms(),
             body,
+            // Decided in `store`, once, before the event is recorded.
+            decision_required: false,
         };
         // Every log line about this notification carries its identifiers (never its content).
         let span = info_span!(
@@ -197,15 +200,20 @@ impl Intake {
         notification: &SignedPart,
         event: &NewEvent,
     ) -> Result<Response<Full<Bytes>>, store::Error> {
-        if self.needs_decision(event).await? {
-            if let Recorded::Duplicate { reply: Some(reply) } = self.log.record(event, None).await?
+        let event = &NewEvent {
+            decision_required: self.needs_decision(event).await?,
+            ..event.clone()
+        };
+        if event.decision_required {
+            if let Recorded::Duplicate { reply: Some(reply) } =
+                self.store.log.record(event, None).await?
             {
                 return Ok(self.repeat(notification, &reply).await);
             }
             return self.await_decision(notification, event).await;
         }
         let reply = self.sign_reply(notification, "OK").await;
-        match self.log.record(event, Some(&reply)).await? {
+        match self.store.log.record(event, Some(&reply)).await? {
             Recorded::New { event_id } => {
                 metrics::global().notification(&event.method, "stored");
                 info!(%event_id, "notification stored");
@@ -264,7 +272,7 @@ impl Intake {
     async fn needs_decision(&self, event: &NewEvent) -> Result<bool, store::Error> {
         match event.method.as_str() {
             "kyc" => Ok(true),
-            "debit" => self.log.is_withdraw_order(&event.order_id).await,
+            "debit" => self.store.orders.is_withdraw(&event.order_id).await,
             _ => Ok(false),
         }
     }
@@ -276,7 +284,7 @@ impl Intake {
     ) -> Result<Response<Full<Bytes>>, store::Error> {
         let deadline = tokio::time::Instant::now() + self.decision_deadline;
         let decision = loop {
-            if let Some(decision) = self.log.decision(&event.notification_id).await? {
+            if let Some(decision) = self.store.decisions.get(&event.notification_id).await? {
                 break Some(decision);
             }
             if tokio::time::Instant::now() >= deadline {
@@ -300,7 +308,10 @@ impl Intake {
             }
         };
         let reply = self.sign_decision(notification, &decision).await;
-        self.log.set_reply(&event.notification_id, &reply).await?;
+        self.store
+            .log
+            .set_reply(&event.notification_id, &reply)
+            .await?;
         Ok(json_ok(reply))
     }
 

@@ -20,7 +20,7 @@ use crate::{
     money::Amount,
     notify,
     pb::{self, notification_service_server::NotificationService},
-    store::{self, Event, NotificationLog, Start},
+    store::{self, Event, Start, Store},
     trustly::wire,
 };
 
@@ -48,7 +48,7 @@ pub struct Delivery {
 /// The `NotificationService` implementation.
 #[derive(Clone)]
 pub struct Notifications {
-    log: NotificationLog,
+    store: Store,
     delivery: Delivery,
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -56,13 +56,13 @@ pub struct Notifications {
 
 impl Notifications {
     pub fn new(
-        log: NotificationLog,
+        store: Store,
         delivery: Delivery,
         tasks: TaskTracker,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
-            log,
+            store,
             delivery,
             tasks,
             shutdown,
@@ -139,7 +139,8 @@ impl NotificationService for Notifications {
                 }
             },
         };
-        self.log
+        self.store
+            .log
             .join(&request.consumer_group, &start)
             .await
             .map_err(store_status)?;
@@ -147,7 +148,7 @@ impl NotificationService for Notifications {
         // subscriber that fell behind.
         let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER + 1);
         let subscriber = Subscriber {
-            log: self.log.clone(),
+            store: self.store.clone(),
             delivery: self.delivery.clone(),
             group: request.consumer_group,
             consumer: uuid::Uuid::new_v4().to_string(),
@@ -193,8 +194,9 @@ impl NotificationService for Notifications {
             if request.notification_id.is_empty() {
                 return Err(invalid("notification_id", "is required with a decision"));
             }
-            self.log
-                .set_decision(
+            self.store
+                .decisions
+                .set(
                     &request.notification_id,
                     &notify::Decision::new(decision, limit).encode(),
                 )
@@ -202,6 +204,7 @@ impl NotificationService for Notifications {
                 .map_err(store_status)?;
         }
         let acknowledged = self
+            .store
             .log
             .ack(&request.consumer_group, &request.event_id)
             .await
@@ -223,13 +226,14 @@ impl NotificationService for Notifications {
             n => usize::try_from(n).unwrap_or(MAX_PAGE).min(MAX_PAGE),
         };
         let events = self
+            .store
             .log
             .dead_letters(&request.consumer_group, size)
             .await
             .map_err(store_status)?;
         let mut notifications = Vec::with_capacity(events.len());
         for event in events {
-            notifications.push(notification(&self.log, event).await);
+            notifications.push(notification(&self.store, event).await);
         }
         Ok(Response::new(pb::ListDeadLettersResponse { notifications }))
     }
@@ -241,6 +245,7 @@ impl NotificationService for Notifications {
         let request = request.into_inner();
         check_group(&request.consumer_group)?;
         if self
+            .store
             .log
             .replay_dead_letter(&request.consumer_group, &request.event_id)
             .await
@@ -255,7 +260,7 @@ impl NotificationService for Notifications {
 
 /// One subscription: the producer side of its stream.
 struct Subscriber {
-    log: NotificationLog,
+    store: Store,
     delivery: Delivery,
     group: String,
     consumer: String,
@@ -280,7 +285,7 @@ impl Subscriber {
 
     async fn serve(&self) {
         let mut last_sent = tokio::time::Instant::now();
-        let mut appends = self.log.watch_appends();
+        let mut appends = self.store.log.watch_appends();
         // Stale events only exist after an ack deadline: looking for them on every round would
         // add a Redis round trip to every delivery for nothing.
         let claim_every = (self.delivery.ack_deadline / 4).min(MAX_CLAIM_INTERVAL);
@@ -352,7 +357,8 @@ impl Subscriber {
     /// were sent.
     async fn round(&self, claim: bool) -> Result<usize, End> {
         let stale = if claim {
-            self.log
+            self.store
+                .log
                 .claim_stale(
                     &self.group,
                     &self.consumer,
@@ -365,6 +371,7 @@ impl Subscriber {
             Vec::new()
         };
         let fresh = self
+            .store
             .log
             .read_new(&self.group, &self.consumer, READ_BATCH, Duration::ZERO)
             .await
@@ -373,14 +380,16 @@ impl Subscriber {
         for event in stale.into_iter().chain(fresh) {
             if event.delivery_count > self.delivery.max_deliveries {
                 warn!(group = %self.group, event_id = %event.id, notification_id = %event.notification_id, deliveries = event.delivery_count, "moving event to dead letters");
-                self.log
+                self.store
+                    .log
                     .dead_letter(&self.group, &event)
                     .await
                     .map_err(End::Store)?;
                 continue;
             }
             if !self.methods.is_empty() && !self.methods.contains(&event.method) {
-                self.log
+                self.store
+                    .log
                     .ack(&self.group, &event.id)
                     .await
                     .map_err(End::Store)?;
@@ -389,7 +398,7 @@ impl Subscriber {
             let redelivery = event.delivery_count > 1;
             let message = pb::StreamNotificationsResponse {
                 item: Some(pb::stream_notifications_response::Item::Notification(
-                    notification(&self.log, event).await,
+                    notification(&self.store, event).await,
                 )),
             };
             self.send(message)?;
@@ -415,17 +424,20 @@ impl Subscriber {
 }
 
 /// An event as the typed message subscribers receive.
-async fn notification(log: &NotificationLog, event: Event) -> pb::Notification {
+async fn notification(store: &Store, event: Event) -> pb::Notification {
     let data = wire::parse_notification(&event.body)
         .map(|n| n.data)
         .unwrap_or(Value::Null);
-    let decision_required = match event.method.as_str() {
-        "kyc" => true,
-        "debit" => log
-            .is_withdraw_order(&event.order_id)
+    let decision_required = match (event.decision_required, event.method.as_str()) {
+        (Some(required), _) => required,
+        // Stored before intake recorded the flag: the rule, applied here.
+        (None, "kyc") => true,
+        (None, "debit") => store
+            .orders
+            .is_withdraw(&event.order_id)
             .await
             .unwrap_or(false),
-        _ => false,
+        (None, _) => false,
     };
     let receive_time = std::time::UNIX_EPOCH + Duration::from_millis(event.received_ms);
     pb::Notification {
@@ -520,12 +532,13 @@ fn payload(method: &str, data: &Value) -> pb::notification::Payload {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NewEvent, memory};
+    use crate::store::NewEvent;
     use bytes::Bytes;
 
     #[tokio::test]
     async fn a_subscriber_that_falls_behind_is_closed_with_resource_exhausted_and_loses_nothing() {
-        let log = NotificationLog::Memory(memory::Log::new());
+        let store = Store::memory();
+        let log = store.log.clone();
         log.join("g", &Start::GroupPosition).await.expect("join");
         for i in 0..10u64 {
             let event = NewEvent {
@@ -535,6 +548,7 @@ mod tests {
                 message_id: "m".into(),
                 received_ms: 1_000 + i,
                 body: Bytes::from_static(b"{}"),
+                decision_required: false,
             };
             log.record(&event, Some(&Bytes::from_static(b"ok")))
                 .await
@@ -543,7 +557,7 @@ mod tests {
         // A buffer of 3 + the slot kept for the closing status; nobody reads it.
         let (tx, mut rx) = mpsc::channel(4);
         let subscriber = Subscriber {
-            log: log.clone(),
+            store,
             delivery: Delivery {
                 ack_deadline: Duration::from_millis(1),
                 max_deliveries: 10,

@@ -21,7 +21,7 @@ use crate::{
     monitor::BalanceWatch,
     pb::{self, payment_service_server::PaymentService},
     store::{
-        self, NotificationLog,
+        self, Store,
         accounts::{self, Account, AccountCache, DetailsHasher},
         idempotency::{Begin, Finish, Idempotency, Outcome, Scope},
         polls::{PollBegin, Polls},
@@ -64,7 +64,7 @@ pub struct Payments {
     username: String,
     defaults: Defaults,
     /// Withdraw orders are remembered here so their `debit` waits for the merchant's decision.
-    log: NotificationLog,
+    log: Store,
     /// Every Balance answer updates the balance gauges.
     balances: BalanceWatch,
     /// The last answers of Balance and GetWithdrawals (per order), shared like the log.
@@ -78,7 +78,7 @@ impl Payments {
         client: Client,
         username: String,
         defaults: Defaults,
-        log: NotificationLog,
+        log: Store,
         idempotency: IdempotencySettings,
         accounts: AccountSettings,
         balances: BalanceWatch,
@@ -89,7 +89,7 @@ impl Payments {
             accounts,
             username,
             defaults,
-            polls: log.polls(),
+            polls: log.polls.clone(),
             log,
             balances,
             poll_window: crate::config::DEFAULT_POLL_WINDOW,
@@ -252,14 +252,15 @@ impl Payments {
                     code: ErrorCode::DuplicateMessageId,
                     ..
                 })) if replay => {
-                    let order_id = self
-                        .log
-                        .order_for_message(&key)
-                        .await
-                        .unwrap_or_else(|error| {
-                            warn!(%error, "could not look up the order of a MessageID");
-                            None
-                        });
+                    let order_id =
+                        self.log
+                            .orders
+                            .for_message(&key)
+                            .await
+                            .unwrap_or_else(|error| {
+                                warn!(%error, "could not look up the order of a MessageID");
+                                None
+                            });
                     warn!(
                         ?order_id,
                         "a replay met 637: the order exists and is not re-issued"
@@ -457,7 +458,7 @@ impl PaymentService for Payments {
                 let (order_id, url, extra_fields) =
                     convert::order_with_url(self.call(prepared).await?);
                 self.remember_order(&order_id, &end_user_id).await;
-                if let Err(error) = self.log.remember_withdraw_order(&order_id).await {
+                if let Err(error) = self.log.orders.remember_withdraw(&order_id).await {
                     // The withdrawal exists; only the decision routing of its `debit` is affected.
                     tracing::error!(%error, %order_id, "could not record a Withdraw order; its debit will not wait for a decision");
                 }

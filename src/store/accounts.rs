@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use parking_lot::Mutex;
 use redis::AsyncCommands;
 
-use super::redis::Connection;
+use super::Connection;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
