@@ -47,11 +47,11 @@ use crate::{
         BearerToken, Payments,
         account::Accounts,
         convert::Defaults,
-        notification::{Delivery, Notifications},
+        notification::Notifications,
         payment::{AccountSettings, IdempotencySettings},
     },
     monitor::BalanceWatch,
-    notify::Intake,
+    notify::{Deliveries, Delivery, Intake},
     pb::{
         account_service_server::AccountServiceServer,
         notification_service_server::NotificationServiceServer,
@@ -263,12 +263,12 @@ impl App {
             )
             .with_poll_window(config.poll_window),
             accounts: Accounts::new(account_cache),
-            notifications: Notifications::new(
+            notifications: Notifications::new(Deliveries::new(
                 log.clone(),
                 delivery,
                 tasks.clone(),
                 shutdown.clone(),
-            ),
+            )),
             intake,
             log,
             token: BearerToken::new(config.grpc_token.clone()),

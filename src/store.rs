@@ -81,6 +81,38 @@ pub(crate) fn notifications_key(prefix: &str, kind: &str, id: &str) -> String {
     format!("{prefix}:{{notifications}}:{kind}:{id}")
 }
 
+/// A concept's Redis side: the shared connection, the key prefix and the bound on every call.
+#[derive(Clone)]
+pub(crate) struct RedisAt {
+    conn: Connection,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl RedisAt {
+    pub(crate) fn new(conn: Connection, prefix: &str, timeout: Duration) -> Self {
+        Self {
+            conn,
+            prefix: prefix.to_owned(),
+            timeout,
+        }
+    }
+
+    /// A key of the notification family under this prefix (see [`notifications_key`]).
+    pub(crate) fn notifications_key(&self, kind: &str, id: &str) -> String {
+        notifications_key(&self.prefix, kind, id)
+    }
+
+    /// Runs one command within the timeout.
+    pub(crate) async fn query<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+    ) -> Result<T, Error> {
+        let mut conn = self.conn.clone();
+        connection::bounded(self.timeout, cmd.query_async(&mut conn)).await
+    }
+}
+
 /// A retention as a Redis TTL in whole seconds (at least one: `EX 0` is an error).
 pub(crate) fn redis_ttl_secs(retention: Duration) -> u64 {
     retention.as_secs().max(1)

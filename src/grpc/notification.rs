@@ -6,7 +6,6 @@
 use std::pin::Pin;
 
 use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::{Request, Response, Status};
 use tracing::warn;
 
@@ -19,11 +18,9 @@ use crate::{
         delivery::{Closed, Item, MAX_PAGE, Notification},
     },
     pb::{self, notification_service_server::NotificationService},
-    store::{self, Start, Store},
+    store::{self, Start},
     trustly::notification::{Kind, Transaction},
 };
-
-pub use crate::notify::Delivery;
 
 /// The `NotificationService` implementation.
 #[derive(Clone)]
@@ -32,15 +29,8 @@ pub struct Notifications {
 }
 
 impl Notifications {
-    pub fn new(
-        store: Store,
-        delivery: Delivery,
-        tasks: TaskTracker,
-        shutdown: CancellationToken,
-    ) -> Self {
-        Self {
-            deliveries: Deliveries::new(store, delivery, tasks, shutdown),
-        }
+    pub fn new(deliveries: Deliveries) -> Self {
+        Self { deliveries }
     }
 }
 

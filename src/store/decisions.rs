@@ -7,11 +7,8 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use parking_lot::Mutex;
-use redis::AsyncCommands;
 
-use super::{
-    Error, connection::Connection, connection::bounded, notifications_key, redis_ttl_secs,
-};
+use super::{Error, RedisAt, connection::Connection, redis_ttl_secs};
 
 /// The decisions of the configured backend. Cloning shares them.
 #[derive(Clone)]
@@ -20,12 +17,7 @@ pub struct Decisions(Backend);
 #[derive(Clone)]
 enum Backend {
     Memory(Arc<Mutex<HashMap<String, String>>>),
-    Redis {
-        conn: Connection,
-        prefix: String,
-        retention: Duration,
-        timeout: Duration,
-    },
+    Redis { at: RedisAt, retention: Duration },
 }
 
 impl Decisions {
@@ -36,10 +28,8 @@ impl Decisions {
     /// Redis decisions under `prefix`, each kept `retention`.
     pub fn redis(conn: Connection, prefix: &str, retention: Duration, timeout: Duration) -> Self {
         Decisions(Backend::Redis {
-            conn,
-            prefix: prefix.to_owned(),
+            at: RedisAt::new(conn, prefix, timeout),
             retention,
-            timeout,
         })
     }
 
@@ -47,21 +37,18 @@ impl Decisions {
     pub async fn set(&self, notification_id: &str, decision: &str) -> Result<(), Error> {
         match &self.0 {
             Backend::Memory(decisions) => {
-                decisions
-                    .lock()
-                    .insert(notification_id.to_owned(), decision.to_owned());
+                let mut decisions = decisions.lock();
+                decisions.insert(notification_id.to_owned(), decision.to_owned());
                 Ok(())
             }
-            Backend::Redis {
-                conn,
-                prefix,
-                retention,
-                timeout,
-            } => {
-                let key = notifications_key(prefix, "decision", notification_id);
-                let mut conn = conn.clone();
-                let ttl = redis_ttl_secs(*retention);
-                bounded(*timeout, conn.set_ex::<_, _, ()>(key, decision, ttl)).await
+            Backend::Redis { at, retention } => {
+                let key = at.notifications_key("decision", notification_id);
+                at.query(&redis::Cmd::set_ex(
+                    key,
+                    decision,
+                    redis_ttl_secs(*retention),
+                ))
+                .await
             }
         }
     }
@@ -70,15 +57,9 @@ impl Decisions {
     pub async fn get(&self, notification_id: &str) -> Result<Option<String>, Error> {
         match &self.0 {
             Backend::Memory(decisions) => Ok(decisions.lock().get(notification_id).cloned()),
-            Backend::Redis {
-                conn,
-                prefix,
-                timeout,
-                ..
-            } => {
-                let key = notifications_key(prefix, "decision", notification_id);
-                let mut conn = conn.clone();
-                bounded(*timeout, conn.get(key)).await
+            Backend::Redis { at, .. } => {
+                let key = at.notifications_key("decision", notification_id);
+                at.query(&redis::Cmd::get(key)).await
             }
         }
     }

@@ -4,12 +4,15 @@
 //!
 //! Knows nothing of what the lease guards.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use parking_lot::Mutex;
-use std::time::Instant;
 
-use super::{Error, connection::Connection, connection::bounded, notifications_key};
+use super::{Error, RedisAt, connection::Connection};
 
 /// The leases of the configured backend. Cloning shares them.
 #[derive(Clone)]
@@ -19,11 +22,7 @@ pub struct Lease(Backend);
 enum Backend {
     /// When each named turn may be taken again.
     Memory(Arc<Mutex<HashMap<String, Instant>>>),
-    Redis {
-        conn: Connection,
-        prefix: String,
-        timeout: Duration,
-    },
+    Redis(RedisAt),
 }
 
 impl Lease {
@@ -33,11 +32,7 @@ impl Lease {
 
     /// Redis leases under `prefix`.
     pub fn redis(conn: Connection, prefix: &str, timeout: Duration) -> Self {
-        Lease(Backend::Redis {
-            conn,
-            prefix: prefix.to_owned(),
-            timeout,
-        })
+        Lease(Backend::Redis(RedisAt::new(conn, prefix, timeout)))
     }
 
     /// `true` for exactly one caller per `period` among every replica sharing the store.
@@ -46,31 +41,21 @@ impl Lease {
             Backend::Memory(turns) => {
                 let now = Instant::now();
                 let mut turns = turns.lock();
-                match turns.get(name) {
-                    Some(next) if *next > now => Ok(false),
-                    _ => {
-                        turns.insert(name.to_owned(), now + period);
-                        Ok(true)
-                    }
+                if turns.get(name).is_some_and(|next| *next > now) {
+                    return Ok(false);
                 }
+                turns.insert(name.to_owned(), now + period);
+                Ok(true)
             }
-            Backend::Redis {
-                conn,
-                prefix,
-                timeout,
-            } => {
-                let mut conn = conn.clone();
-                let taken: Option<String> = bounded(
-                    *timeout,
-                    redis::cmd("SET")
-                        .arg(notifications_key(prefix, "turn", name))
-                        .arg(1)
-                        .arg("NX")
-                        .arg("PX")
-                        .arg(u64::try_from(period.as_millis()).unwrap_or(u64::MAX).max(1))
-                        .query_async(&mut conn),
-                )
-                .await?;
+            Backend::Redis(at) => {
+                let period_ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX).max(1);
+                let mut set = redis::cmd("SET");
+                set.arg(at.notifications_key("turn", name))
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(period_ms);
+                let taken: Option<String> = at.query(&set).await?;
                 Ok(taken.is_some())
             }
         }

@@ -12,11 +12,8 @@ use std::{
 };
 
 use parking_lot::Mutex;
-use redis::AsyncCommands;
 
-use super::{
-    Error, connection::Connection, connection::bounded, notifications_key, redis_ttl_secs,
-};
+use super::{Error, RedisAt, connection::Connection, redis_ttl_secs};
 
 /// MessageID → order id of the memory backend, shared with the memory log that writes it.
 pub(crate) type MessageIndex = Arc<Mutex<HashMap<String, String>>>;
@@ -32,10 +29,8 @@ enum Backend {
         messages: MessageIndex,
     },
     Redis {
-        conn: Connection,
-        prefix: String,
+        at: RedisAt,
         retention: Duration,
-        timeout: Duration,
     },
 }
 
@@ -51,10 +46,8 @@ impl Orders {
     /// Redis records under `prefix`, each kept `retention`.
     pub fn redis(conn: Connection, prefix: &str, retention: Duration, timeout: Duration) -> Self {
         Orders(Backend::Redis {
-            conn,
-            prefix: prefix.to_owned(),
+            at: RedisAt::new(conn, prefix, timeout),
             retention,
-            timeout,
         })
     }
 
@@ -65,16 +58,10 @@ impl Orders {
                 withdraws.lock().insert(order_id.to_owned());
                 Ok(())
             }
-            Backend::Redis {
-                conn,
-                prefix,
-                retention,
-                timeout,
-            } => {
-                let key = notifications_key(prefix, "withdraw", order_id);
-                let mut conn = conn.clone();
-                let ttl = redis_ttl_secs(*retention);
-                bounded(*timeout, conn.set_ex::<_, _, ()>(key, 1, ttl)).await
+            Backend::Redis { at, retention } => {
+                let key = at.notifications_key("withdraw", order_id);
+                at.query(&redis::Cmd::set_ex(key, 1, redis_ttl_secs(*retention)))
+                    .await
             }
         }
     }
@@ -83,15 +70,9 @@ impl Orders {
     pub async fn is_withdraw(&self, order_id: &str) -> Result<bool, Error> {
         match &self.0 {
             Backend::Memory { withdraws, .. } => Ok(withdraws.lock().contains(order_id)),
-            Backend::Redis {
-                conn,
-                prefix,
-                timeout,
-                ..
-            } => {
-                let key = notifications_key(prefix, "withdraw", order_id);
-                let mut conn = conn.clone();
-                bounded(*timeout, conn.exists(key)).await
+            Backend::Redis { at, .. } => {
+                let key = at.notifications_key("withdraw", order_id);
+                at.query(&redis::Cmd::exists(key)).await
             }
         }
     }
@@ -100,15 +81,9 @@ impl Orders {
     pub async fn for_message(&self, message_id: &str) -> Result<Option<String>, Error> {
         match &self.0 {
             Backend::Memory { messages, .. } => Ok(messages.lock().get(message_id).cloned()),
-            Backend::Redis {
-                conn,
-                prefix,
-                timeout,
-                ..
-            } => {
-                let key = notifications_key(prefix, "message", message_id);
-                let mut conn = conn.clone();
-                bounded(*timeout, conn.get(key)).await
+            Backend::Redis { at, .. } => {
+                let key = at.notifications_key("message", message_id);
+                at.query(&redis::Cmd::get(key)).await
             }
         }
     }
