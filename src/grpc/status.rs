@@ -340,6 +340,17 @@ mod tests {
                 Code::Unavailable,
                 "ERROR_UNKNOWN",
             ),
+        ];
+        for (error, code, expected_reason) in cases {
+            let status = Status::from(error);
+            assert_eq!(status.code(), code, "{expected_reason}");
+            assert_eq!(info(&status).0, expected_reason);
+        }
+    }
+
+    #[test]
+    fn the_store_and_the_subscribers_errors_map_to_one_code_and_reason_each() {
+        let cases: Vec<(Error, Code, &str)> = vec![
             (
                 Error::Store(crate::store::Error::Protocol("x")),
                 Code::Unavailable,
