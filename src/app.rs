@@ -20,14 +20,14 @@ use crate::{
         self, BearerToken, Payments,
         account::Accounts,
         convert::Defaults,
-        notification::{Delivery, Notifications},
+        notification::Notifications,
         server::{Health, RPC_TIMEOUT_MARGIN, Services},
     },
-    notify::Intake,
-    payments::{self, AccountSettings, BalanceWatch, IdempotencySettings},
+    notify::{Deliveries, Delivery, Intake},
     ops::{health::Readiness, http_server, reload::Reloader, signal},
+    payments::{self, AccountSettings, BalanceWatch, IdempotencySettings},
     store::{
-        self, NotificationLog,
+        self, Store,
         accounts::{AccountCache, DetailsHasher},
         idempotency::Idempotency,
     },
@@ -77,7 +77,7 @@ pub struct App {
     accounts: Accounts,
     notifications: Notifications,
     intake: Arc<Intake>,
-    log: NotificationLog,
+    log: Store,
     token: BearerToken,
     rpc_timeout: Duration,
     balance_interval: Option<Duration>,
@@ -105,7 +105,7 @@ struct Core {
 
 /// The stores: the notification log, idempotency records and the account cache.
 struct Stores {
-    log: NotificationLog,
+    log: Store,
     idempotency: Idempotency,
     accounts: AccountCache,
 }
@@ -140,12 +140,12 @@ impl App {
             reloader: Some(reloader),
             payments: payments(&config, core.client, &stores),
             accounts: Accounts::new(stores.accounts),
-            notifications: Notifications::new(
+            notifications: Notifications::new(Deliveries::new(
                 stores.log.clone(),
                 delivery,
                 tasks.clone(),
                 shutdown.clone(),
-            ),
+            )),
             intake,
             log: stores.log,
             token: BearerToken::new(config.grpc_token.clone()),
@@ -229,7 +229,7 @@ async fn stores(config: &Config) -> Result<Stores, RunError> {
             config::ENV_REDIS_URL
         );
         return Ok(Stores {
-            log: NotificationLog::Memory(store::memory::Log::new()),
+            log: Store::memory(),
             idempotency: Idempotency::memory(),
             accounts: AccountCache::memory(),
         });
@@ -239,26 +239,19 @@ async fn stores(config: &Config) -> Result<Stores, RunError> {
         .split(',')
         .map(|u| u.trim().to_owned())
         .collect();
-    let log = store::redis::Log::connect_to(
+    let conn = store::connection::connect(
         &urls,
         config.redis_cluster,
         config.redis_ca_pem.as_deref(),
-        &config.redis_prefix,
-        config.notification_retention,
         config.redis_timeout,
     )
     .await?;
     info!(prefix = %config.redis_prefix, "store: Redis (durable, shared by replicas)");
     let (prefix, timeout) = (&config.redis_prefix, config.redis_timeout);
     Ok(Stores {
-        idempotency: Idempotency::redis(log.connection(), prefix, timeout),
-        accounts: AccountCache::redis(
-            log.connection(),
-            prefix,
-            timeout,
-            config.notification_retention,
-        ),
-        log: NotificationLog::Redis(log),
+        idempotency: Idempotency::redis(conn.clone(), prefix, timeout),
+        accounts: AccountCache::redis(conn.clone(), prefix, timeout, config.notification_retention),
+        log: Store::redis(conn, prefix, config.notification_retention, timeout),
     })
 }
 
@@ -269,7 +262,7 @@ fn intake(config: &Config, core: &Core, stores: &Stores) -> Intake {
         trustly: core.verifier.clone(),
         merchant: core.signer.clone(),
         crypto: core.crypto.clone(),
-        log: stores.log.clone(),
+        store: stores.log.clone(),
         decision_deadline: config.decision_deadline,
         decision_fallback: config.decision_fallback,
         accounts: stores.accounts.clone(),

@@ -39,9 +39,19 @@ pub enum Error {
     /// The call to Trustly failed (definitively or ambiguously; see `trustly::Disposition`).
     #[error(transparent)]
     Trustly(#[from] trustly::Error),
-    /// The idempotency store could not be asked: nothing was sent (fail closed).
-    #[error("idempotency store unavailable")]
+    /// The store (idempotency records, notification log, account cache) could not be asked:
+    /// nothing was done, and for a payment nothing was sent (fail closed).
+    #[error("store unavailable")]
     Store(#[from] crate::store::Error),
+    /// What the call names does not exist (a dead letter, a cached account).
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    /// A subscriber fell behind its bounded buffer; its stream is closed (it resumes from the group).
+    #[error("subscriber too slow")]
+    SubscriberTooSlow,
+    /// The call carries no valid bearer token.
+    #[error("no valid bearer token")]
+    Unauthenticated,
     /// Another call with the same idempotency key is in flight.
     #[error("a request with this idempotency key is in progress")]
     RequestInProgress,

@@ -5,13 +5,13 @@ use tracing::warn;
 
 use crate::{
     metrics::{self, GroupLabels},
-    store::NotificationLog,
+    store::Log,
 };
 
 /// Reads every consumer group's backlog into `stream_lag` / `stream_pending`. Run on each
 /// `/metrics` scrape (one `XINFO GROUPS`), so the figures are as fresh as the scrape; groups with
 /// no subscriber at all are included, which is when lag grows.
-pub async fn record_backlogs(log: &NotificationLog) {
+pub async fn record_backlogs(log: &Log) {
     let metrics = metrics::global();
     match log.backlogs().await {
         Ok(backlogs) => {

@@ -20,7 +20,7 @@ pub use accounts::{AccountSettings, BankDetails};
 pub use balances::{BalanceWatch, poll_balances};
 
 use crate::{
-    store::{self, NotificationLog, idempotency::Idempotency, polls::Polls},
+    store::{self, Store, idempotency::Idempotency, polls::Polls},
     trustly::{self, Client},
 };
 
@@ -114,7 +114,7 @@ pub struct Payments {
     accounts: AccountSettings,
     username: String,
     /// Withdraw orders are remembered here so their `debit` waits for the merchant's decision.
-    log: NotificationLog,
+    log: Store,
     /// Every Balance answer updates the balance gauges.
     balances: BalanceWatch,
     /// The last answers of Balance and GetWithdrawals (per order), shared like the log.
@@ -127,7 +127,7 @@ impl Payments {
     pub fn new(
         client: Client,
         username: String,
-        log: NotificationLog,
+        log: Store,
         idempotency: IdempotencySettings,
         accounts: AccountSettings,
         balances: BalanceWatch,
@@ -137,7 +137,7 @@ impl Payments {
             idempotency,
             accounts,
             username,
-            polls: log.polls(),
+            polls: log.polls.clone(),
             log,
             balances,
             poll_window: crate::config::DEFAULT_POLL_WINDOW,

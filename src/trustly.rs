@@ -10,6 +10,7 @@ pub mod codes;
 mod error;
 pub mod keys;
 pub mod methods;
+pub mod notification;
 pub mod sign;
 pub mod time;
 pub mod wire;

@@ -22,16 +22,18 @@ impl Accounts {
     }
 }
 
-fn unavailable(error: &crate::store::Error) -> Status {
+/// The account cache failed: logged here, mapped to UNAVAILABLE by `status.rs`.
+fn unavailable(error: crate::store::Error) -> Status {
     warn!(%error, "account cache unavailable");
-    Status::unavailable("the account cache is unavailable; retry")
+    super::Error::Store(error).into()
 }
 
 fn required(field: &str) -> Status {
-    Status::from(super::Error::InvalidArgument(vec![super::FieldViolation {
+    super::Error::InvalidArgument(vec![super::FieldViolation {
         field: field.into(),
         description: "is required".into(),
-    }]))
+    }])
+    .into()
 }
 
 /// A cached account as the API shows it.
@@ -65,7 +67,7 @@ impl AccountService for Accounts {
             .cache
             .list(&request.end_user_id)
             .await
-            .map_err(|e| unavailable(&e))?;
+            .map_err(unavailable)?;
         Ok(Response::new(pb::ListAccountsResponse {
             accounts: accounts.into_iter().map(cached_account).collect(),
         }))
@@ -83,12 +85,12 @@ impl AccountService for Accounts {
             .cache
             .get(&request.account_id)
             .await
-            .map_err(|e| unavailable(&e))?
+            .map_err(unavailable)?
         {
             Some(account) => Ok(Response::new(pb::GetAccountResponse {
                 account: Some(cached_account(account)),
             })),
-            None => Err(Status::not_found("no such account in the cache")),
+            None => Err(super::Error::NotFound("account in the cache").into()),
         }
     }
 }

@@ -29,7 +29,7 @@ impl Interceptor for BearerToken {
         if constant_time_eq(presented.as_bytes(), expected.expose().as_bytes()) {
             Ok(request)
         } else {
-            Err(Status::unauthenticated("a valid bearer token is required"))
+            Err(super::Error::Unauthenticated.into())
         }
     }
 }

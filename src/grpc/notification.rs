@@ -1,72 +1,36 @@
-//! `trustly.v1.NotificationService`: subscribers read the notification log through consumer
-//! groups; at-least-once delivery with acks, redelivery after the ack deadline, dead letters, and
-//! decisions for notifications that need one.
-//!
-//! A slow subscriber never slows intake: each has a bounded buffer, and one that overflows is
-//! closed with RESOURCE_EXHAUSTED (its events stay pending and are redelivered).
+//! `trustly.v1.NotificationService`: the gRPC adapter of [`notify::delivery`]. It validates
+//! requests, maps the engine's typed items to `pb` messages and its errors to `Status` (through
+//! `status.rs`). The delivery logic (claims, redelivery, dead letters, the bounded per-subscriber
+//! buffer) lives in the engine, not here.
 
-use std::{collections::HashMap, pin::Pin, time::Duration};
+use std::pin::Pin;
 
-use serde_json::Value;
-use tokio::sync::mpsc;
-use tokio_stream::{Stream, wrappers::ReceiverStream};
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
-use tracing::{debug, warn};
+use tracing::warn;
 
-use super::convert::{extra_fields, timestamp};
+use super::convert::timestamp;
 use crate::{
     metrics,
     money::Amount,
-    notify,
+    notify::{
+        Decision, Deliveries,
+        delivery::{Closed, Item, MAX_PAGE, Notification},
+    },
     pb::{self, notification_service_server::NotificationService},
-    store::{self, Event, NotificationLog, Start},
-    trustly::wire,
+    store::{self, Start},
+    trustly::notification::{Kind, Transaction},
 };
-
-/// Events a subscriber may have in flight in its buffer before it counts as too slow.
-pub const SUBSCRIBER_BUFFER: usize = 256;
-/// Events read from the log per round trip.
-const READ_BATCH: usize = 64;
-/// Longest wait for events appended by other replicas (this replica's wake subscribers at once).
-const POLL_INTERVAL: Duration = Duration::from_millis(100);
-/// Longest time between two looks for events whose ack deadline passed (redelivery is at most
-/// this late, or a quarter of the ack deadline when that is shorter).
-const MAX_CLAIM_INTERVAL: Duration = Duration::from_secs(1);
-/// Most dead letters listed at once.
-const MAX_PAGE: usize = 1000;
-
-/// Delivery settings.
-#[derive(Clone, Debug)]
-pub struct Delivery {
-    pub ack_deadline: Duration,
-    pub max_deliveries: u64,
-    /// An idle stream gets a heartbeat this often, so proxies and load balancers keep it open.
-    pub heartbeat_interval: Duration,
-}
 
 /// The `NotificationService` implementation.
 #[derive(Clone)]
 pub struct Notifications {
-    log: NotificationLog,
-    delivery: Delivery,
-    tasks: TaskTracker,
-    shutdown: CancellationToken,
+    deliveries: Deliveries,
 }
 
 impl Notifications {
-    pub fn new(
-        log: NotificationLog,
-        delivery: Delivery,
-        tasks: TaskTracker,
-        shutdown: CancellationToken,
-    ) -> Self {
-        Self {
-            log,
-            delivery,
-            tasks,
-            shutdown,
-        }
+    pub fn new(deliveries: Deliveries) -> Self {
+        Self { deliveries }
     }
 }
 
@@ -74,10 +38,10 @@ impl Notifications {
 pub type NotificationStream =
     Pin<Box<dyn Stream<Item = Result<pb::StreamNotificationsResponse, Status>> + Send>>;
 
-fn store_status(error: &store::Error) -> Status {
+fn store_status(error: store::Error) -> Status {
     warn!(%error, "notification store unavailable");
     metrics::global().store_errors.inc();
-    Status::unavailable("the notification store is unavailable; retry")
+    super::Error::Store(error).into()
 }
 
 fn check_group(group: &str) -> Result<(), Status> {
@@ -96,25 +60,17 @@ fn check_group(group: &str) -> Result<(), Status> {
 }
 
 fn invalid(field: &str, description: &str) -> Status {
-    Status::from(super::Error::InvalidArgument(vec![super::FieldViolation {
+    super::Error::InvalidArgument(vec![super::FieldViolation {
         field: field.into(),
         description: description.into(),
-    }]))
+    }])
+    .into()
 }
 
-#[tonic::async_trait]
-impl NotificationService for Notifications {
-    type StreamNotificationsStream = NotificationStream;
-
-    async fn stream_notifications(
-        &self,
-        request: Request<pb::StreamNotificationsRequest>,
-    ) -> Result<Response<Self::StreamNotificationsStream>, Status> {
-        let request = request.into_inner();
-        check_group(&request.consumer_group)?;
-        let start = match pb::StartPosition::try_from(request.start)
-            .unwrap_or(pb::StartPosition::Unspecified)
-        {
+/// Where a subscription starts, from the request.
+fn start(request: &pb::StreamNotificationsRequest) -> Result<Start, Status> {
+    Ok(
+        match pb::StartPosition::try_from(request.start).unwrap_or(pb::StartPosition::Unspecified) {
             pb::StartPosition::New => Start::New,
             pb::StartPosition::Unspecified | pb::StartPosition::Group => Start::GroupPosition,
             pb::StartPosition::AfterEvent if !request.after_event_id.is_empty() => {
@@ -138,25 +94,58 @@ impl NotificationService for Notifications {
                     ));
                 }
             },
+        },
+    )
+}
+
+/// The decision of an acknowledgement, if any, with its notification id.
+fn decision(request: &pb::AcknowledgeNotificationRequest) -> Result<Option<Decision>, Status> {
+    let decision =
+        match pb::Decision::try_from(request.decision).unwrap_or(pb::Decision::Unspecified) {
+            pb::Decision::Unspecified => None,
+            pb::Decision::Ok => Some("OK"),
+            pb::Decision::Failed => Some("FAILED"),
+            pb::Decision::Continue => Some("CONTINUE"),
+            pb::Decision::Finish => Some("FINISH"),
         };
-        self.log
-            .join(&request.consumer_group, &start)
+    let limit = match (request.limit.as_str(), decision) {
+        ("", _) => None,
+        (text, Some("CONTINUE")) => Some(
+            text.parse::<Amount>()
+                .map_err(|e| invalid("limit", &e.to_string()))?,
+        ),
+        (_, _) => return Err(invalid("limit", "is only allowed with DECISION_CONTINUE")),
+    };
+    match decision {
+        Some(_) if request.notification_id.is_empty() => {
+            Err(invalid("notification_id", "is required with a decision"))
+        }
+        Some(decision) => Ok(Some(Decision::new(decision, limit))),
+        None => Ok(None),
+    }
+}
+
+#[tonic::async_trait]
+impl NotificationService for Notifications {
+    type StreamNotificationsStream = NotificationStream;
+
+    async fn stream_notifications(
+        &self,
+        request: Request<pb::StreamNotificationsRequest>,
+    ) -> Result<Response<Self::StreamNotificationsStream>, Status> {
+        let request = request.into_inner();
+        check_group(&request.consumer_group)?;
+        let start = start(&request)?;
+        let rx = self
+            .deliveries
+            .subscribe(request.consumer_group, &start, request.methods)
             .await
-            .map_err(|e| store_status(&e))?;
-        // One slot more than the buffer: it is kept for the RESOURCE_EXHAUSTED that closes a
-        // subscriber that fell behind.
-        let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER + 1);
-        let subscriber = Subscriber {
-            log: self.log.clone(),
-            delivery: self.delivery.clone(),
-            group: request.consumer_group,
-            consumer: uuid::Uuid::new_v4().to_string(),
-            methods: request.methods,
-            tx,
-            shutdown: self.shutdown.clone(),
-        };
-        self.tasks.spawn(subscriber.run());
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+            .map_err(store_status)?;
+        let stream = ReceiverStream::new(rx).map(|item| match item {
+            Ok(item) => Ok(message(item)),
+            Err(closed) => Err(closed_status(closed)),
+        });
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn acknowledge_notification(
@@ -173,39 +162,18 @@ impl NotificationService for Notifications {
         if request.event_id.is_empty() {
             return Err(invalid("event_id", "is required"));
         }
-        let decision =
-            match pb::Decision::try_from(request.decision).unwrap_or(pb::Decision::Unspecified) {
-                pb::Decision::Unspecified => None,
-                pb::Decision::Ok => Some("OK"),
-                pb::Decision::Failed => Some("FAILED"),
-                pb::Decision::Continue => Some("CONTINUE"),
-                pb::Decision::Finish => Some("FINISH"),
-            };
-        let limit = match (request.limit.as_str(), decision) {
-            ("", _) => None,
-            (text, Some("CONTINUE")) => Some(
-                text.parse::<Amount>()
-                    .map_err(|e| invalid("limit", &e.to_string()))?,
-            ),
-            (_, _) => return Err(invalid("limit", "is only allowed with DECISION_CONTINUE")),
-        };
-        if let Some(decision) = decision {
-            if request.notification_id.is_empty() {
-                return Err(invalid("notification_id", "is required with a decision"));
-            }
-            self.log
-                .set_decision(
-                    &request.notification_id,
-                    &notify::Decision::new(decision, limit).encode(),
-                )
-                .await
-                .map_err(|e| store_status(&e))?;
-        }
+        let decision = decision(&request)?;
         let acknowledged = self
-            .log
-            .ack(&request.consumer_group, &request.event_id)
+            .deliveries
+            .acknowledge(
+                &request.consumer_group,
+                &request.event_id,
+                decision
+                    .as_ref()
+                    .map(|d| (request.notification_id.as_str(), d)),
+            )
             .await
-            .map_err(|e| store_status(&e))?;
+            .map_err(store_status)?;
         Ok(Response::new(pb::AcknowledgeNotificationResponse {
             acknowledged,
         }))
@@ -222,15 +190,14 @@ impl NotificationService for Notifications {
             n if n < 0 => return Err(invalid("page_size", "must not be negative")),
             n => usize::try_from(n).unwrap_or(MAX_PAGE).min(MAX_PAGE),
         };
-        let events = self
-            .log
+        let notifications = self
+            .deliveries
             .dead_letters(&request.consumer_group, size)
             .await
-            .map_err(|e| store_status(&e))?;
-        let mut notifications = Vec::with_capacity(events.len());
-        for event in events {
-            notifications.push(notification(&self.log, event).await);
-        }
+            .map_err(store_status)?
+            .into_iter()
+            .map(notification)
+            .collect();
         Ok(Response::new(pb::ListDeadLettersResponse { notifications }))
     }
 
@@ -241,353 +208,106 @@ impl NotificationService for Notifications {
         let request = request.into_inner();
         check_group(&request.consumer_group)?;
         if self
-            .log
+            .deliveries
             .replay_dead_letter(&request.consumer_group, &request.event_id)
             .await
-            .map_err(|e| store_status(&e))?
+            .map_err(store_status)?
         {
             Ok(Response::new(pb::ReplayDeadLetterResponse {}))
         } else {
-            Err(Status::not_found("no such dead letter in this group"))
+            Err(super::Error::NotFound("dead letter in this group").into())
         }
     }
 }
 
-/// One subscription: the producer side of its stream.
-struct Subscriber {
-    log: NotificationLog,
-    delivery: Delivery,
-    group: String,
-    consumer: String,
-    methods: Vec<String>,
-    tx: mpsc::Sender<Result<pb::StreamNotificationsResponse, Status>>,
-    shutdown: CancellationToken,
-}
-
-/// Why a subscription ended.
-enum End {
-    Gone,
-    TooSlow,
-}
-
-impl Subscriber {
-    async fn run(self) {
-        metrics::global().subscribers.inc();
-        self.serve().await;
-        metrics::global().subscribers.dec();
-    }
-
-    async fn serve(&self) {
-        let mut last_sent = tokio::time::Instant::now();
-        let mut appends = self.log.watch_appends();
-        // Stale events only exist after an ack deadline: looking for them on every round would
-        // add a Redis round trip to every delivery for nothing.
-        let claim_every = (self.delivery.ack_deadline / 4).min(MAX_CLAIM_INTERVAL);
-        let mut next_claim = tokio::time::Instant::now();
-        loop {
-            if self.tx.is_closed() || self.shutdown.is_cancelled() {
-                return;
-            }
-            let claim = tokio::time::Instant::now() >= next_claim;
-            if claim {
-                next_claim = tokio::time::Instant::now() + claim_every;
-            }
-            match self.round(claim).await {
-                Ok(0) => {}
-                Ok(_) => {
-                    last_sent = tokio::time::Instant::now();
-                    // More may be waiting (a backlog drains a batch per round): read again as
-                    // soon as the stream has room for a whole batch, instead of sleeping.
-                    tokio::select! {
-                        room = self.tx.reserve_many(READ_BATCH.min(self.tx.max_capacity())) => match room {
-                            Ok(_) => continue,
-                            Err(_) => return,
-                        },
-                        () = self.shutdown.cancelled() => return,
-                    }
-                }
-                Err(end) => return self.close(end),
-            }
-            if last_sent.elapsed() >= self.delivery.heartbeat_interval {
-                let heartbeat = pb::StreamNotificationsResponse {
-                    item: Some(pb::stream_notifications_response::Item::Heartbeat(
-                        pb::Heartbeat {
-                            time: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
-                        },
-                    )),
-                };
-                if let Err(end) = self.send(heartbeat) {
-                    return self.close(Some(end));
-                }
-                last_sent = tokio::time::Instant::now();
-            }
-            tokio::select! {
-                () = appends.wait(POLL_INTERVAL) => {}
-                () = self.shutdown.cancelled() => return,
-                () = self.tx.closed() => return,
-            }
-        }
-    }
-
-    /// Ends the stream: with RESOURCE_EXHAUSTED for a subscriber that fell behind, UNAVAILABLE
-    /// when the store failed (`None`); the subscriber reconnects and resumes from the group.
-    fn close(&self, end: Option<End>) {
-        match end {
-            Some(End::Gone) => {}
-            Some(End::TooSlow) => {
-                warn!(group = %self.group, consumer = %self.consumer, "subscriber too slow; closing its stream (it resumes from the group)");
-                let _ = self.tx.try_send(Err(Status::resource_exhausted(
-                    "subscriber too slow; reconnect to resume",
-                )));
-            }
-            None => {
-                let _ = self.tx.try_send(Err(Status::unavailable(
-                    "the notification store is unavailable; reconnect to resume",
-                )));
-            }
-        }
-    }
-
-    /// One pass: redeliver what went stale (when `claim`), then what is new. Returns how many
-    /// were sent.
-    async fn round(&self, claim: bool) -> Result<usize, Option<End>> {
-        let stale = if claim {
-            self.log
-                .claim_stale(
-                    &self.group,
-                    &self.consumer,
-                    self.delivery.ack_deadline,
-                    READ_BATCH,
-                )
-                .await
-                .map_err(|e| {
-                    debug!(error = %e, "claim failed");
-                    None
-                })?
-        } else {
-            Vec::new()
-        };
-        let fresh = self
-            .log
-            .read_new(&self.group, &self.consumer, READ_BATCH, Duration::ZERO)
-            .await
-            .map_err(|e| {
-                debug!(error = %e, "read failed");
-                None
-            })?;
-        let mut sent = 0;
-        for event in stale.into_iter().chain(fresh) {
-            if event.delivery_count > self.delivery.max_deliveries {
-                warn!(group = %self.group, event_id = %event.id, notification_id = %event.notification_id, deliveries = event.delivery_count, "moving event to dead letters");
-                self.log
-                    .dead_letter(&self.group, &event)
-                    .await
-                    .map_err(|_| None)?;
-                continue;
-            }
-            if !self.methods.is_empty() && !self.methods.contains(&event.method) {
-                self.log
-                    .ack(&self.group, &event.id)
-                    .await
-                    .map_err(|_| None)?;
-                continue;
-            }
-            let redelivery = event.delivery_count > 1;
-            let message = pb::StreamNotificationsResponse {
-                item: Some(pb::stream_notifications_response::Item::Notification(
-                    notification(&self.log, event).await,
-                )),
-            };
-            self.send(message).map_err(Some)?;
-            metrics::global().deliveries.inc();
-            if redelivery {
-                metrics::global().redeliveries.inc();
-            }
-            sent += 1;
-        }
-        Ok(sent)
-    }
-
-    fn send(&self, message: pb::StreamNotificationsResponse) -> Result<(), End> {
-        // Keep the last slot for the closing status.
-        if self.tx.capacity() <= 1 {
-            return Err(End::TooSlow);
-        }
-        self.tx.try_send(Ok(message)).map_err(|error| match error {
-            mpsc::error::TrySendError::Full(_) => End::TooSlow,
-            mpsc::error::TrySendError::Closed(_) => End::Gone,
-        })
-    }
-}
-
-/// An event as the typed message subscribers receive.
-async fn notification(log: &NotificationLog, event: Event) -> pb::Notification {
-    let data = wire::parse_notification(&event.body)
-        .map(|n| n.data)
-        .unwrap_or(Value::Null);
-    let decision_required = match event.method.as_str() {
-        "kyc" => true,
-        "debit" => log
-            .is_withdraw_order(&event.order_id)
-            .await
-            .unwrap_or(false),
-        _ => false,
+/// An engine item as the stream's message.
+fn message(item: Item) -> pb::StreamNotificationsResponse {
+    use pb::stream_notifications_response::Item as Message;
+    let item = match item {
+        Item::Notification(n) => Message::Notification(notification(*n)),
+        Item::Heartbeat(time) => Message::Heartbeat(pb::Heartbeat {
+            time: Some(prost_types::Timestamp::from(time)),
+        }),
     };
-    let receive_time = std::time::UNIX_EPOCH + Duration::from_millis(event.received_ms);
+    pb::StreamNotificationsResponse { item: Some(item) }
+}
+
+/// The status that ends a stream: RESOURCE_EXHAUSTED for a subscriber that fell behind,
+/// UNAVAILABLE when the store failed; the subscriber reconnects and resumes from the group.
+fn closed_status(closed: Closed) -> Status {
+    match closed {
+        Closed::TooSlow => super::Error::SubscriberTooSlow.into(),
+        Closed::Store(error) => super::Error::Store(error).into(),
+    }
+}
+
+/// A notification as the typed message subscribers receive.
+fn notification(n: Notification) -> pb::Notification {
     pb::Notification {
-        payload: Some(payload(&event.method, &data)),
-        event_id: event.id,
-        notification_id: event.notification_id,
-        method: event.method,
-        order_id: event.order_id,
-        message_id: event.message_id,
-        receive_time: Some(prost_types::Timestamp::from(receive_time)),
-        delivery_count: event.delivery_count,
-        decision_required,
+        payload: Some(payload(n.kind)),
+        event_id: n.event_id,
+        notification_id: n.notification_id,
+        method: n.method,
+        order_id: n.order_id,
+        message_id: n.message_id,
+        receive_time: Some(prost_types::Timestamp::from(n.received)),
+        delivery_count: n.delivery_count,
+        decision_required: n.decision_required,
     }
 }
 
-fn payload(method: &str, data: &Value) -> pb::notification::Payload {
+fn money(amount: String, currency_code: String) -> Option<pb::Money> {
+    Some(pb::Money {
+        amount,
+        currency_code,
+    })
+}
+
+fn transaction(t: Transaction) -> pb::TransactionNotification {
+    pb::TransactionNotification {
+        end_user_id: t.end_user_id,
+        amount: money(t.amount, t.currency),
+        time: timestamp(&t.timestamp),
+        attributes: t.attributes,
+    }
+}
+
+fn payload(kind: Kind) -> pb::notification::Payload {
     use pb::notification::Payload;
-    let text = |name: &str| match data.get(name) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    };
-    let attributes = || -> HashMap<String, String> {
-        match data.get("attributes") {
-            Some(Value::Object(map)) => extra_fields(map.clone().into_iter().collect()),
-            _ => HashMap::new(),
-        }
-    };
-    let transaction = || pb::TransactionNotification {
-        end_user_id: text("enduserid"),
-        amount: Some(pb::Money {
-            amount: text("amount"),
-            currency_code: text("currency"),
+    match kind {
+        Kind::Credit(t) => Payload::Credit(transaction(t)),
+        Kind::Debit(t) => Payload::Debit(transaction(t)),
+        Kind::Pending(t) => Payload::Pending(transaction(t)),
+        Kind::PayoutConfirmation(t) => Payload::PayoutConfirmation(transaction(t)),
+        Kind::Cancel(c) => Payload::Cancel(pb::CancelNotification {
+            end_user_id: c.end_user_id,
+            time: timestamp(&c.timestamp),
+            attributes: c.attributes,
         }),
-        time: timestamp(&text("timestamp")),
-        attributes: attributes(),
-    };
-    match method {
-        "credit" => Payload::Credit(transaction()),
-        "debit" => Payload::Debit(transaction()),
-        "pending" => Payload::Pending(transaction()),
-        "payoutconfirmation" => Payload::PayoutConfirmation(transaction()),
-        "cancel" => Payload::Cancel(pb::CancelNotification {
-            end_user_id: text("enduserid"),
-            time: timestamp(&text("timestamp")),
-            attributes: attributes(),
+        Kind::Account(a) => Payload::Account(pb::AccountNotification {
+            account_id: a.account_id,
+            verified: a.verified,
+            clearing_house: a.clearing_house,
+            bank: a.bank,
+            descriptor: a.descriptor,
+            last_digits: a.last_digits,
+            direct_debit_mandate: a.direct_debit_mandate,
+            attributes: a.attributes,
         }),
-        "account" => {
-            let mut rest = attributes();
-            let mut take = |key: &str| rest.remove(key).unwrap_or_default();
-            let (clearing_house, bank, descriptor, last_digits, mandate) = (
-                take("clearinghouse"),
-                take("bank"),
-                take("descriptor"),
-                take("lastdigits"),
-                take("directdebitmandate"),
-            );
-            Payload::Account(pb::AccountNotification {
-                account_id: text("accountid"),
-                verified: text("verified") == "1",
-                clearing_house,
-                bank,
-                descriptor,
-                last_digits,
-                direct_debit_mandate: mandate == "1",
-                attributes: rest,
-            })
-        }
-        "payoutfailed" => Payload::PayoutFailed(pb::PayoutFailedNotification {
-            end_user_id: text("enduserid"),
-            amount: Some(pb::Money {
-                amount: text("amount"),
-                currency_code: text("currency"),
-            }),
-            time: timestamp(&text("timestamp")),
-            error_code: text("errorcode"),
-            error_message: text("errormessage"),
-            attributes: attributes(),
+        Kind::PayoutFailed(f) => Payload::PayoutFailed(pb::PayoutFailedNotification {
+            end_user_id: f.transaction.end_user_id,
+            amount: money(f.transaction.amount, f.transaction.currency),
+            time: timestamp(&f.transaction.timestamp),
+            error_code: f.error_code,
+            error_message: f.error_message,
+            attributes: f.transaction.attributes,
         }),
-        "kyc" => Payload::Kyc(pb::KycNotification {
-            kyc_entity_id: text("kycentityid"),
-            abort: text("abort") == "1",
-            abort_message: text("abortmessage"),
-            attributes: attributes(),
+        Kind::Kyc(k) => Payload::Kyc(pb::KycNotification {
+            kyc_entity_id: k.kyc_entity_id,
+            abort: k.abort,
+            abort_message: k.abort_message,
+            attributes: k.attributes,
         }),
-        _ => Payload::Unknown(pb::UnknownNotification {
-            data_json: data.to_string(),
-        }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::{NewEvent, memory};
-    use bytes::Bytes;
-
-    #[tokio::test]
-    async fn a_subscriber_that_falls_behind_is_closed_with_resource_exhausted_and_loses_nothing() {
-        let log = NotificationLog::Memory(memory::Log::new());
-        log.join("g", &Start::GroupPosition).await.expect("join");
-        for i in 0..10u64 {
-            let event = NewEvent {
-                notification_id: format!("n{i}"),
-                method: "credit".into(),
-                order_id: "1".into(),
-                message_id: "m".into(),
-                received_ms: 1_000 + i,
-                body: Bytes::from_static(b"{}"),
-            };
-            log.record(&event, Some(&Bytes::from_static(b"ok")))
-                .await
-                .expect("record");
-        }
-        // A buffer of 3 + the slot kept for the closing status; nobody reads it.
-        let (tx, mut rx) = mpsc::channel(4);
-        let subscriber = Subscriber {
-            log: log.clone(),
-            delivery: Delivery {
-                ack_deadline: Duration::from_millis(1),
-                max_deliveries: 10,
-                heartbeat_interval: Duration::from_secs(3600),
-            },
-            group: "g".into(),
-            consumer: "slow".into(),
-            methods: Vec::new(),
-            tx,
-            shutdown: CancellationToken::new(),
-        };
-        tokio::time::timeout(Duration::from_secs(5), subscriber.run())
-            .await
-            .expect("the subscriber is closed, not blocked");
-        let mut items = Vec::new();
-        while let Ok(item) = rx.try_recv() {
-            items.push(item);
-        }
-        assert_eq!(
-            items.len(),
-            4,
-            "three notifications, then the closing status"
-        );
-        assert!(items[..3].iter().all(Result::is_ok));
-        assert_eq!(
-            items[3].as_ref().err().map(Status::code),
-            Some(tonic::Code::ResourceExhausted)
-        );
-        // Everything it was handed but never acknowledged is still pending for the group.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let pending = log
-            .claim_stale("g", "next", Duration::from_millis(1), 100)
-            .await
-            .expect("claim");
-        let unread = log
-            .read_new("g", "next", 100, Duration::ZERO)
-            .await
-            .expect("read");
-        assert_eq!(pending.len() + unread.len(), 10, "no event lost");
+        Kind::Unknown { data_json } => Payload::Unknown(pb::UnknownNotification { data_json }),
     }
 }

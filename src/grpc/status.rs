@@ -29,6 +29,11 @@ pub mod reason {
     /// A replay met 637: the order exists and was recovered, not re-issued.
     pub const ORDER_EXISTS: &str = "ORDER_EXISTS";
     pub const IDEMPOTENCY_KEY_REUSED: &str = "IDEMPOTENCY_KEY_REUSED";
+    /// A dead letter or cached account named by the call does not exist.
+    pub const NOT_FOUND: &str = "NOT_FOUND";
+    /// A subscriber fell behind its bounded buffer and was closed.
+    pub const SUBSCRIBER_TOO_SLOW: &str = "SUBSCRIBER_TOO_SLOW";
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
 }
 
 impl From<Error> for Status {
@@ -49,7 +54,7 @@ impl From<Error> for Status {
             Error::Trustly(error) => trustly_status(&error),
             Error::Store(_) => Status::with_error_details(
                 Code::Unavailable,
-                "the idempotency store is unavailable; nothing was sent to Trustly",
+                "the store is unavailable; nothing was done (nor sent to Trustly), retry",
                 ErrorDetails::with_error_info(
                     reason::STORE_UNAVAILABLE,
                     ERROR_DOMAIN,
@@ -72,6 +77,29 @@ impl From<Error> for Status {
                 "a request with this idempotency key is in progress; retry later",
                 ErrorDetails::with_error_info(
                     reason::REQUEST_IN_PROGRESS,
+                    ERROR_DOMAIN,
+                    HashMap::new(),
+                ),
+            ),
+            Error::NotFound(what) => Status::with_error_details(
+                Code::NotFound,
+                format!("no such {what}"),
+                ErrorDetails::with_error_info(reason::NOT_FOUND, ERROR_DOMAIN, HashMap::new()),
+            ),
+            Error::SubscriberTooSlow => Status::with_error_details(
+                Code::ResourceExhausted,
+                "subscriber too slow; reconnect to resume",
+                ErrorDetails::with_error_info(
+                    reason::SUBSCRIBER_TOO_SLOW,
+                    ERROR_DOMAIN,
+                    HashMap::new(),
+                ),
+            ),
+            Error::Unauthenticated => Status::with_error_details(
+                Code::Unauthenticated,
+                "a valid bearer token is required",
+                ErrorDetails::with_error_info(
+                    reason::UNAUTHENTICATED,
                     ERROR_DOMAIN,
                     HashMap::new(),
                 ),
@@ -311,6 +339,37 @@ mod tests {
                 .into(),
                 Code::Unavailable,
                 "ERROR_UNKNOWN",
+            ),
+        ];
+        for (error, code, expected_reason) in cases {
+            let status = Status::from(error);
+            assert_eq!(status.code(), code, "{expected_reason}");
+            assert_eq!(info(&status).0, expected_reason);
+        }
+    }
+
+    #[test]
+    fn the_store_and_the_subscribers_errors_map_to_one_code_and_reason_each() {
+        let cases: Vec<(Error, Code, &str)> = vec![
+            (
+                Error::Store(crate::store::Error::Protocol("x")),
+                Code::Unavailable,
+                reason::STORE_UNAVAILABLE,
+            ),
+            (
+                Error::NotFound("dead letter in this group"),
+                Code::NotFound,
+                reason::NOT_FOUND,
+            ),
+            (
+                Error::SubscriberTooSlow,
+                Code::ResourceExhausted,
+                reason::SUBSCRIBER_TOO_SLOW,
+            ),
+            (
+                Error::Unauthenticated,
+                Code::Unauthenticated,
+                reason::UNAUTHENTICATED,
             ),
         ];
         for (error, code, expected_reason) in cases {

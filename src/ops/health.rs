@@ -12,16 +12,16 @@ use http_body_util::Full;
 use hyper::{Method, Request, Response, StatusCode, body::Incoming};
 
 use super::{http_server, metrics};
-use crate::{monitor, store::NotificationLog};
+use crate::{monitor, store::Store};
 
 /// Whether the sidecar should get traffic.
 pub struct Readiness {
     serving: AtomicBool,
-    log: NotificationLog,
+    log: Store,
 }
 
 impl Readiness {
-    pub fn new(log: NotificationLog) -> Self {
+    pub fn new(log: Store) -> Self {
         Self {
             serving: AtomicBool::new(false),
             log,
@@ -53,7 +53,7 @@ pub async fn handle(
         "/readyz" if readiness.is_ready().await => text(StatusCode::OK, "ready\n".into()),
         "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into()),
         "/metrics" => {
-            monitor::record_backlogs(&readiness.log).await;
+            monitor::record_backlogs(&readiness.log.log).await;
             http_server::response(
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",

@@ -49,7 +49,7 @@ impl Payments {
     ) -> Result<Answer<OrderWithUrl>, Error> {
         let answer = self.open_order(prepared, end_user_id).await?;
         let order_id = &answer.value.order_id;
-        if let Err(error) = self.log.remember_withdraw_order(order_id).await {
+        if let Err(error) = self.log.orders.remember_withdraw(order_id).await {
             // The withdrawal exists; only the decision routing of its `debit` is affected.
             tracing::error!(%error, %order_id, "could not record a Withdraw order; its debit will not wait for a decision");
         }

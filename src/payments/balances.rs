@@ -11,7 +11,7 @@ use super::{Answer, Error, Payments, Prepared, execute::typed};
 use crate::{
     metrics::{self, CurrencyLabels},
     money::{Amount, Currency},
-    store::NotificationLog,
+    store::Store,
     trustly::methods::{self as m, Method},
 };
 
@@ -90,12 +90,12 @@ impl BalanceWatch {
 /// at most once per window.
 pub async fn poll_balances(
     payments: Payments,
-    log: NotificationLog,
+    log: Store,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
     loop {
-        match log.take_turn(BALANCE_TURN, interval).await {
+        match log.lease.take_turn(BALANCE_TURN, interval).await {
             Ok(true) => match payments.refresh_balances().await {
                 Ok(answer) => {
                     info!(currencies = answer.value.len(), "Trustly balance read");

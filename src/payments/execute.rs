@@ -134,7 +134,8 @@ impl Payments {
     async fn order_exists(&self, message_id: &str) -> Error {
         let order_id = self
             .log
-            .order_for_message(message_id)
+            .orders
+            .for_message(message_id)
             .await
             .unwrap_or_else(|error| {
                 warn!(%error, "could not look up the order of a MessageID");

@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use parking_lot::Mutex;
 use redis::AsyncCommands;
 
-use super::redis::Connection;
+use super::{Connection, connection::bounded};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -129,15 +129,6 @@ impl AccountCache {
         })
     }
 
-    async fn bounded<T>(
-        timeout: Duration,
-        call: impl std::future::Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, Error> {
-        Ok(tokio::time::timeout(timeout, call)
-            .await
-            .map_err(|_| Error::Timeout(timeout))??)
-    }
-
     /// Stores (or refreshes) an account; AccountIDs do not expire at Trustly, nor here.
     pub async fn put(&self, account: &Account, details: Option<&DetailsKey>) -> Result<(), Error> {
         match &self.0 {
@@ -184,7 +175,7 @@ impl AccountCache {
                     );
                 }
                 let mut conn = conn.clone();
-                Self::bounded(*timeout, pipe.query_async::<()>(&mut conn)).await
+                bounded(*timeout, pipe.query_async::<()>(&mut conn)).await
             }
         }
     }
@@ -199,7 +190,7 @@ impl AccountCache {
                 ..
             } => {
                 let mut conn = conn.clone();
-                let json: Option<String> = Self::bounded(
+                let json: Option<String> = bounded(
                     *timeout,
                     conn.get(format!("{prefix}:{{accounts}}:id:{account_id}")),
                 )
@@ -225,7 +216,7 @@ impl AccountCache {
                 ..
             } => {
                 let mut conn = conn.clone();
-                let entries: Vec<String> = Self::bounded(
+                let entries: Vec<String> = bounded(
                     *timeout,
                     conn.hvals(format!("{prefix}:{{accounts}}:user:{end_user_id}")),
                 )
@@ -255,7 +246,7 @@ impl AccountCache {
                 ..
             } => {
                 let mut conn = conn.clone();
-                Self::bounded(
+                bounded(
                     *timeout,
                     conn.get(format!("{prefix}:{{accounts}}:details:{}", details.0)),
                 )
@@ -287,7 +278,7 @@ impl AccountCache {
             } => {
                 let mut conn = conn.clone();
                 let ttl = order_ttl.as_secs().max(1);
-                Self::bounded(
+                bounded(
                     *timeout,
                     conn.set_ex::<_, _, ()>(
                         format!("{prefix}:{{accounts}}:order:{order_id}"),
@@ -310,7 +301,7 @@ impl AccountCache {
                 ..
             } => {
                 let mut conn = conn.clone();
-                Self::bounded(
+                bounded(
                     *timeout,
                     conn.get(format!("{prefix}:{{accounts}}:order:{order_id}")),
                 )

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use redis::Script;
 
-use super::redis::Connection;
+use super::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::{Error, now_ms};

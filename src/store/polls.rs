@@ -10,7 +10,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use parking_lot::Mutex;
 use redis::Script;
 
-use super::{Error, now_ms, redis::Connection};
+use super::{Connection, Error, now_ms};
 
 /// What a poll may do.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,18 +7,30 @@
 use std::{collections::HashMap, time::Duration};
 
 use bytes::Bytes;
-use redis::{AsyncCommands, Script, Value, aio::ConnectionManager};
+use redis::{AsyncCommands, Script, Value};
 
-use super::{ConnectCause, Error, Event, GroupBacklog, NewEvent, Recorded, Start};
+use super::{Event, GroupBacklog, NewEvent, Recorded, Start};
+mod entries;
+
+use entries::{
+    decode_event, decode_reply, encode_event, parse_entry, parse_group_info, stream_order,
+};
+
+use crate::store::{
+    Error,
+    connection::{Connection, bounded},
+};
 
 /// Appends unless the notificationid is known, and stores the reply, atomically.
-/// Reply values are `R<bytes>` (answered) or `P` (awaiting a decision).
+/// Reply values are `R<bytes>` (answered) or `P` (awaiting a decision). The `decision` field
+/// (`1`/`0`, whether the event awaits a subscriber's decision) was added after the first release:
+/// entries without it read as `decision_required: None`.
 const RECORD: &str = r"
 local existing = redis.call('GET', KEYS[2])
 if existing then return {0, existing} end
 local id = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*',
   'notificationid', ARGV[3], 'method', ARGV[4], 'orderid', ARGV[5], 'messageid', ARGV[6],
-  'received', ARGV[7], 'body', ARGV[8])
+  'received', ARGV[7], 'body', ARGV[8], 'decision', ARGV[10])
 redis.call('SET', KEYS[2], ARGV[9], 'EX', ARGV[2])
 if ARGV[6] ~= '' and ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[2]) end
 return {1, id}
@@ -43,23 +55,11 @@ impl Keys {
     fn reply(&self, notification_id: &str) -> String {
         format!("{}:{{notifications}}:reply:{notification_id}", self.prefix)
     }
-    fn decision(&self, notification_id: &str) -> String {
-        format!(
-            "{}:{{notifications}}:decision:{notification_id}",
-            self.prefix
-        )
-    }
     fn dead(&self, group: &str) -> String {
         format!("{}:{{notifications}}:dead:{group}", self.prefix)
     }
     fn message(&self, message_id: &str) -> String {
         format!("{}:{{notifications}}:message:{message_id}", self.prefix)
-    }
-    fn withdraw_order(&self, order_id: &str) -> String {
-        format!("{}:{{notifications}}:withdraw:{order_id}", self.prefix)
-    }
-    fn turn(&self, name: &str) -> String {
-        format!("{}:{{notifications}}:turn:{name}", self.prefix)
     }
 }
 
@@ -75,78 +75,14 @@ pub struct Log {
 }
 
 impl Log {
-    /// Connects (bounded by `timeout`). `retention` is how long events and dedupe records live.
-    ///
-    /// `rediss://` URLs use TLS, verified against `ca_pem` when given (a private CA), otherwise
-    /// against the public web roots.
-    pub async fn connect(
-        url: &str,
-        ca_pem: Option<&[u8]>,
+    /// The log on `conn` under `prefix`; `retention` is how long events and dedupe records live.
+    pub(crate) fn new(
+        conn: Connection,
         prefix: &str,
         retention: Duration,
         timeout: Duration,
-    ) -> Result<Self, Error> {
-        Self::connect_to(&[url.to_owned()], false, ca_pem, prefix, retention, timeout).await
-    }
-
-    /// Connects to one server, or to a Redis Cluster through its seed nodes (`cluster`). Every
-    /// key family shares one hash tag, so multi-key scripts stay in one slot.
-    pub async fn connect_to(
-        urls: &[String],
-        cluster: bool,
-        ca_pem: Option<&[u8]>,
-        prefix: &str,
-        retention: Duration,
-        timeout: Duration,
-    ) -> Result<Self, Error> {
-        let certificates = || {
-            ca_pem.map(|ca| redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(ca.to_vec()),
-            })
-        };
-        let conn = if cluster {
-            let mut builder = redis::cluster::ClusterClientBuilder::new(urls.to_vec())
-                .connection_timeout(timeout)
-                .response_timeout(timeout);
-            if let Some(certificates) = certificates() {
-                builder = builder.certs(certificates);
-            }
-            let client = builder.build()?;
-            let conn = tokio::time::timeout(timeout, client.get_async_connection())
-                .await
-                .map_err(|_| connect_error(urls, ConnectCause::TimedOut(timeout), None))?
-                .map_err(|e| connect_error(urls, classify(&e, timeout), Some(e)))?;
-            Connection::Cluster(conn)
-        } else {
-            let url = urls.first().map(String::as_str).unwrap_or_default();
-            let client = match certificates() {
-                Some(certificates) => redis::Client::build_with_tls(url, certificates)?,
-                None => redis::Client::open(url)?,
-            };
-            // One plain attempt first: the connection manager retries a refused connection
-            // until the timeout, which would hide *why* the server cannot be reached.
-            let probe = redis::AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(timeout))
-                .set_response_timeout(Some(timeout));
-            tokio::time::timeout(
-                timeout,
-                client.get_multiplexed_async_connection_with_config(&probe),
-            )
-            .await
-            .map_err(|_| connect_error(urls, ConnectCause::TimedOut(timeout), None))?
-            .map_err(|e| connect_error(urls, classify(&e, timeout), Some(e)))?;
-            let config = redis::aio::ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(timeout))
-                .set_response_timeout(Some(timeout));
-            let conn =
-                tokio::time::timeout(timeout, ConnectionManager::new_with_config(client, config))
-                    .await
-                    .map_err(|_| connect_error(urls, ConnectCause::TimedOut(timeout), None))?
-                    .map_err(|e| connect_error(urls, classify(&e, timeout), Some(e)))?;
-            Connection::Single(conn)
-        };
-        Ok(Self {
+    ) -> Self {
+        Self {
             conn,
             keys: Keys {
                 prefix: prefix.to_owned(),
@@ -154,16 +90,14 @@ impl Log {
             retention,
             timeout,
             appends: Default::default(),
-        })
+        }
     }
 
     async fn bounded<T>(
         &self,
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, Error> {
-        Ok(tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| Error::Timeout(self.timeout))??)
+        bounded(self.timeout, call).await
     }
 
     pub(super) async fn record(
@@ -196,7 +130,8 @@ impl Log {
             .arg(&event.message_id)
             .arg(event.received_ms)
             .arg(event.body.as_ref())
-            .arg(stored_reply);
+            .arg(stored_reply)
+            .arg(if event.decision_required { "1" } else { "0" });
         let mut conn = self.conn.clone();
         let (fresh, value): (i64, Vec<u8>) =
             self.bounded(invocation.invoke_async(&mut conn)).await?;
@@ -209,11 +144,6 @@ impl Log {
         Ok(Recorded::Duplicate {
             reply: decode_reply(&value),
         })
-    }
-
-    /// The shared connection (idempotency records and the account cache use it too).
-    pub fn connection(&self) -> Connection {
-        self.conn.clone()
     }
 
     pub(super) fn appends(&self) -> tokio::sync::watch::Receiver<u64> {
@@ -458,44 +388,6 @@ impl Log {
         Ok(true)
     }
 
-    pub(super) async fn set_decision(
-        &self,
-        notification_id: &str,
-        decision: &str,
-    ) -> Result<(), Error> {
-        let mut conn = self.conn.clone();
-        let ttl = self.retention.as_secs().max(1);
-        self.bounded(conn.set_ex::<_, _, ()>(self.keys.decision(notification_id), decision, ttl))
-            .await
-    }
-
-    pub(super) async fn decision(&self, notification_id: &str) -> Result<Option<String>, Error> {
-        let mut conn = self.conn.clone();
-        self.bounded(conn.get(self.keys.decision(notification_id)))
-            .await
-    }
-
-    pub(super) async fn order_for_message(
-        &self,
-        message_id: &str,
-    ) -> Result<Option<String>, Error> {
-        let mut conn = self.conn.clone();
-        self.bounded(conn.get(self.keys.message(message_id))).await
-    }
-
-    pub(super) async fn remember_withdraw_order(&self, order_id: &str) -> Result<(), Error> {
-        let mut conn = self.conn.clone();
-        let ttl = self.retention.as_secs().max(1);
-        self.bounded(conn.set_ex::<_, _, ()>(self.keys.withdraw_order(order_id), 1, ttl))
-            .await
-    }
-
-    pub(super) async fn is_withdraw_order(&self, order_id: &str) -> Result<bool, Error> {
-        let mut conn = self.conn.clone();
-        self.bounded(conn.exists(self.keys.withdraw_order(order_id)))
-            .await
-    }
-
     pub(super) async fn backlogs(&self) -> Result<Vec<GroupBacklog>, Error> {
         let mut conn = self.conn.clone();
         let reply = self
@@ -518,243 +410,10 @@ impl Log {
         Ok(groups.into_iter().filter_map(parse_group_info).collect())
     }
 
-    /// What the poll records need: the connection, the key prefix and the call timeout.
-    pub(super) fn poll_parts(&self) -> (Connection, &str, Duration) {
-        (self.conn.clone(), &self.keys.prefix, self.timeout)
-    }
-
-    pub(super) async fn take_turn(&self, name: &str, period: Duration) -> Result<bool, Error> {
-        let mut conn = self.conn.clone();
-        let taken: Option<String> = self
-            .bounded(
-                redis::cmd("SET")
-                    .arg(self.keys.turn(name))
-                    .arg(1)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(u64::try_from(period.as_millis()).unwrap_or(u64::MAX).max(1))
-                    .query_async(&mut conn),
-            )
-            .await?;
-        Ok(taken.is_some())
-    }
-
     pub(super) async fn ping(&self) -> Result<(), Error> {
         let mut conn = self.conn.clone();
         self.bounded(redis::cmd("PING").query_async::<String>(&mut conn))
             .await
             .map(|_| ())
-    }
-}
-
-/// One group of `XINFO GROUPS` (a flat name/value array in RESP2, a map in RESP3).
-fn parse_group_info(group: Value) -> Option<GroupBacklog> {
-    let pairs: Vec<(Value, Value)> = match group {
-        Value::Array(flat) => {
-            let mut flat = flat.into_iter();
-            std::iter::from_fn(|| Some((flat.next()?, flat.next()?))).collect()
-        }
-        Value::Map(pairs) => pairs,
-        _ => return None,
-    };
-    let (mut name, mut pending, mut undelivered) = (None, 0, None);
-    for (field, value) in pairs {
-        match (text(field).as_deref(), value) {
-            (Some("name"), value) => name = text(value),
-            (Some("pending"), Value::Int(n)) => pending = u64::try_from(n).unwrap_or(0),
-            (Some("lag"), Value::Int(n)) => undelivered = u64::try_from(n).ok(),
-            _ => {}
-        }
-    }
-    Some(GroupBacklog {
-        group: name?,
-        undelivered,
-        pending,
-    })
-}
-
-fn decode_reply(stored: &[u8]) -> Option<Bytes> {
-    match stored.split_first() {
-        Some((b'R', reply)) => Some(Bytes::copy_from_slice(reply)),
-        _ => None,
-    }
-}
-
-/// (ms, seq) of a stream id, for ordering.
-fn stream_order(id: &str) -> (u64, u64) {
-    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
-}
-
-/// A stream entry `[id, [field, value, ...]]` as an event.
-fn parse_entry(entry: Value, delivery_count: u64) -> Option<Event> {
-    let Value::Array(mut parts) = entry else {
-        return None;
-    };
-    if parts.len() != 2 {
-        return None;
-    }
-    let Value::Array(fields) = parts.pop()? else {
-        return None;
-    };
-    let id = text(parts.pop()?)?;
-    let mut map: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut fields = fields.into_iter();
-    while let (Some(key), Some(value)) = (fields.next(), fields.next()) {
-        map.insert(text(key)?, bytes(value)?);
-    }
-    let field = |name: &str| {
-        map.get(name)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_default()
-    };
-    Some(Event {
-        id,
-        notification_id: field("notificationid"),
-        method: field("method"),
-        order_id: field("orderid"),
-        message_id: field("messageid"),
-        received_ms: field("received").parse().unwrap_or(0),
-        body: Bytes::from(map.get("body").cloned().unwrap_or_default()),
-        delivery_count,
-    })
-}
-
-fn bytes(value: Value) -> Option<Vec<u8>> {
-    match value {
-        Value::BulkString(bytes) => Some(bytes),
-        Value::SimpleString(text) => Some(text.into_bytes()),
-        _ => None,
-    }
-}
-
-fn text(value: Value) -> Option<String> {
-    bytes(value).and_then(|b| String::from_utf8(b).ok())
-}
-
-/// Dead letters are kept as JSON objects in a hash keyed by event id.
-fn encode_event(event: &Event) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "id": event.id,
-        "notificationid": event.notification_id,
-        "method": event.method,
-        "orderid": event.order_id,
-        "messageid": event.message_id,
-        "received": event.received_ms,
-        "body": String::from_utf8_lossy(&event.body),
-        "deliveries": event.delivery_count,
-    }))
-    .unwrap_or_default()
-}
-
-fn decode_event(bytes: &[u8]) -> Option<Event> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    let text = |name: &str| {
-        value
-            .get(name)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let number = |name: &str| value.get(name).and_then(|v| v.as_u64()).unwrap_or_default();
-    Some(Event {
-        id: text("id"),
-        notification_id: text("notificationid"),
-        method: text("method"),
-        order_id: text("orderid"),
-        message_id: text("messageid"),
-        received_ms: number("received"),
-        body: Bytes::from(text("body")),
-        delivery_count: number("deliveries"),
-    })
-}
-
-/// A Redis connection: one server (reconnecting manager) or a Redis Cluster (slot-routing client).
-#[derive(Clone)]
-pub enum Connection {
-    Single(ConnectionManager),
-    Cluster(redis::cluster_async::ClusterConnection),
-}
-
-impl redis::aio::ConnectionLike for Connection {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> redis::RedisFuture<'a, Value> {
-        match self {
-            Connection::Single(conn) => conn.req_packed_command(cmd),
-            Connection::Cluster(conn) => conn.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        cmd: &'a redis::Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> redis::RedisFuture<'a, Vec<Value>> {
-        match self {
-            Connection::Single(conn) => conn.req_packed_commands(cmd, offset, count),
-            Connection::Cluster(conn) => conn.req_packed_commands(cmd, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Connection::Single(conn) => conn.get_db(),
-            Connection::Cluster(conn) => conn.get_db(),
-        }
-    }
-}
-
-/// The servers of `urls` as `host:port` (comma-separated for a cluster), without user or
-/// password: what a connection error may show.
-pub fn endpoints(urls: &[String]) -> String {
-    urls.iter()
-        .map(|raw| match url::Url::parse(raw.trim()) {
-            Ok(url) => format!(
-                "{}:{}",
-                url.host_str().unwrap_or("?"),
-                url.port().unwrap_or(DEFAULT_REDIS_PORT)
-            ),
-            Err(_) => "an unparsable URL".to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Redis's port when a URL names none.
-const DEFAULT_REDIS_PORT: u16 = 6379;
-
-fn connect_error(urls: &[String], cause: ConnectCause, source: Option<redis::RedisError>) -> Error {
-    Error::Connect {
-        endpoint: endpoints(urls),
-        cause,
-        source,
-    }
-}
-
-/// Sorts a failed first connection into what an operator can act on.
-fn classify(error: &redis::RedisError, timeout: Duration) -> ConnectCause {
-    if error.kind() == redis::ErrorKind::AuthenticationFailed {
-        return ConnectCause::Auth;
-    }
-    if error.is_connection_refusal() {
-        return ConnectCause::Refused;
-    }
-    // The client surfaces TLS and resolver failures as I/O errors; their text is all it keeps.
-    let text = format!("{error:?}").to_ascii_lowercase();
-    if ["tls", "certificate", "handshake", "unknownissuer"]
-        .iter()
-        .any(|word| text.contains(word))
-    {
-        ConnectCause::Tls
-    } else if text.contains("failed to lookup address")
-        || text.contains("name or service not known")
-    {
-        ConnectCause::UnknownHost
-    } else if error.is_timeout() {
-        ConnectCause::TimedOut(timeout)
-    } else if text.contains("noauth") || text.contains("wrongpass") {
-        ConnectCause::Auth
-    } else {
-        ConnectCause::Other
     }
 }

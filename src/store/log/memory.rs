@@ -1,9 +1,9 @@
 //! The in-memory notification log: the embedded default. Same semantics as the Redis log
 //! (dedupe, consumer groups, pending entries, redelivery, dead letters), but not durable and not
-//! shared between replicas.
+//! shared between replicas. Knows nothing of decisions, leases or who reads the events.
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, HashMap},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -12,6 +12,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::{Event, GroupBacklog, NewEvent, Recorded, Start};
+use crate::store::orders::MessageIndex;
 
 /// Events kept before the oldest are dropped: a memory bound for a long-running sandbox.
 pub const MAX_EVENTS: usize = 100_000;
@@ -50,11 +51,6 @@ struct Inner {
     events: BTreeMap<Id, NewEvent>,
     replies: HashMap<String, Option<Bytes>>,
     groups: HashMap<String, Group>,
-    decisions: HashMap<String, String>,
-    withdraw_orders: HashSet<String>,
-    orders_by_message: HashMap<String, String>,
-    /// `take_turn`: when each named turn may be taken again.
-    turns: HashMap<String, Instant>,
 }
 
 /// The in-memory log. Cloning shares it.
@@ -62,11 +58,17 @@ struct Inner {
 pub struct Log {
     inner: Arc<Mutex<Inner>>,
     appends: super::Appends,
+    /// MessageID → order id, written with each event and read by [`crate::store::Orders`].
+    messages: MessageIndex,
 }
 
 impl Log {
-    pub fn new() -> Self {
-        Self::default()
+    /// A log that indexes MessageIDs into `messages` (shared with the memory `Orders`).
+    pub(crate) fn new(messages: MessageIndex) -> Self {
+        Self {
+            messages,
+            ..Self::default()
+        }
     }
 
     pub(super) fn record(&self, event: &NewEvent, reply: Option<&Bytes>) -> Recorded {
@@ -84,8 +86,8 @@ impl Log {
         inner.last_id = id;
         inner.events.insert(id, event.clone());
         if !event.message_id.is_empty() && !event.order_id.is_empty() {
-            inner
-                .orders_by_message
+            self.messages
+                .lock()
                 .insert(event.message_id.clone(), event.order_id.clone());
         }
         inner
@@ -276,32 +278,6 @@ impl Log {
         true
     }
 
-    pub(super) fn set_decision(&self, notification_id: &str, decision: &str) {
-        self.inner
-            .lock()
-            .decisions
-            .insert(notification_id.to_owned(), decision.to_owned());
-    }
-
-    pub(super) fn decision(&self, notification_id: &str) -> Option<String> {
-        self.inner.lock().decisions.get(notification_id).cloned()
-    }
-
-    pub(super) fn order_for_message(&self, message_id: &str) -> Option<String> {
-        self.inner.lock().orders_by_message.get(message_id).cloned()
-    }
-
-    pub(super) fn remember_withdraw_order(&self, order_id: &str) {
-        self.inner
-            .lock()
-            .withdraw_orders
-            .insert(order_id.to_owned());
-    }
-
-    pub(super) fn is_withdraw_order(&self, order_id: &str) -> bool {
-        self.inner.lock().withdraw_orders.contains(order_id)
-    }
-
     pub(super) fn backlogs(&self) -> Vec<GroupBacklog> {
         let inner = self.inner.lock();
         let mut backlogs: Vec<GroupBacklog> = inner
@@ -324,18 +300,6 @@ impl Log {
         backlogs.sort_by(|a, b| a.group.cmp(&b.group));
         backlogs
     }
-
-    pub(super) fn take_turn(&self, name: &str, period: Duration) -> bool {
-        let now = Instant::now();
-        let mut inner = self.inner.lock();
-        match inner.turns.get(name) {
-            Some(next) if *next > now => false,
-            _ => {
-                inner.turns.insert(name.to_owned(), now + period);
-                true
-            }
-        }
-    }
 }
 
 fn stored(id: Id, event: NewEvent, delivery_count: u64) -> Event {
@@ -348,5 +312,6 @@ fn stored(id: Id, event: NewEvent, delivery_count: u64) -> Event {
         received_ms: event.received_ms,
         body: event.body,
         delivery_count,
+        decision_required: Some(event.decision_required),
     }
 }

@@ -1,0 +1,414 @@
+//! The subscriber engine: consumer groups read the notification log with at-least-once
+//! delivery: acks, redelivery after the ack deadline (claims), dead letters after too many
+//! deliveries, method filters and heartbeats. It hands out typed [`Item`]s on a bounded channel
+//! per subscriber; one that falls behind is closed with [`Closed::TooSlow`] (its events stay
+//! pending and are redelivered), so a slow subscriber never slows intake.
+//!
+//! Knows nothing of gRPC (the adapter maps items to its messages) nor of HTTP.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tracing::{debug, warn};
+
+use super::decisions::{self, Decision};
+use crate::{
+    metrics,
+    store::{self, Event, Start, Store},
+    trustly::{notification::Kind, wire},
+};
+
+/// Events a subscriber may have in flight in its buffer before it counts as too slow.
+pub const SUBSCRIBER_BUFFER: usize = 256;
+/// Events read from the log per round trip.
+const READ_BATCH: usize = 64;
+/// Longest wait for events appended by other replicas (this replica's wake subscribers at once).
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Longest time between two looks for events whose ack deadline passed (redelivery is at most
+/// this late, or a quarter of the ack deadline when that is shorter).
+const MAX_CLAIM_INTERVAL: Duration = Duration::from_secs(1);
+/// Most dead letters listed at once.
+pub const MAX_PAGE: usize = 1000;
+
+/// Delivery settings.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub ack_deadline: Duration,
+    pub max_deliveries: u64,
+    /// An idle stream gets a heartbeat this often, so proxies and load balancers keep it open.
+    pub heartbeat_interval: Duration,
+}
+
+/// A stored notification as a subscriber receives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    pub event_id: String,
+    pub notification_id: String,
+    pub method: String,
+    pub order_id: String,
+    pub message_id: String,
+    pub received: SystemTime,
+    pub delivery_count: u64,
+    /// The answer to Trustly waits for this subscriber's decision (decided at intake).
+    pub decision_required: bool,
+    pub kind: Kind,
+}
+
+/// What a subscription hands out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Item {
+    Notification(Box<Notification>),
+    /// Nothing to deliver for a while: keeps the stream open.
+    Heartbeat(SystemTime),
+}
+
+/// Why a subscription was closed (the last thing it hands out).
+#[derive(Debug, thiserror::Error)]
+pub enum Closed {
+    #[error("subscriber too slow")]
+    TooSlow,
+    #[error("notification store unavailable")]
+    Store(#[source] store::Error),
+}
+
+/// The delivery use cases over one store.
+#[derive(Clone)]
+pub struct Deliveries {
+    store: Store,
+    delivery: Delivery,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Deliveries {
+    pub fn new(
+        store: Store,
+        delivery: Delivery,
+        tasks: TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            store,
+            delivery,
+            tasks,
+            shutdown,
+        }
+    }
+
+    /// Joins `group` at `start` and starts a subscriber for it (only `methods`, when not empty).
+    pub async fn subscribe(
+        &self,
+        group: String,
+        start: &Start,
+        methods: Vec<String>,
+    ) -> Result<mpsc::Receiver<Result<Item, Closed>>, store::Error> {
+        self.store.log.join(&group, start).await?;
+        // One slot more than the buffer: it is kept for the `Closed` that ends a subscriber that
+        // fell behind.
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER + 1);
+        let subscriber = Subscriber {
+            store: self.store.clone(),
+            delivery: self.delivery.clone(),
+            group,
+            consumer: uuid::Uuid::new_v4().to_string(),
+            methods,
+            tx,
+            shutdown: self.shutdown.clone(),
+        };
+        self.tasks.spawn(subscriber.run());
+        Ok(rx)
+    }
+
+    /// Records `decision` (when given) for intake, then acknowledges the event for `group`;
+    /// `false` when it was not pending.
+    pub async fn acknowledge(
+        &self,
+        group: &str,
+        event_id: &str,
+        decision: Option<(&str, &Decision)>,
+    ) -> Result<bool, store::Error> {
+        if let Some((notification_id, decision)) = decision {
+            decisions::record(&self.store.decisions, notification_id, decision).await?;
+        }
+        self.store.log.ack(group, event_id).await
+    }
+
+    /// Up to `count` dead letters of `group`, oldest first.
+    pub async fn dead_letters(
+        &self,
+        group: &str,
+        count: usize,
+    ) -> Result<Vec<Notification>, store::Error> {
+        let events = self.store.log.dead_letters(group, count).await?;
+        let mut notifications = Vec::with_capacity(events.len());
+        for event in events {
+            notifications.push(notification(&self.store, event).await);
+        }
+        Ok(notifications)
+    }
+
+    /// Makes a dead letter pending again; `false` when `group` has no such dead letter.
+    pub async fn replay_dead_letter(
+        &self,
+        group: &str,
+        event_id: &str,
+    ) -> Result<bool, store::Error> {
+        self.store.log.replay_dead_letter(group, event_id).await
+    }
+}
+
+/// An event as the typed notification subscribers receive.
+async fn notification(store: &Store, event: Event) -> Notification {
+    let data = wire::parse_notification(&event.body)
+        .map(|n| n.data)
+        .unwrap_or(Value::Null);
+    let decision_required = match event.decision_required {
+        Some(required) => required,
+        // Stored before intake recorded the flag: the rule, applied here.
+        None => {
+            let from_withdraw = event.method == "debit"
+                && store
+                    .orders
+                    .is_withdraw(&event.order_id)
+                    .await
+                    .unwrap_or(false);
+            decisions::required(&event.method, from_withdraw)
+        }
+    };
+    Notification {
+        kind: Kind::parse(&event.method, &data),
+        received: std::time::UNIX_EPOCH + Duration::from_millis(event.received_ms),
+        event_id: event.id,
+        notification_id: event.notification_id,
+        method: event.method,
+        order_id: event.order_id,
+        message_id: event.message_id,
+        delivery_count: event.delivery_count,
+        decision_required,
+    }
+}
+
+/// One subscription: the producer side of its stream.
+struct Subscriber {
+    store: Store,
+    delivery: Delivery,
+    group: String,
+    consumer: String,
+    methods: Vec<String>,
+    tx: mpsc::Sender<Result<Item, Closed>>,
+    shutdown: CancellationToken,
+}
+
+/// Why a subscription ended.
+enum End {
+    Gone,
+    Closed(Closed),
+}
+
+impl Subscriber {
+    async fn run(self) {
+        metrics::global().subscribers.inc();
+        self.serve().await;
+        metrics::global().subscribers.dec();
+    }
+
+    async fn serve(&self) {
+        let mut last_sent = tokio::time::Instant::now();
+        let mut appends = self.store.log.watch_appends();
+        // Stale events only exist after an ack deadline: looking for them on every round would
+        // add a Redis round trip to every delivery for nothing.
+        let claim_every = (self.delivery.ack_deadline / 4).min(MAX_CLAIM_INTERVAL);
+        let mut next_claim = tokio::time::Instant::now();
+        loop {
+            if self.tx.is_closed() || self.shutdown.is_cancelled() {
+                return;
+            }
+            let claim = tokio::time::Instant::now() >= next_claim;
+            if claim {
+                next_claim = tokio::time::Instant::now() + claim_every;
+            }
+            match self.round(claim).await {
+                Ok(0) => {}
+                Ok(_) => {
+                    last_sent = tokio::time::Instant::now();
+                    // More may be waiting (a backlog drains a batch per round): read again as
+                    // soon as the stream has room for a whole batch, instead of sleeping.
+                    tokio::select! {
+                        room = self.tx.reserve_many(READ_BATCH.min(self.tx.max_capacity())) => match room {
+                            Ok(_) => continue,
+                            Err(_) => return,
+                        },
+                        () = self.shutdown.cancelled() => return,
+                    }
+                }
+                Err(end) => return self.close(end),
+            }
+            if last_sent.elapsed() >= self.delivery.heartbeat_interval {
+                if let Err(end) = self.send(Item::Heartbeat(SystemTime::now())) {
+                    return self.close(end);
+                }
+                last_sent = tokio::time::Instant::now();
+            }
+            tokio::select! {
+                () = appends.wait(POLL_INTERVAL) => {}
+                () = self.shutdown.cancelled() => return,
+                () = self.tx.closed() => return,
+            }
+        }
+    }
+
+    /// Ends the stream: [`Closed::TooSlow`] for a subscriber that fell behind, [`Closed::Store`]
+    /// when the store failed; the subscriber reconnects and resumes from the group.
+    fn close(&self, end: End) {
+        match end {
+            End::Gone => {}
+            End::Closed(closed) => {
+                match &closed {
+                    Closed::TooSlow => {
+                        warn!(group = %self.group, consumer = %self.consumer, "subscriber too slow; closing its stream (it resumes from the group)");
+                    }
+                    Closed::Store(error) => {
+                        debug!(%error, "notification store failed; closing the stream");
+                    }
+                }
+                let _ = self.tx.try_send(Err(closed));
+            }
+        }
+    }
+
+    /// One pass: redeliver what went stale (when `claim`), then what is new. Returns how many
+    /// were sent.
+    async fn round(&self, claim: bool) -> Result<usize, End> {
+        let stale = if claim {
+            self.store
+                .log
+                .claim_stale(
+                    &self.group,
+                    &self.consumer,
+                    self.delivery.ack_deadline,
+                    READ_BATCH,
+                )
+                .await
+                .map_err(|e| End::Closed(Closed::Store(e)))?
+        } else {
+            Vec::new()
+        };
+        let fresh = self
+            .store
+            .log
+            .read_new(&self.group, &self.consumer, READ_BATCH, Duration::ZERO)
+            .await
+            .map_err(|e| End::Closed(Closed::Store(e)))?;
+        let mut sent = 0;
+        for event in stale.into_iter().chain(fresh) {
+            if event.delivery_count > self.delivery.max_deliveries {
+                warn!(group = %self.group, event_id = %event.id, notification_id = %event.notification_id, deliveries = event.delivery_count, "moving event to dead letters");
+                self.store
+                    .log
+                    .dead_letter(&self.group, &event)
+                    .await
+                    .map_err(|e| End::Closed(Closed::Store(e)))?;
+                continue;
+            }
+            if !self.methods.is_empty() && !self.methods.contains(&event.method) {
+                self.store
+                    .log
+                    .ack(&self.group, &event.id)
+                    .await
+                    .map_err(|e| End::Closed(Closed::Store(e)))?;
+                continue;
+            }
+            let redelivery = event.delivery_count > 1;
+            let notification = notification(&self.store, event).await;
+            self.send(Item::Notification(Box::new(notification)))?;
+            metrics::global().deliveries.inc();
+            if redelivery {
+                metrics::global().redeliveries.inc();
+            }
+            sent += 1;
+        }
+        Ok(sent)
+    }
+
+    fn send(&self, item: Item) -> Result<(), End> {
+        // Keep the last slot for the closing status.
+        if self.tx.capacity() <= 1 {
+            return Err(End::Closed(Closed::TooSlow));
+        }
+        self.tx.try_send(Ok(item)).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => End::Closed(Closed::TooSlow),
+            mpsc::error::TrySendError::Closed(_) => End::Gone,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewEvent;
+    use bytes::Bytes;
+    use tokio::sync::mpsc;
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_is_closed_with_resource_exhausted_and_loses_nothing() {
+        let store = Store::memory();
+        let log = store.log.clone();
+        log.join("g", &Start::GroupPosition).await.expect("join");
+        for i in 0..10u64 {
+            let event = NewEvent {
+                notification_id: format!("n{i}"),
+                method: "credit".into(),
+                order_id: "1".into(),
+                message_id: "m".into(),
+                received_ms: 1_000 + i,
+                body: Bytes::from_static(b"{}"),
+                decision_required: false,
+            };
+            log.record(&event, Some(&Bytes::from_static(b"ok")))
+                .await
+                .expect("record");
+        }
+        // A buffer of 3 + the slot kept for the closing status; nobody reads it.
+        let (tx, mut rx) = mpsc::channel(4);
+        let subscriber = Subscriber {
+            store,
+            delivery: Delivery {
+                ack_deadline: Duration::from_millis(1),
+                max_deliveries: 10,
+                heartbeat_interval: Duration::from_secs(3600),
+            },
+            group: "g".into(),
+            consumer: "slow".into(),
+            methods: Vec::new(),
+            tx,
+            shutdown: CancellationToken::new(),
+        };
+        tokio::time::timeout(Duration::from_secs(5), subscriber.run())
+            .await
+            .expect("the subscriber is closed, not blocked");
+        let mut items = Vec::new();
+        while let Ok(item) = rx.try_recv() {
+            items.push(item);
+        }
+        assert_eq!(
+            items.len(),
+            4,
+            "three notifications, then the closing status"
+        );
+        assert!(items[..3].iter().all(Result::is_ok));
+        assert!(matches!(items[3], Err(Closed::TooSlow)));
+        // Everything it was handed but never acknowledged is still pending for the group.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let pending = log
+            .claim_stale("g", "next", Duration::from_millis(1), 100)
+            .await
+            .expect("claim");
+        let unread = log
+            .read_new("g", "next", 100, Duration::ZERO)
+            .await
+            .expect("read");
+        assert_eq!(pending.len() + unread.len(), 10, "no event lost");
+    }
+}

@@ -1,0 +1,63 @@
+//! The fleet lease: `true` for exactly one caller per period among every replica sharing the
+//! store, a cluster-wide rate limit (Trustly allows Balance once per 15 minutes per merchant, not
+//! per pod). Memory leases are per process.
+//!
+//! Knows nothing of what the lease guards.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use parking_lot::Mutex;
+
+use super::{Error, RedisAt, connection::Connection};
+
+/// The leases of the configured backend. Cloning shares them.
+#[derive(Clone)]
+pub struct Lease(Backend);
+
+#[derive(Clone)]
+enum Backend {
+    /// When each named turn may be taken again.
+    Memory(Arc<Mutex<HashMap<String, Instant>>>),
+    Redis(RedisAt),
+}
+
+impl Lease {
+    pub fn memory() -> Self {
+        Lease(Backend::Memory(Arc::default()))
+    }
+
+    /// Redis leases under `prefix`.
+    pub fn redis(conn: Connection, prefix: &str, timeout: Duration) -> Self {
+        Lease(Backend::Redis(RedisAt::new(conn, prefix, timeout)))
+    }
+
+    /// `true` for exactly one caller per `period` among every replica sharing the store.
+    pub async fn take_turn(&self, name: &str, period: Duration) -> Result<bool, Error> {
+        match &self.0 {
+            Backend::Memory(turns) => {
+                let now = Instant::now();
+                let mut turns = turns.lock();
+                if turns.get(name).is_some_and(|next| *next > now) {
+                    return Ok(false);
+                }
+                turns.insert(name.to_owned(), now + period);
+                Ok(true)
+            }
+            Backend::Redis(at) => {
+                let period_ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX).max(1);
+                let mut set = redis::cmd("SET");
+                set.arg(at.notifications_key("turn", name))
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(period_ms);
+                let taken: Option<String> = at.query(&set).await?;
+                Ok(taken.is_some())
+            }
+        }
+    }
+}
