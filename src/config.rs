@@ -54,7 +54,7 @@ pub const ENV_PASSWORD_PATH: &str = "TRUSTLY_SIDECAR_PASSWORD_PATH";
 pub const ENV_SIGNING_BACKEND: &str = "TRUSTLY_SIDECAR_SIGNING_BACKEND";
 pub const DEFAULT_SIGNING_BACKEND: Backend = Backend::RustCrypto;
 /// `1`/`true`: run on embedded defaults against an in-process simulator: the PUBLICLY KNOWN test
-/// merchant key of `src/sim/keys/`, sandbox credentials. Never with environment `live`.
+/// merchant key of `src/trustly/keys/published/`, sandbox credentials. Never with environment `live`.
 pub const ENV_SANDBOX: &str = "TRUSTLY_SIDECAR_SANDBOX";
 /// Where the sandbox's in-process Trustly simulator listens (its JSON-RPC API and admin API); used
 /// only with `--sandbox`. Unset: `127.0.0.1:8900`, the same fixed address as a standalone
@@ -157,7 +157,7 @@ pub const ENV_LOW_BALANCE: &str = "TRUSTLY_SIDECAR_LOW_BALANCE";
 
 /// Where the sandbox's merchant key comes from, as the startup log says it.
 pub const SANDBOX_KEY_SOURCE: &str =
-    "src/sim/keys/merchant-test-private.pem (PUBLICLY KNOWN, sandbox)";
+    "src/trustly/keys/published/merchant-test-private.pem (PUBLICLY KNOWN, sandbox)";
 
 /// Username and password the sandbox uses with the built-in simulator.
 pub const SANDBOX_USERNAME: &str = "sandbox";

@@ -21,7 +21,7 @@
 //!              methods/ by family, notification kinds, time (the one calendar), JSON-RPC client
 //!   ops/       http_server (HTTP/1 accept loop), health (/healthz, /readyz), metrics, reload
 //!              (keys, password), signal, telemetry (logs, OTLP spans)
-//!   monitor    consumer-lag gauges and the balance poll
+//!   monitor    consumer-lag gauges, read from the store at each scrape
 //!   sim/       trustly-sim: a stateful Trustly stand-in (tests, benchmarks, sandbox); a dev tool
 //!   money      exact Amount / Currency (rust_decimal, never floats)
 //!   secret     Secret<T>: never printed

@@ -94,7 +94,9 @@ impl Sandbox {
     ) {
         let intake_url = format!("http://{intake}{path}");
         let admin = self.admin_url();
-        info!("sandbox: an in-process Trustly simulator; PUBLICLY KNOWN test keys (src/sim/keys)");
+        info!(
+            "sandbox: an in-process Trustly simulator; PUBLICLY KNOWN test keys (src/trustly/keys/published)"
+        );
         info!("  gRPC              {grpc}");
         info!("  intake            {intake_url}");
         if let Some(ops) = ops {

@@ -74,12 +74,12 @@ struct Flags {
     #[arg(long, env = "TRUSTLY_NOTIFY_UUID")]
     uuid: Option<String>,
     /// Private key (PEM) playing "Trustly"; its public half must be the sidecar's Trustly key
-    /// [default: the PUBLICLY KNOWN src/sim/keys/python-client-test-private-1.pem, the key of a
+    /// [default: the PUBLICLY KNOWN src/trustly/keys/published/python-client-test-private-1.pem, the key of a
     /// --sandbox sidecar's simulator and of trustly-sim]
     #[arg(long, env = "TRUSTLY_NOTIFY_SIGNING_KEY_PATH")]
     signing_key_path: Option<PathBuf>,
     /// Merchant public key (PEM) that verifies the sidecar's answer
-    /// [default: the public half of src/sim/keys/merchant-test-private.pem, a --sandbox's key]
+    /// [default: the public half of src/trustly/keys/published/merchant-test-private.pem, a --sandbox's key]
     #[arg(long, env = "TRUSTLY_NOTIFY_VERIFY_KEY_PATH")]
     verify_key_path: Option<PathBuf>,
     /// A JSON object sent as `params.data` instead of the generated one (the data flags above
@@ -298,7 +298,9 @@ async fn main() -> ExitCode {
     if plan.fixture_signing_key {
         eprintln!("==================================================================");
         eprintln!("NO --signing-key-path: signing with a PUBLICLY KNOWN test key");
-        eprintln!("(src/sim/keys/python-client-test-private-1.pem, a --sandbox's key).");
+        eprintln!(
+            "(src/trustly/keys/published/python-client-test-private-1.pem, a --sandbox's key)."
+        );
         eprintln!("Anyone can forge these signatures. For local development only:");
         eprintln!("a sidecar must never trust its public half outside development.");
         eprintln!("==================================================================");

@@ -168,7 +168,7 @@ async fn main() -> ExitCode {
     let shutdown = trustly_sidecar::signal::shutdown();
     if using_fixtures {
         warn!("==================================================================");
-        warn!("NO KEY FLAGS: using the PUBLICLY KNOWN test keys of src/sim/keys/");
+        warn!("NO KEY FLAGS: using the PUBLICLY KNOWN test keys of src/trustly/keys/published/");
         warn!("(the same as a --sandbox sidecar and trustly-notify use).");
         warn!("merchant key = merchant-test-private.pem (its public half)");
         warn!("simulator key = python-client-test-private-1.pem");

@@ -24,7 +24,7 @@ macro_rules! settings {
 
 settings! {
     ENV_SANDBOX, "sandbox",
-        "Run on embedded defaults: the publicly known test keys (src/sim/keys), sandbox credentials, in-memory store and an in-process Trustly simulator; refused with --environment live";
+        "Run on embedded defaults: the publicly known test keys (src/trustly/keys/published), sandbox credentials, in-memory store and an in-process Trustly simulator; refused with --environment live";
     ENV_SANDBOX_SIMULATOR_LISTEN, "sandbox-simulator-listen",
         "With --sandbox: the simulator's address (Trustly API /api/1, checkout, admin /admin) [default: 127.0.0.1:8900]";
     ENV_ENVIRONMENT, "environment", "Trustly environment: test or live [default: test]";

@@ -199,7 +199,7 @@ fn sandbox_needs_no_secrets() {
     // The same publicly known merchant key as trustly-sim and trustly-notify expect.
     assert_eq!(
         config.merchant_public_key,
-        RsaPublicKey::from(&crate::sim::keys::merchant_private_key())
+        RsaPublicKey::from(&crate::trustly::keys::published::merchant_private_key())
     );
     assert_eq!(
         config.sandbox_simulator_listen.to_string(),

@@ -134,7 +134,7 @@ fn private_key(
     let Some(path) = r.get(ENV_PRIVATE_KEY_PATH) else {
         if sandbox {
             return (
-                Some(crate::sim::keys::merchant_private_key()),
+                Some(crate::trustly::keys::published::merchant_private_key()),
                 SANDBOX_KEY_SOURCE.to_owned(),
             );
         }
@@ -267,7 +267,7 @@ fn refuse_test_key_in_live(
     key: &RsaPublicKey,
 ) {
     if environment == Some(Environment::Live)
-        && let Some(name) = crate::sim::keys::publicly_known(key)
+        && let Some(name) = crate::trustly::keys::published::publicly_known(key)
     {
         r.invalid(
             var,

@@ -3,6 +3,8 @@
 //!
 //! Every failure names the file, so a bad mount is diagnosed from the first log line.
 
+pub mod published;
+
 use std::{fmt, path::Path, path::PathBuf, str::FromStr};
 
 use rsa::{

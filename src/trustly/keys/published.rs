@@ -9,11 +9,11 @@ use sha2::{Digest, Sha256};
 use crate::trustly::keys::parse_private_key_pem;
 
 /// The merchant's private key (PUBLICLY KNOWN): the sandbox signs with it.
-pub const MERCHANT_PRIVATE_PEM: &str = include_str!("keys/merchant-test-private.pem");
+pub const MERCHANT_PRIVATE_PEM: &str = include_str!("published/merchant-test-private.pem");
 /// What the sandbox names the merchant key in its logs.
 pub const MERCHANT_KEY_NAME: &str = "merchant-test-private.pem";
 /// "Trustly"'s private key (PUBLICLY KNOWN): the simulator signs with it.
-pub const SIMULATOR_PRIVATE_PEM: &str = include_str!("keys/python-client-test-private-1.pem");
+pub const SIMULATOR_PRIVATE_PEM: &str = include_str!("published/python-client-test-private-1.pem");
 /// What the simulator key is called in logs.
 pub const SIMULATOR_KEY_NAME: &str = "python-client-test-private-1.pem";
 
@@ -22,11 +22,11 @@ pub const SIMULATOR_KEY_NAME: &str = "python-client-test-private-1.pem";
 /// Trustly's TEST key, belongs to the other environment).
 const PUBLICLY_KNOWN_MODULI: [(&str, &str); 4] = [
     (
-        "merchant-test (src/sim/keys, tests/fixtures/keys)",
+        "merchant-test (src/trustly/keys/published, tests/fixtures/keys)",
         "0be65a2cb09289c6919821dd6919fba5a37f5eba698de7f2c9a075a10278a60d",
     ),
     (
-        "python-client-test-1 (src/sim/keys, tests/fixtures/keys)",
+        "python-client-test-1 (src/trustly/keys/published, tests/fixtures/keys)",
         "2bcf39bc1f126f2aa984aea674b40464b760fedc9402c6c37c7a63bc4ea31fc6",
     ),
     (
