@@ -89,7 +89,7 @@ async fn respond<T>(
     let code = reply
         .as_ref()
         .map_or_else(Status::code, |_| tonic::Code::Ok);
-    metrics::global().rpc(rpc, code, started.elapsed());
+    metrics::global().rpc(rpc, &format!("{code:?}"), started.elapsed());
     reply
 }
 

@@ -204,10 +204,11 @@ impl Metrics {
         text
     }
 
-    pub fn rpc(&self, rpc: &str, code: tonic::Code, elapsed: Duration) {
+    /// One finished RPC; `code` is the status code's label (the gRPC adapter names it).
+    pub fn rpc(&self, rpc: &str, code: &str, elapsed: Duration) {
         let labels = RpcLabels {
             rpc: rpc.to_owned(),
-            code: format!("{code:?}"),
+            code: code.to_owned(),
         };
         self.rpc_seconds
             .get_or_create(&labels)
