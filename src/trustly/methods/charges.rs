@@ -38,21 +38,9 @@ pub struct ChargeAttributes {
     pub extra: Extra,
 }
 
-impl Method for Charge {
-    const NAME: &'static str = "Charge";
-    type Response = ChargeResult;
-}
+method!(Charge = "Charge" -> ChargeResult);
 
-/// `CancelCharge` of a future-dated Charge (spec §5.12).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct CancelCharge {
-    #[serde(rename = "OrderID")]
-    pub order_id: OrderId,
-    #[serde(flatten)]
-    pub extra: Extra,
-}
-
-impl Method for CancelCharge {
-    const NAME: &'static str = "CancelCharge";
-    type Response = ChargeResult;
+order_method! {
+    /// `CancelCharge` of a future-dated Charge (spec §5.12).
+    CancelCharge = "CancelCharge" -> ChargeResult
 }

@@ -54,10 +54,7 @@ pub struct DepositAttributes {
     pub extra: Extra,
 }
 
-impl Method for Deposit {
-    const NAME: &'static str = "Deposit";
-    type Response = OrderWithUrl;
-}
+method!(Deposit = "Deposit" -> OrderWithUrl);
 
 // === SelectAccount ===
 
@@ -91,10 +88,7 @@ pub struct SelectAccountAttributes {
     pub extra: Extra,
 }
 
-impl Method for SelectAccount {
-    const NAME: &'static str = "SelectAccount";
-    type Response = OrderWithUrl;
-}
+method!(SelectAccount = "SelectAccount" -> OrderWithUrl);
 
 // === Refund ===
 
@@ -120,7 +114,4 @@ pub struct RefundAttributes {
     pub extra: Extra,
 }
 
-impl Method for Refund {
-    const NAME: &'static str = "Refund";
-    type Response = OrderResult;
-}
+method!(Refund = "Refund" -> OrderResult);

@@ -42,39 +42,18 @@ pub struct WithdrawAttributes {
     pub extra: Extra,
 }
 
-impl Method for Withdraw {
-    const NAME: &'static str = "Withdraw";
-    type Response = OrderWithUrl;
-}
+method!(Withdraw = "Withdraw" -> OrderWithUrl);
 
 // === ApproveWithdrawal / DenyWithdrawal ===
 
-/// `ApproveWithdrawal` of a prepared withdrawal (spec §5.6).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ApproveWithdrawal {
-    #[serde(rename = "OrderID", serialize_with = "order_id_number")]
-    pub order_id: OrderId,
-    #[serde(flatten)]
-    pub extra: Extra,
+order_method! {
+    /// `ApproveWithdrawal` of a prepared withdrawal (spec §5.6).
+    ApproveWithdrawal as "order_id_number" = "ApproveWithdrawal" -> OrderResult
 }
 
-impl Method for ApproveWithdrawal {
-    const NAME: &'static str = "ApproveWithdrawal";
-    type Response = OrderResult;
-}
-
-/// `DenyWithdrawal` of a prepared withdrawal (spec §5.6).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct DenyWithdrawal {
-    #[serde(rename = "OrderID", serialize_with = "order_id_number")]
-    pub order_id: OrderId,
-    #[serde(flatten)]
-    pub extra: Extra,
-}
-
-impl Method for DenyWithdrawal {
-    const NAME: &'static str = "DenyWithdrawal";
-    type Response = OrderResult;
+order_method! {
+    /// `DenyWithdrawal` of a prepared withdrawal (spec §5.6).
+    DenyWithdrawal as "order_id_number" = "DenyWithdrawal" -> OrderResult
 }
 
 // === AccountPayout / RegisterAccountPayout ===
@@ -110,10 +89,7 @@ pub struct PayoutAttributes {
     pub extra: Extra,
 }
 
-impl Method for AccountPayout {
-    const NAME: &'static str = "AccountPayout";
-    type Response = OrderResult;
-}
+method!(AccountPayout = "AccountPayout" -> OrderResult);
 
 /// `RegisterAccountPayout`: register an account and pay out to it in one call (spec §5.10).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -142,7 +118,4 @@ pub struct RegisterAccountPayoutAttributes {
     pub account: RegisterAccountAttributes,
 }
 
-impl Method for RegisterAccountPayout {
-    const NAME: &'static str = "RegisterAccountPayout";
-    type Response = OrderResult;
-}
+method!(RegisterAccountPayout = "RegisterAccountPayout" -> OrderResult);
