@@ -7,6 +7,7 @@ use super::*;
 /// `Charge`: a direct debit of a mandated account (spec §5.11). Business rejections come back in
 /// a success envelope, in `rejected`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Charge {
     #[serde(rename = "AccountID")]
     pub account_id: String,
@@ -16,11 +17,8 @@ pub struct Charge {
     pub end_user_id: String,
     #[serde(rename = "MessageID")]
     pub message_id: String,
-    #[serde(rename = "Amount")]
     pub amount: Amount,
-    #[serde(rename = "Currency")]
     pub currency: Currency,
-    #[serde(rename = "Attributes")]
     pub attributes: ChargeAttributes,
 }
 

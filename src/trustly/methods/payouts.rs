@@ -6,6 +6,7 @@ use super::*;
 
 /// `Withdraw`: a user-driven payout through the checkout (spec §5.4).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Withdraw {
     #[serde(rename = "NotificationURL")]
     pub notification_url: String,
@@ -13,9 +14,7 @@ pub struct Withdraw {
     pub end_user_id: String,
     #[serde(rename = "MessageID")]
     pub message_id: String,
-    #[serde(rename = "Currency")]
     pub currency: Currency,
-    #[serde(rename = "Attributes")]
     pub attributes: WithdrawAttributes,
 }
 
@@ -60,6 +59,7 @@ order_method! {
 
 /// `AccountPayout` to a known accountid (spec §5.9).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct AccountPayout {
     #[serde(rename = "NotificationURL")]
     pub notification_url: String,
@@ -69,11 +69,8 @@ pub struct AccountPayout {
     pub end_user_id: String,
     #[serde(rename = "MessageID")]
     pub message_id: String,
-    #[serde(rename = "Amount")]
     pub amount: Amount,
-    #[serde(rename = "Currency")]
     pub currency: Currency,
-    #[serde(rename = "Attributes")]
     pub attributes: PayoutAttributes,
 }
 
@@ -93,6 +90,7 @@ method!(AccountPayout = "AccountPayout" -> OrderResult);
 
 /// `RegisterAccountPayout`: register an account and pay out to it in one call (spec §5.10).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct RegisterAccountPayout {
     #[serde(rename = "EndUserID")]
     pub end_user_id: String,
@@ -102,11 +100,8 @@ pub struct RegisterAccountPayout {
     pub notification_url: String,
     #[serde(rename = "MessageID")]
     pub message_id: String,
-    #[serde(rename = "Amount")]
     pub amount: Amount,
-    #[serde(rename = "Currency")]
     pub currency: Currency,
-    #[serde(rename = "Attributes")]
     pub attributes: RegisterAccountPayoutAttributes,
 }
 

@@ -22,14 +22,12 @@ method!(Balance = "Balance" -> Vec<CurrencyBalance>);
 
 /// `AccountLedger`: settled ledger rows for a period (spec §5.15).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct AccountLedger {
     /// `YYYY-MM-DD`.
-    #[serde(rename = "FromDate")]
     pub from_date: String,
     /// `YYYY-MM-DD`.
-    #[serde(rename = "ToDate")]
     pub to_date: String,
-    #[serde(rename = "Currency")]
     pub currency: Option<Currency>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -39,13 +37,11 @@ method!(AccountLedger = "AccountLedger" -> Vec<LedgerEntry>);
 
 /// `ViewAutomaticSettlementDetailsCSV`, the settlement report (spec §5.16).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct ViewAutomaticSettlementDetailsCsv {
     /// `YYYY-MM-DD`.
-    #[serde(rename = "SettlementDate")]
     pub settlement_date: String,
-    #[serde(rename = "Currency")]
     pub currency: Option<Currency>,
-    #[serde(rename = "Attributes")]
     pub attributes: SettlementReportAttributes,
 }
 
@@ -71,12 +67,11 @@ method!(ViewAutomaticSettlementDetailsCsv = "ViewAutomaticSettlementDetailsCSV" 
 
 /// `MerchantSettlement`: move funds to the merchant's own bank account (spec §5.17).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct MerchantSettlement {
     #[serde(rename = "MessageID")]
     pub message_id: String,
-    #[serde(rename = "Amount")]
     pub amount: Amount,
-    #[serde(rename = "Currency")]
     pub currency: Currency,
     #[serde(flatten)]
     pub extra: Extra,
