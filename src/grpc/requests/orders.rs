@@ -15,10 +15,9 @@ use crate::{
 };
 
 pub fn deposit(r: pb::DepositRequest, d: &Defaults) -> Result<Prepared, Error> {
-    let mut c = Check::default();
-    let message_id = c.key("message_id", &r.message_id);
+    let (mut c, message_id, notification_url) = opening(&r.message_id, &r.notification_url, d);
     let method = m::Deposit {
-        notification_url: c.notification_url("notification_url", &r.notification_url, d),
+        notification_url,
         end_user_id: c.required("end_user_id", &r.end_user_id),
         message_id: message_id.clone(),
         attributes: m::DepositAttributes {
@@ -97,10 +96,9 @@ pub fn withdraw(r: pb::WithdrawRequest, d: &Defaults) -> Result<Prepared, Error>
 }
 
 pub fn select_account(r: pb::SelectAccountRequest, d: &Defaults) -> Result<Prepared, Error> {
-    let mut c = Check::default();
-    let message_id = c.key("message_id", &r.message_id);
+    let (mut c, message_id, notification_url) = opening(&r.message_id, &r.notification_url, d);
     let method = m::SelectAccount {
-        notification_url: c.notification_url("notification_url", &r.notification_url, d),
+        notification_url,
         end_user_id: c.required("end_user_id", &r.end_user_id),
         message_id: message_id.clone(),
         attributes: m::SelectAccountAttributes {
@@ -139,6 +137,15 @@ pub fn refund(r: pb::RefundRequest) -> Result<Prepared, Error> {
             },
         });
     prepare_keyed(c, method, r.extra_attributes, key)
+}
+
+/// What every order-opening request checks first, in this order: its MessageID (the idempotency
+/// key), then its NotificationURL (or the configured default).
+fn opening(message_id: &str, notification_url: &str, d: &Defaults) -> (Check, String, String) {
+    let mut c = Check::default();
+    let message_id = c.key("message_id", message_id);
+    let notification_url = c.notification_url("notification_url", notification_url, d);
+    (c, message_id, notification_url)
 }
 
 /// Prepares a method whose pass-through fields go into `Attributes`, under its idempotency key
@@ -201,9 +208,7 @@ pub fn register_account(r: pb::RegisterAccountRequest) -> Result<Prepared, Error
 }
 
 pub fn account_payout(r: pb::AccountPayoutRequest, d: &Defaults) -> Result<Prepared, Error> {
-    let mut c = Check::default();
-    let message_id = c.key("message_id", &r.message_id);
-    let notification_url = c.notification_url("notification_url", &r.notification_url, d);
+    let (mut c, message_id, notification_url) = opening(&r.message_id, &r.notification_url, d);
     let account_id = c.required("account_id", &r.account_id);
     let end_user_id = c.required("end_user_id", &r.end_user_id);
     let money = c.money("amount", r.amount.as_ref());
@@ -230,9 +235,7 @@ pub fn register_account_payout(
     r: pb::RegisterAccountPayoutRequest,
     d: &Defaults,
 ) -> Result<Prepared, Error> {
-    let mut c = Check::default();
-    let message_id = c.key("message_id", &r.message_id);
-    let notification_url = c.notification_url("notification_url", &r.notification_url, d);
+    let (mut c, message_id, notification_url) = opening(&r.message_id, &r.notification_url, d);
     let end_user_id = c.required("end_user_id", &r.end_user_id);
     let account = bank_account(&mut c, r.account.as_ref());
     let money = c.money("amount", r.amount.as_ref());
@@ -259,9 +262,7 @@ pub fn register_account_payout(
 }
 
 pub fn charge(r: pb::ChargeRequest, d: &Defaults) -> Result<Prepared, Error> {
-    let mut c = Check::default();
-    let message_id = c.key("message_id", &r.message_id);
-    let notification_url = c.notification_url("notification_url", &r.notification_url, d);
+    let (mut c, message_id, notification_url) = opening(&r.message_id, &r.notification_url, d);
     let account_id = c.required("account_id", &r.account_id);
     let end_user_id = c.required("end_user_id", &r.end_user_id);
     let money = c.money("amount", r.amount.as_ref());
