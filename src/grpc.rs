@@ -20,7 +20,7 @@ pub use auth::BearerToken;
 pub use payment::Payments;
 pub use server::server;
 
-use crate::trustly;
+use crate::{payments, trustly};
 
 /// One invalid request field: its path in the request message and why it is invalid.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,11 +36,11 @@ pub enum Error {
     /// The request is invalid; nothing was sent to Trustly.
     #[error("invalid request: {} field(s)", .0.len())]
     InvalidArgument(Vec<FieldViolation>),
-    /// The call to Trustly failed (definitively or ambiguously; see `trustly::Disposition`).
+    /// A payment use case failed: Trustly, the idempotency store or the idempotency protocol.
     #[error(transparent)]
-    Trustly(#[from] trustly::Error),
-    /// The store (idempotency records, notification log, account cache) could not be asked:
-    /// nothing was done, and for a payment nothing was sent (fail closed).
+    Payment(#[from] payments::Error),
+    /// The store (notification log, account cache) could not be asked: nothing was done (a
+    /// payment's idempotency store failing is a `Payment` error).
     #[error("store unavailable")]
     Store(#[from] crate::store::Error),
     /// What the call names does not exist (a dead letter, a cached account).
@@ -52,14 +52,11 @@ pub enum Error {
     /// The call carries no valid bearer token.
     #[error("no valid bearer token")]
     Unauthenticated,
-    /// Another call with the same idempotency key is in flight.
-    #[error("a request with this idempotency key is in progress")]
-    RequestInProgress,
-    /// A replay met 637: Trustly has the order (its UUID record is gone); the order id is known
-    /// when a notification named it. The order is never re-issued.
-    #[error("the order exists at Trustly")]
-    OrderExists { order_id: Option<String> },
-    /// The idempotency key was used before for a different request.
-    #[error("the idempotency key was used for a different request")]
-    IdempotencyKeyReused,
+}
+
+/// A failed Trustly call is a failed payment use case: one variant, one mapping in `status.rs`.
+impl From<trustly::Error> for Error {
+    fn from(error: trustly::Error) -> Self {
+        Error::Payment(error.into())
+    }
 }

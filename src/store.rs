@@ -103,13 +103,26 @@ impl RedisAt {
         notifications_key(&self.prefix, kind, id)
     }
 
+    /// A key of this concept's own family: `<prefix>:<rest>`.
+    pub(crate) fn key(&self, rest: impl std::fmt::Display) -> String {
+        format!("{}:{rest}", self.prefix)
+    }
+
+    /// Runs one command, pipeline or script (`call`, given a connection) within the timeout.
+    pub(crate) async fn run<T, F>(&self, call: impl FnOnce(Connection) -> F) -> Result<T, Error>
+    where
+        F: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        connection::bounded(self.timeout, call(self.conn.clone())).await
+    }
+
     /// Runs one command within the timeout.
     pub(crate) async fn query<T: redis::FromRedisValue>(
         &self,
         cmd: &redis::Cmd,
     ) -> Result<T, Error> {
-        let mut conn = self.conn.clone();
-        connection::bounded(self.timeout, cmd.query_async(&mut conn)).await
+        self.run(|mut conn| async move { cmd.query_async(&mut conn).await })
+            .await
     }
 }
 

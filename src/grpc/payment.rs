@@ -43,18 +43,6 @@ impl Payments {
     }
 }
 
-impl From<payments::Error> for Error {
-    fn from(error: payments::Error) -> Self {
-        match error {
-            payments::Error::Trustly(error) => Self::Trustly(error),
-            payments::Error::Store(error) => Self::Store(error),
-            payments::Error::RequestInProgress => Self::RequestInProgress,
-            payments::Error::OrderExists { order_id } => Self::OrderExists { order_id },
-            payments::Error::IdempotencyKeyReused => Self::IdempotencyKeyReused,
-        }
-    }
-}
-
 type Reply<T> = Result<Response<T>, Status>;
 
 /// Response metadata set when the answer is a stored outcome, not a new call to Trustly.

@@ -9,6 +9,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use super::{Error, FieldViolation};
+use crate::payments;
 use crate::trustly::{self, ErrorCode};
 
 /// `ErrorInfo.domain` of every error.
@@ -51,36 +52,8 @@ impl From<Error> for Status {
                 }
                 Status::with_error_details(Code::InvalidArgument, message, details)
             }
-            Error::Trustly(error) => trustly_status(&error),
-            Error::Store(_) => Status::with_error_details(
-                Code::Unavailable,
-                "the store is unavailable; nothing was done (nor sent to Trustly), retry",
-                ErrorDetails::with_error_info(
-                    reason::STORE_UNAVAILABLE,
-                    ERROR_DOMAIN,
-                    HashMap::from([("outcome".to_owned(), "not_sent".to_owned())]),
-                ),
-            ),
-            Error::OrderExists { order_id } => {
-                let mut metadata = HashMap::from([("outcome".to_owned(), "exists".to_owned())]);
-                if let Some(order_id) = order_id {
-                    metadata.insert("order_id".to_owned(), order_id);
-                }
-                Status::with_error_details(
-                    Code::AlreadyExists,
-                    "the order already exists at Trustly; it was not created again (see metadata order_id)",
-                    ErrorDetails::with_error_info(reason::ORDER_EXISTS, ERROR_DOMAIN, metadata),
-                )
-            }
-            Error::RequestInProgress => Status::with_error_details(
-                Code::Aborted,
-                "a request with this idempotency key is in progress; retry later",
-                ErrorDetails::with_error_info(
-                    reason::REQUEST_IN_PROGRESS,
-                    ERROR_DOMAIN,
-                    HashMap::new(),
-                ),
-            ),
+            Error::Payment(error) => payment_status(error),
+            Error::Store(_) => store_unavailable(),
             Error::NotFound(what) => Status::with_error_details(
                 Code::NotFound,
                 format!("no such {what}"),
@@ -104,17 +77,58 @@ impl From<Error> for Status {
                     HashMap::new(),
                 ),
             ),
-            Error::IdempotencyKeyReused => Status::with_error_details(
-                Code::FailedPrecondition,
-                "this idempotency key was used for a different request",
-                ErrorDetails::with_error_info(
-                    reason::IDEMPOTENCY_KEY_REUSED,
-                    ERROR_DOMAIN,
-                    HashMap::new(),
-                ),
-            ),
         }
     }
+}
+
+/// A payment use case's failure, variant by variant.
+fn payment_status(error: payments::Error) -> Status {
+    match error {
+        payments::Error::Trustly(error) => trustly_status(&error),
+        payments::Error::Store(_) => store_unavailable(),
+        payments::Error::OrderExists { order_id } => {
+            let mut metadata = HashMap::from([("outcome".to_owned(), "exists".to_owned())]);
+            if let Some(order_id) = order_id {
+                metadata.insert("order_id".to_owned(), order_id);
+            }
+            Status::with_error_details(
+                Code::AlreadyExists,
+                "the order already exists at Trustly; it was not created again (see metadata order_id)",
+                ErrorDetails::with_error_info(reason::ORDER_EXISTS, ERROR_DOMAIN, metadata),
+            )
+        }
+        payments::Error::RequestInProgress => Status::with_error_details(
+            Code::Aborted,
+            "a request with this idempotency key is in progress; retry later",
+            ErrorDetails::with_error_info(
+                reason::REQUEST_IN_PROGRESS,
+                ERROR_DOMAIN,
+                HashMap::new(),
+            ),
+        ),
+        payments::Error::IdempotencyKeyReused => Status::with_error_details(
+            Code::FailedPrecondition,
+            "this idempotency key was used for a different request",
+            ErrorDetails::with_error_info(
+                reason::IDEMPOTENCY_KEY_REUSED,
+                ERROR_DOMAIN,
+                HashMap::new(),
+            ),
+        ),
+    }
+}
+
+/// The store (idempotency records, notification log, account cache) could not be asked.
+fn store_unavailable() -> Status {
+    Status::with_error_details(
+        Code::Unavailable,
+        "the store is unavailable; nothing was done (nor sent to Trustly), retry",
+        ErrorDetails::with_error_info(
+            reason::STORE_UNAVAILABLE,
+            ERROR_DOMAIN,
+            HashMap::from([("outcome".to_owned(), "not_sent".to_owned())]),
+        ),
+    )
 }
 
 /// Violations spelled out in an INVALID_ARGUMENT message; the rest are counted. The message

@@ -12,9 +12,8 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use hmac::{Hmac, Mac};
 use parking_lot::Mutex;
-use redis::AsyncCommands;
 
-use super::{Connection, connection::bounded};
+use super::{Connection, RedisAt};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -106,12 +105,7 @@ pub struct AccountCache(Backend);
 #[derive(Clone)]
 enum Backend {
     Memory(Arc<Mutex<Memory>>),
-    Redis {
-        conn: Connection,
-        prefix: String,
-        timeout: Duration,
-        order_ttl: Duration,
-    },
+    Redis { at: RedisAt, order_ttl: Duration },
 }
 
 impl AccountCache {
@@ -122,9 +116,7 @@ impl AccountCache {
     /// `order_ttl`: how long order → end user links (for `account` notifications) are kept.
     pub fn redis(conn: Connection, prefix: &str, timeout: Duration, order_ttl: Duration) -> Self {
         AccountCache(Backend::Redis {
-            conn,
-            prefix: prefix.to_owned(),
-            timeout,
+            at: RedisAt::new(conn, prefix, timeout),
             order_ttl,
         })
     }
@@ -149,33 +141,22 @@ impl AccountCache {
                 }
                 Ok(())
             }
-            Backend::Redis {
-                conn,
-                prefix,
-                timeout,
-                ..
-            } => {
+            Backend::Redis { at, .. } => {
                 let json = serde_json::to_string(account)
                     .map_err(|_| Error::Protocol("account encoding"))?;
                 let mut pipe = redis::pipe();
                 pipe.atomic()
-                    .set(
-                        format!("{prefix}:{{accounts}}:id:{}", account.account_id),
-                        &json,
-                    )
+                    .set(accounts_key(at, "id", &account.account_id), &json)
                     .hset(
-                        format!("{prefix}:{{accounts}}:user:{}", account.end_user_id),
+                        accounts_key(at, "user", &account.end_user_id),
                         &account.account_id,
                         &json,
                     );
                 if let Some(details) = details {
-                    pipe.set(
-                        format!("{prefix}:{{accounts}}:details:{}", details.0),
-                        &account.account_id,
-                    );
+                    pipe.set(accounts_key(at, "details", &details.0), &account.account_id);
                 }
-                let mut conn = conn.clone();
-                bounded(*timeout, pipe.query_async::<()>(&mut conn)).await
+                at.run(|mut conn| async move { pipe.query_async::<()>(&mut conn).await })
+                    .await
             }
         }
     }
@@ -183,18 +164,10 @@ impl AccountCache {
     pub async fn get(&self, account_id: &str) -> Result<Option<Account>, Error> {
         match &self.0 {
             Backend::Memory(memory) => Ok(memory.lock().latest.get(account_id).cloned()),
-            Backend::Redis {
-                conn,
-                prefix,
-                timeout,
-                ..
-            } => {
-                let mut conn = conn.clone();
-                let json: Option<String> = bounded(
-                    *timeout,
-                    conn.get(format!("{prefix}:{{accounts}}:id:{account_id}")),
-                )
-                .await?;
+            Backend::Redis { at, .. } => {
+                let json: Option<String> = at
+                    .query(&redis::Cmd::get(accounts_key(at, "id", account_id)))
+                    .await?;
                 Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
             }
         }
@@ -209,18 +182,10 @@ impl AccountCache {
                 .get(end_user_id)
                 .map(|accounts| accounts.values().cloned().collect())
                 .unwrap_or_default(),
-            Backend::Redis {
-                conn,
-                prefix,
-                timeout,
-                ..
-            } => {
-                let mut conn = conn.clone();
-                let entries: Vec<String> = bounded(
-                    *timeout,
-                    conn.hvals(format!("{prefix}:{{accounts}}:user:{end_user_id}")),
-                )
-                .await?;
+            Backend::Redis { at, .. } => {
+                let entries: Vec<String> = at
+                    .query(&redis::Cmd::hvals(accounts_key(at, "user", end_user_id)))
+                    .await?;
                 entries
                     .iter()
                     .filter_map(|json| serde_json::from_str(json).ok())
@@ -239,18 +204,9 @@ impl AccountCache {
     pub async fn find(&self, details: &DetailsKey) -> Result<Option<Account>, Error> {
         let id = match &self.0 {
             Backend::Memory(memory) => memory.lock().by_details.get(details).cloned(),
-            Backend::Redis {
-                conn,
-                prefix,
-                timeout,
-                ..
-            } => {
-                let mut conn = conn.clone();
-                bounded(
-                    *timeout,
-                    conn.get(format!("{prefix}:{{accounts}}:details:{}", details.0)),
-                )
-                .await?
+            Backend::Redis { at, .. } => {
+                at.query(&redis::Cmd::get(accounts_key(at, "details", &details.0)))
+                    .await?
             }
         };
         match id {
@@ -270,22 +226,13 @@ impl AccountCache {
                     .insert(order_id.to_owned(), end_user_id.to_owned());
                 Ok(())
             }
-            Backend::Redis {
-                conn,
-                prefix,
-                timeout,
-                order_ttl,
-            } => {
-                let mut conn = conn.clone();
+            Backend::Redis { at, order_ttl } => {
                 let ttl = order_ttl.as_secs().max(1);
-                bounded(
-                    *timeout,
-                    conn.set_ex::<_, _, ()>(
-                        format!("{prefix}:{{accounts}}:order:{order_id}"),
-                        end_user_id,
-                        ttl,
-                    ),
-                )
+                at.query(&redis::Cmd::set_ex(
+                    accounts_key(at, "order", order_id),
+                    end_user_id,
+                    ttl,
+                ))
                 .await
             }
         }
@@ -294,19 +241,15 @@ impl AccountCache {
     pub async fn end_user_for_order(&self, order_id: &str) -> Result<Option<String>, Error> {
         match &self.0 {
             Backend::Memory(memory) => Ok(memory.lock().orders.get(order_id).cloned()),
-            Backend::Redis {
-                conn,
-                prefix,
-                timeout,
-                ..
-            } => {
-                let mut conn = conn.clone();
-                bounded(
-                    *timeout,
-                    conn.get(format!("{prefix}:{{accounts}}:order:{order_id}")),
-                )
-                .await
+            Backend::Redis { at, .. } => {
+                at.query(&redis::Cmd::get(accounts_key(at, "order", order_id)))
+                    .await
             }
         }
     }
+}
+
+/// `<prefix>:{accounts}:<kind>:<id>`: the hash tag keeps every account key in one Cluster slot.
+fn accounts_key(at: &RedisAt, kind: &str, id: &str) -> String {
+    at.key(format_args!("{{accounts}}:{kind}:{id}"))
 }

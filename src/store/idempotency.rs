@@ -15,7 +15,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use redis::Script;
 
-use super::Connection;
+use super::{Connection, RedisAt};
 use serde::{Deserialize, Serialize};
 
 use super::{Error, now_ms};
@@ -105,11 +105,7 @@ pub struct Idempotency(Backend);
 #[derive(Clone)]
 enum Backend {
     Memory(Arc<Mutex<MemoryRecords>>),
-    Redis {
-        conn: Connection,
-        prefix: String,
-        timeout: Duration,
-    },
+    Redis(RedisAt),
 }
 
 /// How often the memory backend drops expired records. Sweeping on every call made each call
@@ -188,16 +184,12 @@ impl Idempotency {
 
     /// Redis records under `prefix`, on the shared connection of the notification log.
     pub fn redis(conn: Connection, prefix: &str, timeout: Duration) -> Self {
-        Idempotency(Backend::Redis {
-            conn,
-            prefix: prefix.to_owned(),
-            timeout,
-        })
+        Idempotency(Backend::Redis(RedisAt::new(conn, prefix, timeout)))
     }
 
-    fn key(prefix: &str, scope: &Scope<'_>) -> String {
+    fn key(at: &RedisAt, scope: &Scope<'_>) -> String {
         // One key per record: no cross-key operations, so any Cluster slot will do.
-        format!("{prefix}:idempotency:{}", scope.id())
+        at.key(format_args!("idempotency:{}", scope.id()))
     }
 
     /// Reserves the key (or decides otherwise, see [`Begin`]) for a request with this fingerprint,
@@ -243,27 +235,21 @@ impl Idempotency {
                     }
                 })
             }
-            Backend::Redis {
-                conn,
-                prefix,
-                timeout,
-            } => {
+            Backend::Redis(at) => {
                 let json = serde_json::to_string(&fresh)
                     .map_err(|_| Error::Protocol("record encoding"))?;
                 let script = Script::new(BEGIN);
                 let mut invocation = script.prepare_invoke();
                 invocation
-                    .key(Self::key(prefix, scope))
+                    .key(Self::key(at, scope))
                     .arg(now)
                     .arg(fingerprint)
                     .arg(json)
                     .arg(lease_until)
                     .arg(retention.as_secs().max(1));
-                let mut conn = conn.clone();
-                let (verdict, payload): (String, Vec<u8>) =
-                    tokio::time::timeout(*timeout, invocation.invoke_async(&mut conn))
-                        .await
-                        .map_err(|_| Error::Timeout(*timeout))??;
+                let (verdict, payload): (String, Vec<u8>) = at
+                    .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+                    .await?;
                 match verdict.as_str() {
                     "proceed" => Ok(Begin::Proceed),
                     "reused" => Ok(Begin::Reused),
@@ -296,11 +282,7 @@ impl Idempotency {
                 }
                 Ok(())
             }
-            Backend::Redis {
-                conn,
-                prefix,
-                timeout,
-            } => {
+            Backend::Redis(at) => {
                 let encoded = match outcome {
                     Some(outcome) => serde_json::to_string(outcome)
                         .map_err(|_| Error::Protocol("outcome encoding"))?,
@@ -308,11 +290,9 @@ impl Idempotency {
                 };
                 let script = Script::new(FINISH);
                 let mut invocation = script.prepare_invoke();
-                invocation.key(Self::key(prefix, scope)).arg(encoded);
-                let mut conn = conn.clone();
-                tokio::time::timeout(*timeout, invocation.invoke_async::<i64>(&mut conn))
-                    .await
-                    .map_err(|_| Error::Timeout(*timeout))??;
+                invocation.key(Self::key(at, scope)).arg(encoded);
+                at.run(|mut conn| async move { invocation.invoke_async::<i64>(&mut conn).await })
+                    .await?;
                 Ok(())
             }
         }

@@ -10,7 +10,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use parking_lot::Mutex;
 use redis::Script;
 
-use super::{Connection, Error, now_ms};
+use super::{Connection, Error, RedisAt, now_ms};
 
 /// What a poll may do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,11 +68,7 @@ pub struct Polls(Backend);
 #[derive(Clone)]
 enum Backend {
     Memory(Arc<Mutex<HashMap<String, Record>>>),
-    Redis {
-        conn: Connection,
-        prefix: String,
-        timeout: Duration,
-    },
+    Redis(RedisAt),
 }
 
 impl Polls {
@@ -82,11 +78,7 @@ impl Polls {
 
     /// Redis records under `prefix`, on the shared connection of the notification log.
     pub fn redis(conn: Connection, prefix: &str, timeout: Duration) -> Self {
-        Polls(Backend::Redis {
-            conn,
-            prefix: prefix.to_owned(),
-            timeout,
-        })
+        Polls(Backend::Redis(RedisAt::new(conn, prefix, timeout)))
     }
 
     /// Takes the turn of `name` for `window`, or says what the last answer was.
@@ -117,29 +109,23 @@ impl Polls {
                 record.expires = now.saturating_add(retention_ms);
                 Ok(PollBegin::Call)
             }
-            Backend::Redis {
-                conn,
-                prefix,
-                timeout,
-            } => {
+            Backend::Redis(at) => {
                 let script = Script::new(BEGIN);
                 let mut invocation = script.prepare_invoke();
                 invocation
-                    .key(key(prefix, name))
+                    .key(key(at, name))
                     .arg(now)
                     .arg(window_ms.max(1))
                     .arg(retention_ms.max(1));
-                let mut conn = conn.clone();
-                let (verdict, data, at): (String, String, String) =
-                    tokio::time::timeout(*timeout, invocation.invoke_async(&mut conn))
-                        .await
-                        .map_err(|_| Error::Timeout(*timeout))??;
+                let (verdict, data, received): (String, String, String) = at
+                    .run(|mut conn| async move { invocation.invoke_async(&mut conn).await })
+                    .await?;
                 match verdict.as_str() {
                     "call" => Ok(PollBegin::Call),
                     "pending" => Ok(PollBegin::Pending),
                     "cached" => Ok(PollBegin::Cached {
                         data,
-                        received_ms: at.parse().map_err(|_| Error::Protocol("poll time"))?,
+                        received_ms: received.parse().map_err(|_| Error::Protocol("poll time"))?,
                     }),
                     _ => Err(Error::Protocol("poll verdict")),
                 }
@@ -161,30 +147,24 @@ impl Polls {
                 }
                 Ok(())
             }
-            Backend::Redis {
-                conn,
-                prefix,
-                timeout,
-            } => {
+            Backend::Redis(at) => {
                 let script = Script::new(FINISH);
                 let mut invocation = script.prepare_invoke();
                 invocation
-                    .key(key(prefix, name))
+                    .key(key(at, name))
                     .arg(answer.unwrap_or_default())
                     .arg(now);
-                let mut conn = conn.clone();
-                tokio::time::timeout(*timeout, invocation.invoke_async::<i64>(&mut conn))
-                    .await
-                    .map_err(|_| Error::Timeout(*timeout))??;
+                at.run(|mut conn| async move { invocation.invoke_async::<i64>(&mut conn).await })
+                    .await?;
                 Ok(())
             }
         }
     }
 }
 
-fn key(prefix: &str, name: &str) -> String {
+fn key(at: &RedisAt, name: &str) -> String {
     // One key per record: no cross-key operations, so any Cluster slot will do.
-    format!("{prefix}:polls:{name}")
+    at.key(format_args!("polls:{name}"))
 }
 
 #[cfg(test)]

@@ -15,6 +15,42 @@ use serde_json::{Map, Value};
 
 use crate::money::{Amount, Currency};
 
+/// Declares that a `Data` type is the Trustly method `NAME`, answered with `Response`.
+macro_rules! method {
+    ($ty:ident = $name:literal -> $response:ty) => {
+        impl Method for $ty {
+            const NAME: &'static str = $name;
+            type Response = $response;
+        }
+    };
+}
+
+/// Declares a method whose `Data` is one `OrderID` and the pass-through fields; `From<OrderId>`
+/// builds it without any. `as "order_id_number"` sends the id as a JSON number, else a string.
+macro_rules! order_method {
+    ($(#[$meta:meta])* $ty:ident $(as $with:literal)? = $name:literal -> $response:ty) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Serialize)]
+        pub struct $ty {
+            #[serde(rename = "OrderID" $(, serialize_with = $with)?)]
+            pub order_id: OrderId,
+            #[serde(flatten)]
+            pub extra: Extra,
+        }
+
+        impl From<OrderId> for $ty {
+            fn from(order_id: OrderId) -> Self {
+                Self {
+                    order_id,
+                    extra: Extra::new(),
+                }
+            }
+        }
+
+        method!($ty = $name -> $response);
+    };
+}
+
 mod accounts;
 mod charges;
 mod deposits;

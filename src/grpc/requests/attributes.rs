@@ -29,6 +29,23 @@ pub(super) fn bounded(check: &mut Check, field: &str, value: &str) -> String {
     value.to_owned()
 }
 
+/// The attributes AccountPayout and RegisterAccountPayout share, checked in this order.
+pub(super) fn payout(
+    check: &mut Check,
+    shopper_statement: &str,
+    external_reference: &str,
+    psp_merchant: Option<&pb::PspMerchant>,
+    sender_information: Option<&pb::PartyInformation>,
+) -> m::PayoutAttributes {
+    m::PayoutAttributes {
+        shopper_statement: check.required("shopper_statement", shopper_statement),
+        external_reference: check.optional("external_reference", external_reference),
+        psp: psp(check, psp_merchant),
+        sender_information: party(check, "sender_information", sender_information),
+        extra: m::Extra::new(),
+    }
+}
+
 pub(super) fn party(
     check: &mut Check,
     field: &str,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::{
     Defaults, ExtraTarget, PLACEHOLDER_CURRENCY, Prepared,
-    attributes::{bank_account, checkout, flag, holder, party, psp},
+    attributes::{bank_account, checkout, flag, holder, party, payout, psp},
     prepare,
 };
 use crate::{
@@ -15,10 +15,9 @@ use crate::{
 };
 
 pub fn deposit(r: pb::DepositRequest, d: &Defaults) -> Result<Prepared, Error> {
-    let mut c = Check::default();
-    let message_id = c.key("message_id", &r.message_id);
+    let (mut c, message_id, notification_url) = opening(&r.message_id, &r.notification_url, d);
     let method = m::Deposit {
-        notification_url: c.notification_url("notification_url", &r.notification_url, d),
+        notification_url,
         end_user_id: c.required("end_user_id", &r.end_user_id),
         message_id: message_id.clone(),
         attributes: m::DepositAttributes {
@@ -61,13 +60,7 @@ pub fn deposit(r: pb::DepositRequest, d: &Defaults) -> Result<Prepared, Error> {
             extra: m::Extra::new(),
         },
     };
-    prepare(
-        c,
-        Some(method),
-        r.extra_attributes,
-        ExtraTarget::Attributes,
-        Some(message_id),
-    )
+    prepare_keyed(c, Some(method), r.extra_attributes, message_id)
 }
 
 pub fn withdraw(r: pb::WithdrawRequest, d: &Defaults) -> Result<Prepared, Error> {
@@ -99,20 +92,13 @@ pub fn withdraw(r: pb::WithdrawRequest, d: &Defaults) -> Result<Prepared, Error>
             extra: m::Extra::new(),
         },
     };
-    prepare(
-        c,
-        Some(method),
-        r.extra_attributes,
-        ExtraTarget::Attributes,
-        Some(message_id),
-    )
+    prepare_keyed(c, Some(method), r.extra_attributes, message_id)
 }
 
 pub fn select_account(r: pb::SelectAccountRequest, d: &Defaults) -> Result<Prepared, Error> {
-    let mut c = Check::default();
-    let message_id = c.key("message_id", &r.message_id);
+    let (mut c, message_id, notification_url) = opening(&r.message_id, &r.notification_url, d);
     let method = m::SelectAccount {
-        notification_url: c.notification_url("notification_url", &r.notification_url, d),
+        notification_url,
         end_user_id: c.required("end_user_id", &r.end_user_id),
         message_id: message_id.clone(),
         attributes: m::SelectAccountAttributes {
@@ -130,13 +116,7 @@ pub fn select_account(r: pb::SelectAccountRequest, d: &Defaults) -> Result<Prepa
             extra: m::Extra::new(),
         },
     };
-    prepare(
-        c,
-        Some(method),
-        r.extra_attributes,
-        ExtraTarget::Attributes,
-        Some(message_id),
-    )
+    prepare_keyed(c, Some(method), r.extra_attributes, message_id)
 }
 
 pub fn refund(r: pb::RefundRequest) -> Result<Prepared, Error> {
@@ -156,13 +136,27 @@ pub fn refund(r: pb::RefundRequest) -> Result<Prepared, Error> {
                 extra: m::Extra::new(),
             },
         });
-    prepare(
-        c,
-        method,
-        r.extra_attributes,
-        ExtraTarget::Attributes,
-        Some(key),
-    )
+    prepare_keyed(c, method, r.extra_attributes, key)
+}
+
+/// What every order-opening request checks first, in this order: its MessageID (the idempotency
+/// key), then its NotificationURL (or the configured default).
+fn opening(message_id: &str, notification_url: &str, d: &Defaults) -> (Check, String, String) {
+    let mut c = Check::default();
+    let message_id = c.key("message_id", message_id);
+    let notification_url = c.notification_url("notification_url", notification_url, d);
+    (c, message_id, notification_url)
+}
+
+/// Prepares a method whose pass-through fields go into `Attributes`, under its idempotency key
+/// (a MessageID, or a request id).
+fn prepare_keyed<M: Method>(
+    c: Check,
+    method: Option<M>,
+    extra: HashMap<String, String>,
+    key: String,
+) -> Result<Prepared, Error> {
+    prepare(c, method, extra, ExtraTarget::Attributes, Some(key))
 }
 
 /// ApproveWithdrawal, DenyWithdrawal and CancelCharge: an idempotency key and an OrderID.
@@ -179,21 +173,21 @@ fn order_action<M: Method>(
 }
 
 pub fn approve_withdrawal(r: pb::ApproveWithdrawalRequest) -> Result<Prepared, Error> {
-    order_action(&r.request_id, &r.order_id, r.extra_attributes, |order_id| {
-        m::ApproveWithdrawal {
-            order_id,
-            extra: m::Extra::new(),
-        }
-    })
+    order_action(
+        &r.request_id,
+        &r.order_id,
+        r.extra_attributes,
+        m::ApproveWithdrawal::from,
+    )
 }
 
 pub fn deny_withdrawal(r: pb::DenyWithdrawalRequest) -> Result<Prepared, Error> {
-    order_action(&r.request_id, &r.order_id, r.extra_attributes, |order_id| {
-        m::DenyWithdrawal {
-            order_id,
-            extra: m::Extra::new(),
-        }
-    })
+    order_action(
+        &r.request_id,
+        &r.order_id,
+        r.extra_attributes,
+        m::DenyWithdrawal::from,
+    )
 }
 
 pub fn register_account(r: pb::RegisterAccountRequest) -> Result<Prepared, Error> {
@@ -214,19 +208,17 @@ pub fn register_account(r: pb::RegisterAccountRequest) -> Result<Prepared, Error
 }
 
 pub fn account_payout(r: pb::AccountPayoutRequest, d: &Defaults) -> Result<Prepared, Error> {
-    let mut c = Check::default();
-    let message_id = c.key("message_id", &r.message_id);
-    let notification_url = c.notification_url("notification_url", &r.notification_url, d);
+    let (mut c, message_id, notification_url) = opening(&r.message_id, &r.notification_url, d);
     let account_id = c.required("account_id", &r.account_id);
     let end_user_id = c.required("end_user_id", &r.end_user_id);
     let money = c.money("amount", r.amount.as_ref());
-    let attributes = m::PayoutAttributes {
-        shopper_statement: c.required("shopper_statement", &r.shopper_statement),
-        external_reference: c.optional("external_reference", &r.external_reference),
-        psp: psp(&mut c, r.psp_merchant.as_ref()),
-        sender_information: party(&mut c, "sender_information", r.sender_information.as_ref()),
-        extra: m::Extra::new(),
-    };
+    let attributes = payout(
+        &mut c,
+        &r.shopper_statement,
+        &r.external_reference,
+        r.psp_merchant.as_ref(),
+        r.sender_information.as_ref(),
+    );
     let method = money.map(|(amount, currency)| m::AccountPayout {
         notification_url,
         account_id,
@@ -236,33 +228,25 @@ pub fn account_payout(r: pb::AccountPayoutRequest, d: &Defaults) -> Result<Prepa
         currency,
         attributes,
     });
-    prepare(
-        c,
-        method,
-        r.extra_attributes,
-        ExtraTarget::Attributes,
-        Some(message_id),
-    )
+    prepare_keyed(c, method, r.extra_attributes, message_id)
 }
 
 pub fn register_account_payout(
     r: pb::RegisterAccountPayoutRequest,
     d: &Defaults,
 ) -> Result<Prepared, Error> {
-    let mut c = Check::default();
-    let message_id = c.key("message_id", &r.message_id);
-    let notification_url = c.notification_url("notification_url", &r.notification_url, d);
+    let (mut c, message_id, notification_url) = opening(&r.message_id, &r.notification_url, d);
     let end_user_id = c.required("end_user_id", &r.end_user_id);
     let account = bank_account(&mut c, r.account.as_ref());
     let money = c.money("amount", r.amount.as_ref());
     let attributes = m::RegisterAccountPayoutAttributes {
-        payout: m::PayoutAttributes {
-            shopper_statement: c.required("shopper_statement", &r.shopper_statement),
-            external_reference: c.optional("external_reference", &r.external_reference),
-            psp: psp(&mut c, r.psp_merchant.as_ref()),
-            sender_information: party(&mut c, "sender_information", r.sender_information.as_ref()),
-            extra: m::Extra::new(),
-        },
+        payout: payout(
+            &mut c,
+            &r.shopper_statement,
+            &r.external_reference,
+            r.psp_merchant.as_ref(),
+            r.sender_information.as_ref(),
+        ),
         account: holder(&mut c, r.holder.as_ref()),
     };
     let method = money.map(|(amount, currency)| m::RegisterAccountPayout {
@@ -274,19 +258,11 @@ pub fn register_account_payout(
         currency,
         attributes,
     });
-    prepare(
-        c,
-        method,
-        r.extra_attributes,
-        ExtraTarget::Attributes,
-        Some(message_id),
-    )
+    prepare_keyed(c, method, r.extra_attributes, message_id)
 }
 
 pub fn charge(r: pb::ChargeRequest, d: &Defaults) -> Result<Prepared, Error> {
-    let mut c = Check::default();
-    let message_id = c.key("message_id", &r.message_id);
-    let notification_url = c.notification_url("notification_url", &r.notification_url, d);
+    let (mut c, message_id, notification_url) = opening(&r.message_id, &r.notification_url, d);
     let account_id = c.required("account_id", &r.account_id);
     let end_user_id = c.required("end_user_id", &r.end_user_id);
     let money = c.money("amount", r.amount.as_ref());
@@ -307,20 +283,14 @@ pub fn charge(r: pb::ChargeRequest, d: &Defaults) -> Result<Prepared, Error> {
         currency,
         attributes,
     });
-    prepare(
-        c,
-        method,
-        r.extra_attributes,
-        ExtraTarget::Attributes,
-        Some(message_id),
-    )
+    prepare_keyed(c, method, r.extra_attributes, message_id)
 }
 
 pub fn cancel_charge(r: pb::CancelChargeRequest) -> Result<Prepared, Error> {
-    order_action(&r.request_id, &r.order_id, r.extra_attributes, |order_id| {
-        m::CancelCharge {
-            order_id,
-            extra: m::Extra::new(),
-        }
-    })
+    order_action(
+        &r.request_id,
+        &r.order_id,
+        r.extra_attributes,
+        m::CancelCharge::from,
+    )
 }

@@ -14,10 +14,7 @@ pub fn get_withdrawals(r: pb::GetWithdrawalsRequest) -> Result<Prepared, Error> 
     let mut c = Check::default();
     let method = c
         .order_id("order_id", &r.order_id)
-        .map(|order_id| m::GetWithdrawals {
-            order_id,
-            extra: m::Extra::new(),
-        });
+        .map(m::GetWithdrawals::from);
     prepare(c, method, HashMap::new(), ExtraTarget::Data, None)
 }
 

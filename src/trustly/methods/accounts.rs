@@ -46,17 +46,11 @@ pub struct RegisterAccountAttributes {
     pub extra: Extra,
 }
 
-impl Method for RegisterAccount {
-    const NAME: &'static str = "RegisterAccount";
-    type Response = AccountRegistration;
-}
+method!(RegisterAccount = "RegisterAccount" -> AccountRegistration);
 
 /// `CreateAccount`: the same fields and answer as RegisterAccount (spec §5.1).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(transparent)]
 pub struct CreateAccount(pub RegisterAccount);
 
-impl Method for CreateAccount {
-    const NAME: &'static str = "CreateAccount";
-    type Response = AccountRegistration;
-}
+method!(CreateAccount = "CreateAccount" -> AccountRegistration);

@@ -7,6 +7,7 @@ use super::*;
 /// `Charge`: a direct debit of a mandated account (spec §5.11). Business rejections come back in
 /// a success envelope, in `rejected`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Charge {
     #[serde(rename = "AccountID")]
     pub account_id: String,
@@ -16,11 +17,8 @@ pub struct Charge {
     pub end_user_id: String,
     #[serde(rename = "MessageID")]
     pub message_id: String,
-    #[serde(rename = "Amount")]
     pub amount: Amount,
-    #[serde(rename = "Currency")]
     pub currency: Currency,
-    #[serde(rename = "Attributes")]
     pub attributes: ChargeAttributes,
 }
 
@@ -38,21 +36,9 @@ pub struct ChargeAttributes {
     pub extra: Extra,
 }
 
-impl Method for Charge {
-    const NAME: &'static str = "Charge";
-    type Response = ChargeResult;
-}
+method!(Charge = "Charge" -> ChargeResult);
 
-/// `CancelCharge` of a future-dated Charge (spec §5.12).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct CancelCharge {
-    #[serde(rename = "OrderID")]
-    pub order_id: OrderId,
-    #[serde(flatten)]
-    pub extra: Extra,
-}
-
-impl Method for CancelCharge {
-    const NAME: &'static str = "CancelCharge";
-    type Response = ChargeResult;
+order_method! {
+    /// `CancelCharge` of a future-dated Charge (spec §5.12).
+    CancelCharge = "CancelCharge" -> ChargeResult
 }

@@ -6,6 +6,7 @@ use super::*;
 
 /// `Deposit`: a pay-in; returns the checkout URL (spec §5.3).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Deposit {
     #[serde(rename = "NotificationURL")]
     pub notification_url: String,
@@ -13,7 +14,6 @@ pub struct Deposit {
     pub end_user_id: String,
     #[serde(rename = "MessageID")]
     pub message_id: String,
-    #[serde(rename = "Attributes")]
     pub attributes: DepositAttributes,
 }
 
@@ -54,16 +54,14 @@ pub struct DepositAttributes {
     pub extra: Extra,
 }
 
-impl Method for Deposit {
-    const NAME: &'static str = "Deposit";
-    type Response = OrderWithUrl;
-}
+method!(Deposit = "Deposit" -> OrderWithUrl);
 
 // === SelectAccount ===
 
 /// `SelectAccount`: the end user picks and verifies a bank account; the result arrives as an
 /// `account` notification (spec §5.7).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct SelectAccount {
     #[serde(rename = "NotificationURL")]
     pub notification_url: String,
@@ -71,7 +69,6 @@ pub struct SelectAccount {
     pub end_user_id: String,
     #[serde(rename = "MessageID")]
     pub message_id: String,
-    #[serde(rename = "Attributes")]
     pub attributes: SelectAccountAttributes,
 }
 
@@ -91,24 +88,19 @@ pub struct SelectAccountAttributes {
     pub extra: Extra,
 }
 
-impl Method for SelectAccount {
-    const NAME: &'static str = "SelectAccount";
-    type Response = OrderWithUrl;
-}
+method!(SelectAccount = "SelectAccount" -> OrderWithUrl);
 
 // === Refund ===
 
 /// `Refund` of a Deposit or Charge, in full or in part (spec §5.5). It has no MessageID, so only
 /// an identical replay (same UUID) is safe to retry.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Refund {
     #[serde(rename = "OrderID")]
     pub order_id: OrderId,
-    #[serde(rename = "Amount")]
     pub amount: Amount,
-    #[serde(rename = "Currency")]
     pub currency: Currency,
-    #[serde(rename = "Attributes")]
     pub attributes: RefundAttributes,
 }
 
@@ -120,7 +112,4 @@ pub struct RefundAttributes {
     pub extra: Extra,
 }
 
-impl Method for Refund {
-    const NAME: &'static str = "Refund";
-    type Response = OrderResult;
-}
+method!(Refund = "Refund" -> OrderResult);

@@ -6,6 +6,7 @@ use super::*;
 
 /// `Withdraw`: a user-driven payout through the checkout (spec §5.4).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Withdraw {
     #[serde(rename = "NotificationURL")]
     pub notification_url: String,
@@ -13,9 +14,7 @@ pub struct Withdraw {
     pub end_user_id: String,
     #[serde(rename = "MessageID")]
     pub message_id: String,
-    #[serde(rename = "Currency")]
     pub currency: Currency,
-    #[serde(rename = "Attributes")]
     pub attributes: WithdrawAttributes,
 }
 
@@ -42,45 +41,25 @@ pub struct WithdrawAttributes {
     pub extra: Extra,
 }
 
-impl Method for Withdraw {
-    const NAME: &'static str = "Withdraw";
-    type Response = OrderWithUrl;
-}
+method!(Withdraw = "Withdraw" -> OrderWithUrl);
 
 // === ApproveWithdrawal / DenyWithdrawal ===
 
-/// `ApproveWithdrawal` of a prepared withdrawal (spec §5.6).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ApproveWithdrawal {
-    #[serde(rename = "OrderID", serialize_with = "order_id_number")]
-    pub order_id: OrderId,
-    #[serde(flatten)]
-    pub extra: Extra,
+order_method! {
+    /// `ApproveWithdrawal` of a prepared withdrawal (spec §5.6).
+    ApproveWithdrawal as "order_id_number" = "ApproveWithdrawal" -> OrderResult
 }
 
-impl Method for ApproveWithdrawal {
-    const NAME: &'static str = "ApproveWithdrawal";
-    type Response = OrderResult;
-}
-
-/// `DenyWithdrawal` of a prepared withdrawal (spec §5.6).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct DenyWithdrawal {
-    #[serde(rename = "OrderID", serialize_with = "order_id_number")]
-    pub order_id: OrderId,
-    #[serde(flatten)]
-    pub extra: Extra,
-}
-
-impl Method for DenyWithdrawal {
-    const NAME: &'static str = "DenyWithdrawal";
-    type Response = OrderResult;
+order_method! {
+    /// `DenyWithdrawal` of a prepared withdrawal (spec §5.6).
+    DenyWithdrawal as "order_id_number" = "DenyWithdrawal" -> OrderResult
 }
 
 // === AccountPayout / RegisterAccountPayout ===
 
 /// `AccountPayout` to a known accountid (spec §5.9).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct AccountPayout {
     #[serde(rename = "NotificationURL")]
     pub notification_url: String,
@@ -90,11 +69,8 @@ pub struct AccountPayout {
     pub end_user_id: String,
     #[serde(rename = "MessageID")]
     pub message_id: String,
-    #[serde(rename = "Amount")]
     pub amount: Amount,
-    #[serde(rename = "Currency")]
     pub currency: Currency,
-    #[serde(rename = "Attributes")]
     pub attributes: PayoutAttributes,
 }
 
@@ -110,13 +86,11 @@ pub struct PayoutAttributes {
     pub extra: Extra,
 }
 
-impl Method for AccountPayout {
-    const NAME: &'static str = "AccountPayout";
-    type Response = OrderResult;
-}
+method!(AccountPayout = "AccountPayout" -> OrderResult);
 
 /// `RegisterAccountPayout`: register an account and pay out to it in one call (spec §5.10).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct RegisterAccountPayout {
     #[serde(rename = "EndUserID")]
     pub end_user_id: String,
@@ -126,11 +100,8 @@ pub struct RegisterAccountPayout {
     pub notification_url: String,
     #[serde(rename = "MessageID")]
     pub message_id: String,
-    #[serde(rename = "Amount")]
     pub amount: Amount,
-    #[serde(rename = "Currency")]
     pub currency: Currency,
-    #[serde(rename = "Attributes")]
     pub attributes: RegisterAccountPayoutAttributes,
 }
 
@@ -142,7 +113,4 @@ pub struct RegisterAccountPayoutAttributes {
     pub account: RegisterAccountAttributes,
 }
 
-impl Method for RegisterAccountPayout {
-    const NAME: &'static str = "RegisterAccountPayout";
-    type Response = OrderResult;
-}
+method!(RegisterAccountPayout = "RegisterAccountPayout" -> OrderResult);

@@ -5,19 +5,10 @@ use super::*;
 
 // === GetWithdrawals / Balance / AccountLedger / settlement ===
 
-/// `GetWithdrawals`: the transfer state of a payout (spec §5.13). Trustly allows it at most once
-/// per 15 minutes per payout.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct GetWithdrawals {
-    #[serde(rename = "OrderID", serialize_with = "order_id_number")]
-    pub order_id: OrderId,
-    #[serde(flatten)]
-    pub extra: Extra,
-}
-
-impl Method for GetWithdrawals {
-    const NAME: &'static str = "GetWithdrawals";
-    type Response = Vec<Withdrawal>;
+order_method! {
+    /// `GetWithdrawals`: the transfer state of a payout (spec §5.13). Trustly allows it at most once
+    /// per 15 minutes per payout.
+    GetWithdrawals as "order_id_number" = "GetWithdrawals" -> Vec<Withdrawal>
 }
 
 /// `Balance`: the merchant's balances (spec §5.14). At most once per 15 minutes.
@@ -27,40 +18,30 @@ pub struct Balance {
     pub extra: Extra,
 }
 
-impl Method for Balance {
-    const NAME: &'static str = "Balance";
-    type Response = Vec<CurrencyBalance>;
-}
+method!(Balance = "Balance" -> Vec<CurrencyBalance>);
 
 /// `AccountLedger`: settled ledger rows for a period (spec §5.15).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct AccountLedger {
     /// `YYYY-MM-DD`.
-    #[serde(rename = "FromDate")]
     pub from_date: String,
     /// `YYYY-MM-DD`.
-    #[serde(rename = "ToDate")]
     pub to_date: String,
-    #[serde(rename = "Currency")]
     pub currency: Option<Currency>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
-impl Method for AccountLedger {
-    const NAME: &'static str = "AccountLedger";
-    type Response = Vec<LedgerEntry>;
-}
+method!(AccountLedger = "AccountLedger" -> Vec<LedgerEntry>);
 
 /// `ViewAutomaticSettlementDetailsCSV`, the settlement report (spec §5.16).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct ViewAutomaticSettlementDetailsCsv {
     /// `YYYY-MM-DD`.
-    #[serde(rename = "SettlementDate")]
     pub settlement_date: String,
-    #[serde(rename = "Currency")]
     pub currency: Option<Currency>,
-    #[serde(rename = "Attributes")]
     pub attributes: SettlementReportAttributes,
 }
 
@@ -82,25 +63,18 @@ impl Default for SettlementReportAttributes {
     }
 }
 
-impl Method for ViewAutomaticSettlementDetailsCsv {
-    const NAME: &'static str = "ViewAutomaticSettlementDetailsCSV";
-    type Response = SettlementReportCsv;
-}
+method!(ViewAutomaticSettlementDetailsCsv = "ViewAutomaticSettlementDetailsCSV" -> SettlementReportCsv);
 
 /// `MerchantSettlement`: move funds to the merchant's own bank account (spec §5.17).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct MerchantSettlement {
     #[serde(rename = "MessageID")]
     pub message_id: String,
-    #[serde(rename = "Amount")]
     pub amount: Amount,
-    #[serde(rename = "Currency")]
     pub currency: Currency,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
-impl Method for MerchantSettlement {
-    const NAME: &'static str = "MerchantSettlement";
-    type Response = SettlementReference;
-}
+method!(MerchantSettlement = "MerchantSettlement" -> SettlementReference);
