@@ -19,7 +19,7 @@ use trustly_sidecar::{
     trustly::{
         Client, ClientConfig, Disposition, Error, ErrorCode,
         methods::{
-            CheckoutAttributes, Deposit, DepositAttributes, Extra, OrderId, Refund,
+            CheckoutAttributes, Deposit, DepositAttributes, Extra, Opening, OrderId, Refund,
             RefundAttributes,
         },
         sign::{Backend, CryptoPool},
@@ -54,9 +54,11 @@ async fn setup_with(adjust: impl FnOnce(&mut ClientConfig)) -> (FakeTrustly, Cli
 
 fn deposit() -> Deposit {
     Deposit {
-        notification_url: "https://merchant.example/notify".into(),
-        end_user_id: "user-1".into(),
-        message_id: "msg-1".into(),
+        opening: Opening {
+            notification_url: "https://merchant.example/notify".into(),
+            end_user_id: "user-1".into(),
+            message_id: "msg-1".into(),
+        },
         attributes: DepositAttributes {
             currency: "SEK".parse().expect("currency"),
             checkout: CheckoutAttributes {

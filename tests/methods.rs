@@ -52,9 +52,11 @@ fn data<M: Method>(method: &M) -> Value {
 #[test]
 fn select_account_uses_trustly_casing_and_a_numeric_mandate_flag() {
     let method = SelectAccount {
-        notification_url: "https://n".into(),
-        end_user_id: "u".into(),
-        message_id: "m".into(),
+        opening: Opening {
+            notification_url: "https://n".into(),
+            end_user_id: "u".into(),
+            message_id: "m".into(),
+        },
         attributes: SelectAccountAttributes {
             checkout: checkout(),
             request_direct_debit_mandate: Some(true),
@@ -181,7 +183,11 @@ fn order_ids_are_never_rewritten_on_the_wire() {
 #[test]
 fn register_account_payout_flattens_account_and_both_attribute_groups() {
     let method = RegisterAccountPayout {
-        end_user_id: "u".into(),
+        opening: Opening {
+            notification_url: "https://n".into(),
+            end_user_id: "u".into(),
+            message_id: "m".into(),
+        },
         account: BankAccount {
             clearing_house: "SWEDEN".into(),
             bank_number: "6112".into(),
@@ -189,8 +195,6 @@ fn register_account_payout_flattens_account_and_both_attribute_groups() {
             firstname: "F".into(),
             lastname: "L".into(),
         },
-        notification_url: "https://n".into(),
-        message_id: "m".into(),
         amount: "1.5".parse().expect("amount"),
         currency: "SEK".parse().expect("currency"),
         attributes: RegisterAccountPayoutAttributes {
@@ -199,7 +203,10 @@ fn register_account_payout_flattens_account_and_both_attribute_groups() {
                 ..Default::default()
             },
             account: RegisterAccountAttributes {
-                address_postal_code: Some("12345".into()),
+                address: Address {
+                    address_postal_code: Some("12345".into()),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
         },

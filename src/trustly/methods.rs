@@ -287,6 +287,31 @@ pub struct PspAttributes {
     pub merchant_category_code: Option<String>,
 }
 
+/// What every order-opening request names: where to notify, the end user, and the MessageID
+/// (the idempotency key). Flattened into each `Data`, so the keys stand beside the others.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Opening {
+    #[serde(rename = "NotificationURL")]
+    pub notification_url: String,
+    #[serde(rename = "EndUserID")]
+    pub end_user_id: String,
+    #[serde(rename = "MessageID")]
+    pub message_id: String,
+}
+
+/// An end user's postal address, as RegisterAccount and Withdraw take it (flattened into their
+/// `Attributes`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Address {
+    pub address_country: Option<String>,
+    pub address_postal_code: Option<String>,
+    pub address_city: Option<String>,
+    pub address_line1: Option<String>,
+    pub address_line2: Option<String>,
+    pub address: Option<String>,
+}
+
 /// Attributes shared by the checkout flows (Deposit, Withdraw, SelectAccount).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]

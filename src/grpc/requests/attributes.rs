@@ -150,13 +150,34 @@ pub(super) fn holder(
             "holder.national_identification_number",
             &h.national_identification_number,
         ),
-        address_country: check.country("holder.address_country", &h.address_country, false),
-        address_postal_code: check.optional("holder.address_postal_code", &h.address_postal_code),
-        address_city: check.optional("holder.address_city", &h.address_city),
-        address_line1: check.optional("holder.address_line1", &h.address_line1),
-        address_line2: check.optional("holder.address_line2", &h.address_line2),
-        address: check.optional("holder.address", &h.address),
+        address: address(
+            check,
+            "holder.",
+            [
+                &h.address_country,
+                &h.address_postal_code,
+                &h.address_city,
+                &h.address_line1,
+                &h.address_line2,
+                &h.address,
+            ],
+        ),
         email: check.email("holder.email", &h.email, false),
         extra: m::Extra::new(),
+    }
+}
+
+/// A postal address: country, postal code, city, line 1, line 2 and free-text address, in that
+/// order, checked under the field names `{prefix}address_country` and so on.
+pub(super) fn address(check: &mut Check, prefix: &str, fields: [&str; 6]) -> m::Address {
+    let [country, postal_code, city, line1, line2, address] = fields;
+    let name = |field: &str| format!("{prefix}{field}");
+    m::Address {
+        address_country: check.country(&name("address_country"), country, false),
+        address_postal_code: check.optional(&name("address_postal_code"), postal_code),
+        address_city: check.optional(&name("address_city"), city),
+        address_line1: check.optional(&name("address_line1"), line1),
+        address_line2: check.optional(&name("address_line2"), line2),
+        address: check.optional(&name("address"), address),
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::{
     Defaults, ExtraTarget, PLACEHOLDER_CURRENCY, Prepared,
-    attributes::{bank_account, checkout, flag, holder, party, payout, psp},
+    attributes::{address, bank_account, checkout, flag, holder, party, payout, psp},
     prepare,
 };
 use crate::{
@@ -17,9 +17,7 @@ use crate::{
 pub fn deposit(r: pb::DepositRequest, d: &Defaults) -> Result<Prepared, Error> {
     let (mut c, message_id, notification_url) = opening(&r.message_id, &r.notification_url, d);
     let method = m::Deposit {
-        notification_url,
-        end_user_id: c.required("end_user_id", &r.end_user_id),
-        message_id: message_id.clone(),
+        opening: end_user(&mut c, notification_url, &r.end_user_id, &message_id),
         attributes: m::DepositAttributes {
             // Any valid currency stands in while the other fields are checked; an invalid one
             // is reported with them, and nothing built from the stand-in is ever sent.
@@ -69,10 +67,9 @@ pub fn withdraw(r: pb::WithdrawRequest, d: &Defaults) -> Result<Prepared, Error>
     let currency = c
         .currency("currency_code", &r.currency_code)
         .unwrap_or(PLACEHOLDER_CURRENCY);
+    let notification_url = c.notification_url("notification_url", &r.notification_url, d);
     let method = m::Withdraw {
-        notification_url: c.notification_url("notification_url", &r.notification_url, d),
-        end_user_id: c.required("end_user_id", &r.end_user_id),
-        message_id: message_id.clone(),
+        opening: end_user(&mut c, notification_url, &r.end_user_id, &message_id),
         currency,
         attributes: m::WithdrawAttributes {
             checkout: checkout(&mut c, r.user.as_ref(), r.psp_merchant.as_ref(), false),
@@ -81,12 +78,18 @@ pub fn withdraw(r: pb::WithdrawRequest, d: &Defaults) -> Result<Prepared, Error>
             suggested_max_amount: c.amount("suggested_max_amount", &r.suggested_max_amount, false),
             suggested_amount: c.amount("suggested_amount", &r.suggested_amount, false),
             date_of_birth: c.date("date_of_birth", &r.date_of_birth, false),
-            address_country: c.country("address_country", &r.address_country, false),
-            address_postal_code: c.optional("address_postal_code", &r.address_postal_code),
-            address_city: c.optional("address_city", &r.address_city),
-            address_line1: c.optional("address_line1", &r.address_line1),
-            address_line2: c.optional("address_line2", &r.address_line2),
-            address: c.optional("address", &r.address),
+            address: address(
+                &mut c,
+                "",
+                [
+                    &r.address_country,
+                    &r.address_postal_code,
+                    &r.address_city,
+                    &r.address_line1,
+                    &r.address_line2,
+                    &r.address,
+                ],
+            ),
             external_reference: c.optional("external_reference", &r.external_reference),
             sender_information: party(&mut c, "sender_information", r.sender_information.as_ref()),
             extra: m::Extra::new(),
@@ -98,9 +101,7 @@ pub fn withdraw(r: pb::WithdrawRequest, d: &Defaults) -> Result<Prepared, Error>
 pub fn select_account(r: pb::SelectAccountRequest, d: &Defaults) -> Result<Prepared, Error> {
     let (mut c, message_id, notification_url) = opening(&r.message_id, &r.notification_url, d);
     let method = m::SelectAccount {
-        notification_url,
-        end_user_id: c.required("end_user_id", &r.end_user_id),
-        message_id: message_id.clone(),
+        opening: end_user(&mut c, notification_url, &r.end_user_id, &message_id),
         attributes: m::SelectAccountAttributes {
             // A mandate needs the end user's email (spec §5.7).
             checkout: checkout(
@@ -146,6 +147,20 @@ fn opening(message_id: &str, notification_url: &str, d: &Defaults) -> (Check, St
     let message_id = c.key("message_id", message_id);
     let notification_url = c.notification_url("notification_url", notification_url, d);
     (c, message_id, notification_url)
+}
+
+/// The opening fields of an order, checking the end user id (where a request checks it next).
+fn end_user(
+    c: &mut Check,
+    notification_url: String,
+    end_user_id: &str,
+    message_id: &str,
+) -> m::Opening {
+    m::Opening {
+        notification_url,
+        end_user_id: c.required("end_user_id", end_user_id),
+        message_id: message_id.to_owned(),
+    }
 }
 
 /// Prepares a method whose pass-through fields go into `Attributes`, under its idempotency key
@@ -219,11 +234,14 @@ pub fn account_payout(r: pb::AccountPayoutRequest, d: &Defaults) -> Result<Prepa
         r.psp_merchant.as_ref(),
         r.sender_information.as_ref(),
     );
-    let method = money.map(|(amount, currency)| m::AccountPayout {
+    let opening = m::Opening {
         notification_url,
-        account_id,
         end_user_id,
         message_id: message_id.clone(),
+    };
+    let method = money.map(|(amount, currency)| m::AccountPayout {
+        opening,
+        account_id,
         amount,
         currency,
         attributes,
@@ -236,7 +254,7 @@ pub fn register_account_payout(
     d: &Defaults,
 ) -> Result<Prepared, Error> {
     let (mut c, message_id, notification_url) = opening(&r.message_id, &r.notification_url, d);
-    let end_user_id = c.required("end_user_id", &r.end_user_id);
+    let opening = end_user(&mut c, notification_url, &r.end_user_id, &message_id);
     let account = bank_account(&mut c, r.account.as_ref());
     let money = c.money("amount", r.amount.as_ref());
     let attributes = m::RegisterAccountPayoutAttributes {
@@ -250,10 +268,8 @@ pub fn register_account_payout(
         account: holder(&mut c, r.holder.as_ref()),
     };
     let method = money.map(|(amount, currency)| m::RegisterAccountPayout {
-        end_user_id,
+        opening,
         account,
-        notification_url,
-        message_id: message_id.clone(),
         amount,
         currency,
         attributes,
@@ -274,11 +290,14 @@ pub fn charge(r: pb::ChargeRequest, d: &Defaults) -> Result<Prepared, Error> {
         psp: psp(&mut c, r.psp_merchant.as_ref()),
         extra: m::Extra::new(),
     };
-    let method = money.map(|(amount, currency)| m::Charge {
-        account_id,
+    let opening = m::Opening {
         notification_url,
         end_user_id,
         message_id: message_id.clone(),
+    };
+    let method = money.map(|(amount, currency)| m::Charge {
+        account_id,
+        opening,
         amount,
         currency,
         attributes,

@@ -35,12 +35,8 @@ pub struct RegisterAccountAttributes {
     pub date_of_birth: Option<String>,
     pub mobile_phone: Option<String>,
     pub national_identification_number: Option<String>,
-    pub address_country: Option<String>,
-    pub address_postal_code: Option<String>,
-    pub address_city: Option<String>,
-    pub address_line1: Option<String>,
-    pub address_line2: Option<String>,
-    pub address: Option<String>,
+    #[serde(flatten)]
+    pub address: Address,
     pub email: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,

@@ -11,12 +11,8 @@ use super::*;
 pub struct Charge {
     #[serde(rename = "AccountID")]
     pub account_id: String,
-    #[serde(rename = "NotificationURL")]
-    pub notification_url: String,
-    #[serde(rename = "EndUserID")]
-    pub end_user_id: String,
-    #[serde(rename = "MessageID")]
-    pub message_id: String,
+    #[serde(flatten)]
+    pub opening: Opening,
     pub amount: Amount,
     pub currency: Currency,
     pub attributes: ChargeAttributes,

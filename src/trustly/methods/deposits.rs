@@ -8,12 +8,8 @@ use super::*;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Deposit {
-    #[serde(rename = "NotificationURL")]
-    pub notification_url: String,
-    #[serde(rename = "EndUserID")]
-    pub end_user_id: String,
-    #[serde(rename = "MessageID")]
-    pub message_id: String,
+    #[serde(flatten)]
+    pub opening: Opening,
     pub attributes: DepositAttributes,
 }
 
@@ -63,12 +59,8 @@ method!(Deposit = "Deposit" -> OrderWithUrl);
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SelectAccount {
-    #[serde(rename = "NotificationURL")]
-    pub notification_url: String,
-    #[serde(rename = "EndUserID")]
-    pub end_user_id: String,
-    #[serde(rename = "MessageID")]
-    pub message_id: String,
+    #[serde(flatten)]
+    pub opening: Opening,
     pub attributes: SelectAccountAttributes,
 }
 

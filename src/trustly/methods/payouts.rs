@@ -8,12 +8,8 @@ use super::*;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Withdraw {
-    #[serde(rename = "NotificationURL")]
-    pub notification_url: String,
-    #[serde(rename = "EndUserID")]
-    pub end_user_id: String,
-    #[serde(rename = "MessageID")]
-    pub message_id: String,
+    #[serde(flatten)]
+    pub opening: Opening,
     pub currency: Currency,
     pub attributes: WithdrawAttributes,
 }
@@ -29,12 +25,8 @@ pub struct WithdrawAttributes {
     /// A fixed amount the user cannot change.
     pub suggested_amount: Option<Amount>,
     pub date_of_birth: Option<String>,
-    pub address_country: Option<String>,
-    pub address_postal_code: Option<String>,
-    pub address_city: Option<String>,
-    pub address_line1: Option<String>,
-    pub address_line2: Option<String>,
-    pub address: Option<String>,
+    #[serde(flatten)]
+    pub address: Address,
     pub external_reference: Option<String>,
     pub sender_information: Option<PartyInformation>,
     #[serde(flatten)]
@@ -61,14 +53,10 @@ order_method! {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AccountPayout {
-    #[serde(rename = "NotificationURL")]
-    pub notification_url: String,
+    #[serde(flatten)]
+    pub opening: Opening,
     #[serde(rename = "AccountID")]
     pub account_id: String,
-    #[serde(rename = "EndUserID")]
-    pub end_user_id: String,
-    #[serde(rename = "MessageID")]
-    pub message_id: String,
     pub amount: Amount,
     pub currency: Currency,
     pub attributes: PayoutAttributes,
@@ -92,14 +80,10 @@ method!(AccountPayout = "AccountPayout" -> OrderResult);
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RegisterAccountPayout {
-    #[serde(rename = "EndUserID")]
-    pub end_user_id: String,
+    #[serde(flatten)]
+    pub opening: Opening,
     #[serde(flatten)]
     pub account: BankAccount,
-    #[serde(rename = "NotificationURL")]
-    pub notification_url: String,
-    #[serde(rename = "MessageID")]
-    pub message_id: String,
     pub amount: Amount,
     pub currency: Currency,
     pub attributes: RegisterAccountPayoutAttributes,
