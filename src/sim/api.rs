@@ -11,7 +11,9 @@ use serde_json::{Map, Value, json};
 use super::{
     Sim,
     clock::Timestamp,
-    state::{NotificationRecord, OrderKind, OrderStatus, ReplayRecord, RequestRecord, State},
+    state::{
+        NotificationRecord, Order, OrderKind, OrderStatus, ReplayRecord, RequestRecord, State,
+    },
     validate::*,
 };
 use crate::trustly::{canonical, wire};
@@ -403,15 +405,9 @@ fn register_account(cx: &mut Context<'_>, data: &Fields<'_>) -> Result<Value, Re
 
 /// AccountPayout and RegisterAccountPayout: funds leave the balance when the payout is queued.
 fn payout(cx: &mut Context<'_>, data: &Fields<'_>, kind: OrderKind) -> Result<Value, Rejection> {
-    let notification_url = data.notification_url()?;
-    let end_user_id = data.required_or("EndUserID", ENDUSERID_IS_NULL)?;
-    let message_id = data.required_or("MessageID", MESSAGEID_IS_NULL)?;
-    let amount = data.amount("Amount")?;
-    let currency = data.currency("Currency")?;
-    let attributes = data.attributes(true)?;
-    attributes.required("ShopperStatement")?;
+    let p = Payment::read(data)?;
     // Funds are checked before anything is registered, so a refused payout changes nothing.
-    cx.state.ensure_funds(&currency, amount)?;
+    cx.state.ensure_funds(&p.currency, p.amount)?;
     let account_id = if kind == OrderKind::AccountPayout {
         let account_id = data.required("AccountID")?;
         if !cx.state.accounts_by_id.contains_key(&account_id) {
@@ -421,39 +417,71 @@ fn payout(cx: &mut Context<'_>, data: &Fields<'_>, kind: OrderKind) -> Result<Va
     } else {
         bank_account(cx, data)?.account_id
     };
-    cx.state.ensure_funds(&currency, amount)?;
-    claim_message_id(cx.state, &message_id)?;
-    let order = cx.state.new_order(kind);
-    order.notification_url = Some(notification_url);
-    order.end_user_id = Some(end_user_id);
-    order.message_id = Some(message_id);
-    order.amount = Some(amount);
-    order.currency = Some(currency.clone());
-    order.account_id = Some(account_id);
-    order.status = OrderStatus::Queued;
+    cx.state.ensure_funds(&p.currency, p.amount)?;
+    claim_message_id(cx.state, &p.message_id)?;
+    let order = p.queue(cx.state, kind, account_id);
     order.transfer_state = Some("QUEUED");
-    order.external_reference = attributes.optional("ExternalReference")?;
+    order.external_reference = p.attributes.optional("ExternalReference")?;
     let order_id = order.order_id.clone();
     cx.state
-        .debit_balance(&currency, amount, &order_id, "AccountPayout")?;
+        .debit_balance(&p.currency, p.amount, &order_id, "AccountPayout")?;
     Ok(json!({ "orderid": order_id, "result": "1" }))
+}
+
+/// What AccountPayout, RegisterAccountPayout and Charge read alike, in this order: the opening
+/// fields, the money, and the Attributes with their ShopperStatement.
+struct Payment<'a> {
+    notification_url: String,
+    end_user_id: String,
+    message_id: String,
+    amount: Decimal,
+    currency: String,
+    attributes: Fields<'a>,
+}
+
+impl<'a> Payment<'a> {
+    fn read(data: &Fields<'a>) -> Result<Self, Rejection> {
+        let payment = Self {
+            notification_url: data.notification_url()?,
+            end_user_id: data.required_or("EndUserID", ENDUSERID_IS_NULL)?,
+            message_id: data.required_or("MessageID", MESSAGEID_IS_NULL)?,
+            amount: data.amount("Amount")?,
+            currency: data.currency("Currency")?,
+            attributes: data.attributes(true)?,
+        };
+        payment.attributes.required("ShopperStatement")?;
+        Ok(payment)
+    }
+
+    /// The new order, queued to pay `account_id`.
+    fn queue<'s>(
+        &self,
+        state: &'s mut State,
+        kind: OrderKind,
+        account_id: String,
+    ) -> &'s mut Order {
+        let order = state.new_order(kind);
+        order.notification_url = Some(self.notification_url.clone());
+        order.end_user_id = Some(self.end_user_id.clone());
+        order.message_id = Some(self.message_id.clone());
+        order.amount = Some(self.amount);
+        order.currency = Some(self.currency.clone());
+        order.account_id = Some(account_id);
+        order.status = OrderStatus::Queued;
+        order
+    }
 }
 
 fn charge(cx: &mut Context<'_>, data: &Fields<'_>) -> Result<Value, Rejection> {
     let account_id = data.required("AccountID")?;
-    let notification_url = data.notification_url()?;
-    let end_user_id = data.required_or("EndUserID", ENDUSERID_IS_NULL)?;
-    let message_id = data.required_or("MessageID", MESSAGEID_IS_NULL)?;
-    let amount = data.amount("Amount")?;
-    let currency = data.currency("Currency")?;
-    let attributes = data.attributes(true)?;
-    attributes.required("ShopperStatement")?;
+    let p = Payment::read(data)?;
+    let attributes = &p.attributes;
     attributes.email(true)?;
     let payment_date = match attributes.optional("PaymentDate")? {
         Some(_) => Some(attributes.date("PaymentDate")?),
         None => None,
     };
-    claim_message_id(cx.state, &message_id)?;
+    claim_message_id(cx.state, &p.message_id)?;
     // Business rejections come back inside a success envelope (spec §2.4).
     let rejected = match cx.state.accounts_by_id.get(&account_id) {
         None => Some("ERROR_ACCOUNT_NOT_FOUND"),
@@ -463,15 +491,8 @@ fn charge(cx: &mut Context<'_>, data: &Fields<'_>) -> Result<Value, Rejection> {
     if let Some(rejected) = rejected {
         return Ok(json!({ "result": "0", "orderid": null, "rejected": rejected }));
     }
-    let order = cx.state.new_order(OrderKind::Charge);
-    order.notification_url = Some(notification_url);
-    order.end_user_id = Some(end_user_id);
-    order.message_id = Some(message_id);
-    order.amount = Some(amount);
-    order.currency = Some(currency);
-    order.account_id = Some(account_id);
+    let order = p.queue(cx.state, OrderKind::Charge, account_id);
     order.payment_date = payment_date;
-    order.status = OrderStatus::Queued;
     Ok(json!({ "result": "1", "orderid": order.order_id, "rejected": null }))
 }
 

@@ -65,17 +65,8 @@ pub fn complete(
     order_id: &str,
     options: &Complete,
 ) -> Result<Vec<NotificationRecord>, ActionError> {
-    let order = state
-        .orders
-        .get(order_id)
-        .ok_or_else(|| ActionError::NotFound(order_id.into()))?;
+    let order = Target::find(state, order_id, "complete")?;
     let (kind, status) = (order.kind, order.status);
-    let wrong = |needs| ActionError::WrongState {
-        order_id: order_id.into(),
-        status,
-        action: "complete",
-        needs,
-    };
     let mut out = match kind {
         OrderKind::Deposit if status == OrderStatus::Initiated => {
             fix_amount(state, order_id, options.amount.as_deref())?;
@@ -115,13 +106,13 @@ pub fn complete(
             notify(state, order_id, "credit", Map::new())
         }
         OrderKind::Deposit | OrderKind::Withdraw | OrderKind::SelectAccount => {
-            return Err(wrong("Initiated"));
+            return Err(order.wrong("Initiated"));
         }
         OrderKind::AccountPayout | OrderKind::RegisterAccountPayout | OrderKind::Charge => {
-            return Err(wrong("Queued"));
+            return Err(order.wrong("Queued"));
         }
         OrderKind::Refund | OrderKind::MerchantSettlement => {
-            return Err(wrong("a checkout, payout or charge order"));
+            return Err(order.wrong("a checkout, payout or charge order"));
         }
     };
     if options.reorder {
@@ -132,10 +123,7 @@ pub fn complete(
 
 /// The end user abandons the checkout, or a queued charge is cancelled.
 pub fn cancel(state: &mut State, order_id: &str) -> Result<Vec<NotificationRecord>, ActionError> {
-    let order = state
-        .orders
-        .get(order_id)
-        .ok_or_else(|| ActionError::NotFound(order_id.into()))?;
+    let order = Target::find(state, order_id, "cancel")?;
     let cancellable = match order.kind {
         OrderKind::Deposit | OrderKind::Withdraw | OrderKind::SelectAccount => {
             matches!(
@@ -147,12 +135,7 @@ pub fn cancel(state: &mut State, order_id: &str) -> Result<Vec<NotificationRecor
         _ => false,
     };
     if !cancellable {
-        return Err(ActionError::WrongState {
-            order_id: order_id.into(),
-            status: order.status,
-            action: "cancel",
-            needs: "an unfinished checkout or a queued charge",
-        });
+        return Err(order.wrong("an unfinished checkout or a queued charge"));
     }
     state.set_status(order_id, OrderStatus::Cancelled, None);
     Ok(notify(state, order_id, "cancel", Map::new()))
@@ -165,19 +148,11 @@ pub fn fail(
     order_id: &str,
     options: &Complete,
 ) -> Result<Vec<NotificationRecord>, ActionError> {
-    let order = state
-        .orders
-        .get(order_id)
-        .ok_or_else(|| ActionError::NotFound(order_id.into()))?;
+    let order = Target::find(state, order_id, "fail")?;
     if !(order.kind.is_payout()
         && matches!(order.status, OrderStatus::Queued | OrderStatus::Executed))
     {
-        return Err(ActionError::WrongState {
-            order_id: order_id.into(),
-            status: order.status,
-            action: "fail",
-            needs: "a queued or executed payout",
-        });
+        return Err(order.wrong("a queued or executed payout"));
     }
     let amount = order.amount.unwrap_or_default();
     state.credit_balance(order_id, amount, "Failed AccountPayout");
@@ -199,17 +174,9 @@ pub fn credit_then_debit(
     order_id: &str,
     options: &Complete,
 ) -> Result<Vec<NotificationRecord>, ActionError> {
-    let order = state
-        .orders
-        .get(order_id)
-        .ok_or_else(|| ActionError::NotFound(order_id.into()))?;
+    let order = Target::find(state, order_id, "credit-then-debit")?;
     if !(order.kind == OrderKind::Deposit && order.status == OrderStatus::Initiated) {
-        return Err(ActionError::WrongState {
-            order_id: order_id.into(),
-            status: order.status,
-            action: "credit-then-debit",
-            needs: "an initiated Deposit",
-        });
+        return Err(order.wrong("an initiated Deposit"));
     }
     fix_amount(state, order_id, options.amount.as_deref())?;
     let mut out = credit_deposit(state, order_id, &Complete::default());
@@ -360,6 +327,41 @@ fn kyc_fields(order_id: &str) -> Map<String, Value> {
         json!({"firstname": "Test", "lastname": "Person", "dob": "1990-01-01", "country": "SE"}),
     );
     fields
+}
+
+/// The order an admin action works on, as it stands before the action changes it.
+struct Target<'a> {
+    order_id: &'a str,
+    action: &'static str,
+    kind: OrderKind,
+    status: OrderStatus,
+    amount: Option<Decimal>,
+}
+
+impl<'a> Target<'a> {
+    fn find(state: &State, order_id: &'a str, action: &'static str) -> Result<Self, ActionError> {
+        let order = state
+            .orders
+            .get(order_id)
+            .ok_or_else(|| ActionError::NotFound(order_id.into()))?;
+        Ok(Self {
+            order_id,
+            action,
+            kind: order.kind,
+            status: order.status,
+            amount: order.amount,
+        })
+    }
+
+    /// Why the action cannot run on this order: it `needs` another state.
+    fn wrong(&self, needs: &'static str) -> ActionError {
+        ActionError::WrongState {
+            order_id: self.order_id.into(),
+            status: self.status,
+            action: self.action,
+            needs,
+        }
+    }
 }
 
 fn notify(

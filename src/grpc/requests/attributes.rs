@@ -3,6 +3,27 @@
 
 use crate::{grpc::validate::Check, pb, trustly::methods as m};
 
+/// Checks the six address fields of a request message that has them (`address_country`,
+/// `address_postal_code`, `address_city`, `address_line1`, `address_line2`, `address`) with
+/// [`address`], under the field names `{prefix}address_country` and so on.
+macro_rules! address_of {
+    ($check:expr, $prefix:literal, $message:expr) => {
+        address(
+            $check,
+            $prefix,
+            [
+                &$message.address_country,
+                &$message.address_postal_code,
+                &$message.address_city,
+                &$message.address_line1,
+                &$message.address_line2,
+                &$message.address,
+            ],
+        )
+    };
+}
+pub(super) use address_of;
+
 /// `true` is sent as the flag; `false` is simply not sent.
 pub(super) fn flag(value: bool) -> Option<bool> {
     value.then_some(true)
@@ -150,18 +171,7 @@ pub(super) fn holder(
             "holder.national_identification_number",
             &h.national_identification_number,
         ),
-        address: address(
-            check,
-            "holder.",
-            [
-                &h.address_country,
-                &h.address_postal_code,
-                &h.address_city,
-                &h.address_line1,
-                &h.address_line2,
-                &h.address,
-            ],
-        ),
+        address: address_of!(check, "holder.", h),
         email: check.email("holder.email", &h.email, false),
         extra: m::Extra::new(),
     }

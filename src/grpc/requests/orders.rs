@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::{
     Defaults, ExtraTarget, PLACEHOLDER_CURRENCY, Prepared,
-    attributes::{address, bank_account, checkout, flag, holder, party, payout, psp},
+    attributes::{address, address_of, bank_account, checkout, flag, holder, party, payout, psp},
     prepare,
 };
 use crate::{
@@ -78,18 +78,7 @@ pub fn withdraw(r: pb::WithdrawRequest, d: &Defaults) -> Result<Prepared, Error>
             suggested_max_amount: c.amount("suggested_max_amount", &r.suggested_max_amount, false),
             suggested_amount: c.amount("suggested_amount", &r.suggested_amount, false),
             date_of_birth: c.date("date_of_birth", &r.date_of_birth, false),
-            address: address(
-                &mut c,
-                "",
-                [
-                    &r.address_country,
-                    &r.address_postal_code,
-                    &r.address_city,
-                    &r.address_line1,
-                    &r.address_line2,
-                    &r.address,
-                ],
-            ),
+            address: address_of!(&mut c, "", r),
             external_reference: c.optional("external_reference", &r.external_reference),
             sender_information: party(&mut c, "sender_information", r.sender_information.as_ref()),
             extra: m::Extra::new(),
