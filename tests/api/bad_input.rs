@@ -9,12 +9,12 @@
 //! comparing it (the expectations are still asserted):
 //!
 //! ```sh
-//! UPDATE_BAD_INPUT_CATALOGUE=1 cargo test --all-features --test bad_input
+//! UPDATE_BAD_INPUT_CATALOGUE=1 cargo test --all-features --test api bad_input::
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed expectation is the assertion
 
-mod support;
+use crate::support;
 
 use std::{future::Future, path::PathBuf, pin::Pin, time::Duration};
 
@@ -225,7 +225,7 @@ fn long(c: char, n: usize) -> String {
     std::iter::repeat_n(c, n).collect()
 }
 
-// === valid requests (as tests/grpc_methods.rs has them) ===
+// === valid requests (as tests/api/grpc_methods.rs has them) ===
 
 fn deposit() -> pb::DepositRequest {
     pb::DepositRequest {
@@ -2085,7 +2085,7 @@ fn check_readme(rendered: &str) {
     assert!(
         current == rendered,
         "README.md's bad input catalogue is not what the sidecar answers; regenerate it with \
-         `{UPDATE_VAR}=1 cargo test --all-features --test bad_input` and review the diff.\n\
+         `{UPDATE_VAR}=1 cargo test --all-features --test api bad_input::` and review the diff.\n\
          --- README.md\n{current}\n--- observed\n{rendered}"
     );
 }
