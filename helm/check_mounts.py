@@ -10,7 +10,7 @@ Reads `helm template` output (a file, or - for stdin) and prints JSON:
    "configMaps": [{"name", "data"}],
    "secrets": [{"name", "keys"}]}          # key names only, never values
 
-tests/helm.rs asserts on this JSON. With --check the script asserts the same invariants itself
+tests/ops/helm.rs asserts on this JSON. With --check the script asserts the same invariants itself
 (so helm/test.sh checks them without cargo) and exits 1 listing every violation:
 
   * the volume carrying the private key (a Secret volume projecting private-key.pem) exists once,

@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed expectation is the assertion
 
-mod support;
+use crate::support;
 
 use serde_json::{Map, Value, json};
 use support::*;

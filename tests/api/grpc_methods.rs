@@ -13,7 +13,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed expectation is the assertion
 
-mod support;
+use crate::support;
 
 use std::{
     collections::BTreeSet,
@@ -25,7 +25,13 @@ use std::{
 use serde_json::{Value, json};
 use support::{
     app,
-    requests::{extras, money, person, user},
+    requests::{
+        extras, money, person,
+        valid::{
+            self, account_payout, charge, deposit, refund, register_account,
+            register_account_payout, select_account, withdraw,
+        },
+    },
     sim::*,
 };
 use tonic::{Code, Response, Status};
@@ -190,130 +196,7 @@ async fn assert_cases<R, T, F, Fut>(
     assert_nothing_sent(h, rpc).await;
 }
 
-// === valid requests ===
-
-/// A Deposit of 100.00 EUR (an empty `notification_url`: the sidecar's undeliverable default).
-fn deposit(notification_url: &str, message_id: &str) -> pb::DepositRequest {
-    pb::DepositRequest {
-        notification_url: notification_url.into(),
-        end_user_id: "user-1".into(),
-        message_id: message_id.into(),
-        currency_code: "EUR".into(),
-        amount: "100.00".into(),
-        user: user("asa@example.com"),
-        shopper_statement: "Shop".into(),
-        ..Default::default()
-    }
-}
-
-/// A Withdraw with a fixed amount of 50.00 EUR.
-fn withdraw(notification_url: &str, message_id: &str) -> pb::WithdrawRequest {
-    pb::WithdrawRequest {
-        notification_url: notification_url.into(),
-        end_user_id: "user-1".into(),
-        message_id: message_id.into(),
-        currency_code: "EUR".into(),
-        user: user(""),
-        shopper_statement: "Shop".into(),
-        suggested_amount: "50.00".into(),
-        ..Default::default()
-    }
-}
-
-fn select_account(
-    notification_url: &str,
-    message_id: &str,
-    end_user_id: &str,
-    mandate: bool,
-) -> pb::SelectAccountRequest {
-    pb::SelectAccountRequest {
-        notification_url: notification_url.into(),
-        end_user_id: end_user_id.into(),
-        message_id: message_id.into(),
-        user: user("asa@example.com"),
-        request_direct_debit_mandate: mandate,
-        ..Default::default()
-    }
-}
-
-fn bank_account(account_number: &str) -> Option<pb::BankAccount> {
-    Some(pb::BankAccount {
-        clearing_house: "SWEDEN".into(),
-        bank_number: "6112".into(),
-        account_number: account_number.into(),
-        first_name: "Åsa".into(),
-        last_name: "Öberg".into(),
-    })
-}
-
-fn register_account(account_number: &str) -> pb::RegisterAccountRequest {
-    pb::RegisterAccountRequest {
-        end_user_id: "user-1".into(),
-        account: bank_account(account_number),
-        ..Default::default()
-    }
-}
-
-fn account_payout(
-    notification_url: &str,
-    message_id: &str,
-    account_id: &str,
-    amount: &str,
-) -> pb::AccountPayoutRequest {
-    pb::AccountPayoutRequest {
-        notification_url: notification_url.into(),
-        account_id: account_id.into(),
-        end_user_id: "user-1".into(),
-        message_id: message_id.into(),
-        amount: money(amount, "EUR"),
-        shopper_statement: "Payout".into(),
-        ..Default::default()
-    }
-}
-
-fn register_account_payout(
-    notification_url: &str,
-    message_id: &str,
-    account_number: &str,
-    amount: &str,
-) -> pb::RegisterAccountPayoutRequest {
-    pb::RegisterAccountPayoutRequest {
-        notification_url: notification_url.into(),
-        end_user_id: "user-1".into(),
-        message_id: message_id.into(),
-        account: bank_account(account_number),
-        amount: money(amount, "EUR"),
-        shopper_statement: "Payout".into(),
-        ..Default::default()
-    }
-}
-
-fn charge(
-    notification_url: &str,
-    message_id: &str,
-    account_id: &str,
-    amount: &str,
-) -> pb::ChargeRequest {
-    pb::ChargeRequest {
-        notification_url: notification_url.into(),
-        account_id: account_id.into(),
-        end_user_id: "user-dd".into(),
-        message_id: message_id.into(),
-        amount: money(amount, "EUR"),
-        shopper_statement: "Shop".into(),
-        email: "dd@example.com".into(),
-        ..Default::default()
-    }
-}
-
-fn refund(request_id: &str, order_id: &str, amount: &str) -> pb::RefundRequest {
-    pb::RefundRequest {
-        request_id: request_id.into(),
-        order_id: order_id.into(),
-        amount: money(amount, "EUR"),
-        ..Default::default()
-    }
-}
+// === valid requests: support::requests::valid ===
 
 // === flows ===
 
@@ -1302,11 +1185,7 @@ async fn approve_and_deny_withdrawal_validation_cases() {
     assert_cases(
         &h,
         "ApproveWithdrawal",
-        || pb::ApproveWithdrawalRequest {
-            request_id: "approve-1".into(),
-            order_id: "1234567890".into(),
-            ..Default::default()
-        },
+        valid::approve_withdrawal,
         approve,
         |r| {
             let mut c = c.clone();
@@ -1322,20 +1201,10 @@ async fn approve_and_deny_withdrawal_validation_cases() {
             r.extra_attributes = extras(&[("OrderID", "2")]);
         }),
     ];
-    assert_cases(
-        &h,
-        "DenyWithdrawal",
-        || pb::DenyWithdrawalRequest {
-            request_id: "deny-1".into(),
-            order_id: "1234567890".into(),
-            ..Default::default()
-        },
-        deny,
-        |r| {
-            let mut c = c.clone();
-            async move { c.deny_withdrawal(r).await }
-        },
-    )
+    assert_cases(&h, "DenyWithdrawal", valid::deny_withdrawal, deny, |r| {
+        let mut c = c.clone();
+        async move { c.deny_withdrawal(r).await }
+    })
     .await;
 }
 
@@ -1491,18 +1360,10 @@ async fn get_withdrawals_validation_cases() {
         (&["order_id"], |r| r.order_id = "1".repeat(20)),
     ];
     let c = s.client.clone();
-    assert_cases(
-        &h,
-        "GetWithdrawals",
-        || pb::GetWithdrawalsRequest {
-            order_id: "1234567890".into(),
-        },
-        cases,
-        |r| {
-            let mut c = c.clone();
-            async move { c.get_withdrawals(r).await }
-        },
-    )
+    assert_cases(&h, "GetWithdrawals", valid::get_withdrawals, cases, |r| {
+        let mut c = c.clone();
+        async move { c.get_withdrawals(r).await }
+    })
     .await;
 }
 
@@ -1527,20 +1388,10 @@ async fn account_ledger_and_settlement_report_validation_cases() {
         (&["currency_code"], |r| r.currency_code = "eur".into()),
     ];
     let c = s.client.clone();
-    assert_cases(
-        &h,
-        "AccountLedger",
-        || pb::AccountLedgerRequest {
-            from_date: "2026-01-01".into(),
-            to_date: "2026-01-31".into(),
-            currency_code: "EUR".into(),
-        },
-        ledger,
-        |r| {
-            let mut c = c.clone();
-            async move { c.account_ledger(r).await }
-        },
-    )
+    assert_cases(&h, "AccountLedger", valid::account_ledger, ledger, |r| {
+        let mut c = c.clone();
+        async move { c.account_ledger(r).await }
+    })
     .await;
     let report: &[Case<pb::SettlementReportRequest>] = &[
         (&["settlement_date"], |r| r.settlement_date.clear()),
@@ -1555,10 +1406,7 @@ async fn account_ledger_and_settlement_report_validation_cases() {
     assert_cases(
         &h,
         "SettlementReport",
-        || pb::SettlementReportRequest {
-            settlement_date: "2026-01-01".into(),
-            currency_code: String::new(),
-        },
+        valid::settlement_report,
         report,
         |r| {
             let mut c = c.clone();
@@ -1612,20 +1460,10 @@ async fn charge_and_cancel_charge_validation_cases() {
             r.extra_attributes = extras(&[("OrderID", "2")]);
         }),
     ];
-    assert_cases(
-        &h,
-        "CancelCharge",
-        || pb::CancelChargeRequest {
-            request_id: "cancel-1".into(),
-            order_id: "1234567890".into(),
-            ..Default::default()
-        },
-        cancel,
-        |r| {
-            let mut c = c.clone();
-            async move { c.cancel_charge(r).await }
-        },
-    )
+    assert_cases(&h, "CancelCharge", valid::cancel_charge, cancel, |r| {
+        let mut c = c.clone();
+        async move { c.cancel_charge(r).await }
+    })
     .await;
 }
 
@@ -1652,11 +1490,7 @@ async fn merchant_settlement_validation_cases() {
     assert_cases(
         &h,
         "MerchantSettlement",
-        || pb::MerchantSettlementRequest {
-            message_id: "m-1".into(),
-            amount: money("10.00", "EUR"),
-            ..Default::default()
-        },
+        valid::merchant_settlement,
         cases,
         |r| {
             let mut c = c.clone();

@@ -4,7 +4,7 @@
 #![cfg(feature = "otel")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed expectation is the assertion
 
-mod support;
+use crate::support;
 
 use opentelemetry_proto::tonic::{
     collector::trace::v1::{

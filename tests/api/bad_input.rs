@@ -9,12 +9,12 @@
 //! comparing it (the expectations are still asserted):
 //!
 //! ```sh
-//! UPDATE_BAD_INPUT_CATALOGUE=1 cargo test --all-features --test bad_input
+//! UPDATE_BAD_INPUT_CATALOGUE=1 cargo test --all-features --test api bad_input::
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed expectation is the assertion
 
-mod support;
+use crate::support;
 
 use std::{future::Future, path::PathBuf, pin::Pin, time::Duration};
 
@@ -23,7 +23,7 @@ use prost::Message as _;
 use serde_json::{Value, json};
 use support::{
     app,
-    requests::{extras, money, person, user},
+    requests::{extras, money, person, valid},
     sim::SimHarness,
     *,
 };
@@ -225,154 +225,44 @@ fn long(c: char, n: usize) -> String {
     std::iter::repeat_n(c, n).collect()
 }
 
-// === valid requests (as tests/grpc_methods.rs has them) ===
+// === baselines: support's valid requests with fixed arguments ===
 
 fn deposit() -> pb::DepositRequest {
-    pb::DepositRequest {
-        end_user_id: "user-1".into(),
-        message_id: "m-1".into(),
-        currency_code: "EUR".into(),
-        amount: "100.00".into(),
-        user: user("asa@example.com"),
-        shopper_statement: "Shop".into(),
-        ..Default::default()
-    }
+    valid::deposit("", "m-1")
 }
 
 fn withdraw() -> pb::WithdrawRequest {
-    pb::WithdrawRequest {
-        end_user_id: "user-1".into(),
-        message_id: "m-1".into(),
-        currency_code: "EUR".into(),
-        user: user(""),
-        shopper_statement: "Shop".into(),
-        suggested_amount: "50.00".into(),
-        ..Default::default()
-    }
+    valid::withdraw("", "m-1")
 }
 
 fn select_account() -> pb::SelectAccountRequest {
-    pb::SelectAccountRequest {
-        end_user_id: "user-1".into(),
-        message_id: "m-1".into(),
-        user: user("asa@example.com"),
-        ..Default::default()
-    }
-}
-
-fn bank_account() -> Option<pb::BankAccount> {
-    Some(pb::BankAccount {
-        clearing_house: "SWEDEN".into(),
-        bank_number: "6112".into(),
-        account_number: "69706212".into(),
-        first_name: "Åsa".into(),
-        last_name: "Öberg".into(),
-    })
+    valid::select_account("", "m-1", "user-1", false)
 }
 
 fn register_account() -> pb::RegisterAccountRequest {
-    pb::RegisterAccountRequest {
-        end_user_id: "user-1".into(),
-        account: bank_account(),
-        ..Default::default()
-    }
+    valid::register_account("69706212")
 }
 
 fn account_payout() -> pb::AccountPayoutRequest {
-    pb::AccountPayoutRequest {
-        account_id: "4242424242".into(),
-        end_user_id: "user-1".into(),
-        message_id: "m-1".into(),
-        amount: money("10.00", "EUR"),
-        shopper_statement: "Payout".into(),
-        ..Default::default()
-    }
+    valid::account_payout("", "m-1", "4242424242", "10.00")
 }
 
 fn register_account_payout() -> pb::RegisterAccountPayoutRequest {
-    pb::RegisterAccountPayoutRequest {
-        end_user_id: "user-1".into(),
-        message_id: "m-1".into(),
-        account: bank_account(),
-        amount: money("10.00", "EUR"),
-        shopper_statement: "Payout".into(),
-        ..Default::default()
-    }
+    valid::register_account_payout("", "m-1", "69706212", "10.00")
 }
 
 fn refund() -> pb::RefundRequest {
-    pb::RefundRequest {
-        request_id: "r-1".into(),
-        order_id: "1234567890".into(),
-        amount: money("1.00", "EUR"),
-        ..Default::default()
-    }
-}
-
-fn approve_withdrawal() -> pb::ApproveWithdrawalRequest {
-    pb::ApproveWithdrawalRequest {
-        request_id: "approve-1".into(),
-        order_id: "1234567890".into(),
-        ..Default::default()
-    }
-}
-
-fn deny_withdrawal() -> pb::DenyWithdrawalRequest {
-    pb::DenyWithdrawalRequest {
-        request_id: "deny-1".into(),
-        order_id: "1234567890".into(),
-        ..Default::default()
-    }
+    valid::refund("r-1", "1234567890", "1.00")
 }
 
 fn charge() -> pb::ChargeRequest {
-    pb::ChargeRequest {
-        account_id: "4242424242".into(),
-        end_user_id: "user-dd".into(),
-        message_id: "m-1".into(),
-        amount: money("10.00", "EUR"),
-        shopper_statement: "Shop".into(),
-        email: "dd@example.com".into(),
-        ..Default::default()
-    }
+    valid::charge("", "m-1", "4242424242", "10.00")
 }
 
-fn cancel_charge() -> pb::CancelChargeRequest {
-    pb::CancelChargeRequest {
-        request_id: "cancel-1".into(),
-        order_id: "1234567890".into(),
-        ..Default::default()
-    }
-}
-
-fn get_withdrawals() -> pb::GetWithdrawalsRequest {
-    pb::GetWithdrawalsRequest {
-        order_id: "1234567890".into(),
-    }
-}
-
-fn account_ledger() -> pb::AccountLedgerRequest {
-    pb::AccountLedgerRequest {
-        from_date: "2026-01-01".into(),
-        to_date: "2026-01-31".into(),
-        currency_code: "EUR".into(),
-    }
-}
-
-fn settlement_report() -> pb::SettlementReportRequest {
-    pb::SettlementReportRequest {
-        settlement_date: "2026-01-01".into(),
-        currency_code: String::new(),
-    }
-}
-
-fn merchant_settlement() -> pb::MerchantSettlementRequest {
-    pb::MerchantSettlementRequest {
-        message_id: "m-1".into(),
-        amount: money("10.00", "EUR"),
-        ..Default::default()
-    }
-}
+use valid::{
+    account_ledger, approve_withdrawal, cancel_charge, deny_withdrawal, get_withdrawals,
+    merchant_settlement, settlement_report,
+};
 
 /// Every baseline is valid, so each case's violations come from its one change alone. Checked
 /// by the conversion itself, so nothing is sent.
@@ -2085,7 +1975,7 @@ fn check_readme(rendered: &str) {
     assert!(
         current == rendered,
         "README.md's bad input catalogue is not what the sidecar answers; regenerate it with \
-         `{UPDATE_VAR}=1 cargo test --all-features --test bad_input` and review the diff.\n\
+         `{UPDATE_VAR}=1 cargo test --all-features --test api bad_input::` and review the diff.\n\
          --- README.md\n{current}\n--- observed\n{rendered}"
     );
 }

@@ -13,7 +13,7 @@
 //!   beyond it, bodies deep inside a notification envelope are refused without overflow.
 //!
 //! The crate forbids `unsafe`, so no counting allocator can be installed here; memory is bounded
-//! by the 64 KiB intake limit (tests/bad_input.rs) and, here, by the size of what is built from
+//! by the 64 KiB intake limit (tests/api/bad_input.rs) and, here, by the size of what is built from
 //! an input: the parsed tree's footprint and the canonical text are checked against its length.
 //!
 //! Seeds are fixed, so a run is reproducible; `FUZZ_CASES=<n>` runs n cases per target instead
@@ -21,7 +21,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed expectation is the assertion
 
-mod support;
+use crate::support;
 
 use std::{
     collections::BTreeMap,
@@ -792,7 +792,7 @@ fn the_deepest_accepted_tree_serializes_on_a_small_stack() {
     });
 }
 
-/// tests/properties.rs refuses 100 000 levels at the root; here they sit where a notification's
+/// tests/wire/properties.rs refuses 100 000 levels at the root; here they sit where a notification's
 /// members go, and the genuine notification's data is nested to the limit and beyond.
 #[test]
 fn deep_nesting_inside_a_notification_is_refused_without_overflow() {

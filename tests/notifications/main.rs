@@ -1,0 +1,11 @@
+//! Notifications: the log's semantics on both backends, intake to subscriber end to end, what
+//! happens when Redis or a sidecar fails, and the `trustly-notify` binary. Run one file with a
+//! name filter, e.g. `cargo test --all-features --test notifications store::`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod notification_resilience;
+mod notifications;
+mod notify_cli;
+mod store;

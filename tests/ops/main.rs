@@ -1,0 +1,10 @@
+//! Running the binary: configuration errors and the sandbox, OpenTelemetry export, and the Helm
+//! chart. (`operations` has a binary of its own: it asserts exact values of process-wide metrics.)
+//! Run one file with a name filter, e.g. `cargo test --all-features --test ops helm::`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod config;
+mod helm;
+mod otel;
