@@ -106,14 +106,22 @@ mod tests {
         // The config module's source is the list of what exists: a new ENV_ constant that is not
         // in the table would be a variable without a flag.
         let source = include_str!("../config.rs");
+        let mut seen = 0;
         for line in source.lines() {
             if let Some(rest) = line.trim().strip_prefix("pub const ENV_")
                 && let Some((_, value)) = rest.split_once('"')
             {
                 let var = value.trim_end_matches(['"', ';']);
                 assert!(flag_of(var).is_some(), "{var} has no flag");
+                seen += 1;
             }
         }
+        // The constants must still live in config.rs, or this test would check nothing.
+        assert_eq!(
+            seen,
+            SETTINGS.len(),
+            "ENV_ constants in config.rs vs settings"
+        );
     }
 
     #[test]
