@@ -123,14 +123,14 @@ impl Intake {
                 "notification without notificationid",
             );
         };
-        let event = NewEvent {
+        let mut event = NewEvent {
             notification_id,
             method: notification.method.clone(),
             order_id: field("orderid").unwrap_or_default(),
             message_id: field("messageid").unwrap_or_default(),
             received_ms: now_ms(),
             body,
-            // Decided in `store`, once, before the event is recorded.
+            // Set by `store`, once, before the event is recorded.
             decision_required: false,
         };
         // Every log line about this notification carries its identifiers (never its content).
@@ -141,7 +141,7 @@ impl Intake {
             orderid = %event.order_id,
             messageid = %event.message_id,
         );
-        match self.store(&notification, &event).instrument(span).await {
+        match self.store(&notification, &mut event).instrument(span).await {
             Ok(response) => response,
             Err(error) => {
                 metrics::global().notification(&event.method, "unavailable");
@@ -155,12 +155,10 @@ impl Intake {
     async fn store(
         &self,
         notification: &SignedPart,
-        event: &NewEvent,
+        event: &mut NewEvent,
     ) -> Result<Response<Full<Bytes>>, store::Error> {
-        let event = &NewEvent {
-            decision_required: self.needs_decision(event).await?,
-            ..event.clone()
-        };
+        event.decision_required = self.needs_decision(event).await?;
+        let event = &*event;
         if event.decision_required {
             if let Recorded::Duplicate { reply: Some(reply) } =
                 self.store.log.record(event, None).await?

@@ -44,7 +44,10 @@ impl Payments {
                 .observe(started.elapsed().as_secs_f64());
             match prepared.idempotency_key {
                 None => self.send(&signed).await.map(Answer::fresh),
-                Some(key) => self.idempotent(&key, &fingerprint, signed).await,
+                Some(key) => {
+                    self.idempotent(prepared.method, &key, &fingerprint, signed)
+                        .await
+                }
             }
         }
         .instrument(span)
@@ -65,13 +68,14 @@ impl Payments {
     /// The idempotency protocol around one signed request (see [`Payments::execute`]).
     async fn idempotent(
         &self,
+        method: &'static str,
         key: &str,
         fingerprint: &str,
         signed: SignedRequest,
     ) -> Result<Answer<Value>, Error> {
         let scope = Scope {
             merchant: &self.username,
-            method: &signed.method,
+            method,
             key,
         };
         let settings = &self.idempotency;
@@ -87,13 +91,13 @@ impl Payments {
             )
             .await?;
         let (request, replay) = match begin {
-            Begin::Proceed => (signed.clone(), false),
+            Begin::Proceed => (signed, false),
             Begin::Replay { request } => {
                 tracing::info!("replaying the stored signed request");
                 metrics::global().idempotency("resent");
                 let request = SignedRequest {
                     body: request,
-                    ..signed.clone()
+                    ..signed
                 };
                 (request, true)
             }
