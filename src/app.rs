@@ -23,7 +23,7 @@ use crate::{
         notification::Notifications,
         server::{Health, RPC_TIMEOUT_MARGIN, Services},
     },
-    notify::{Deliveries, Delivery, Intake},
+    notify::{Deliveries, Intake},
     ops::{health::Readiness, http_server, reload::Reloader, signal},
     payments::{self, AccountSettings, BalanceWatch, IdempotencySettings},
     store::{
@@ -121,36 +121,31 @@ impl App {
         let sandbox = endpoint.sandbox.take();
         let core = core(&config, endpoint)?;
         let reloader = Reloader {
-            private_key_path: config.private_key_path.clone(),
-            password_path: config.password_path.clone(),
-            backend: config.signer.backend(),
+            private_key_path: config.trustly.private_key_path.clone(),
+            password_path: config.trustly.password_path.clone(),
+            backend: config.trustly.signer.backend(),
             signer: Arc::clone(&core.signer),
             client: core.client.clone(),
-            interval: config.reload_interval,
+            interval: config.trustly.reload_interval,
         };
-        let stores = stores(&config).await?;
+        let stores = stores(&config.store).await?;
         let (tasks, shutdown) = (TaskTracker::new(), CancellationToken::new());
         let intake = Arc::new(intake(&config, &core, &stores));
-        let delivery = Delivery {
-            ack_deadline: config.ack_deadline,
-            max_deliveries: config.max_deliveries,
-            heartbeat_interval: config.heartbeat_interval,
-        };
         Ok(Self {
             reloader: Some(reloader),
             payments: payments(&config, core.client, &stores),
             accounts: Accounts::new(stores.accounts),
             notifications: Notifications::new(Deliveries::new(
                 stores.log.clone(),
-                delivery,
+                config.delivery.clone(),
                 tasks.clone(),
                 shutdown.clone(),
             )),
             intake,
             log: stores.log,
-            token: BearerToken::new(config.grpc_token.clone()),
-            rpc_timeout: config.trustly_timeout + RPC_TIMEOUT_MARGIN,
-            balance_interval: config.balance_interval,
+            token: BearerToken::new(config.grpc.token.clone()),
+            rpc_timeout: config.trustly.timeout + RPC_TIMEOUT_MARGIN,
+            balance_interval: config.payments.balance_interval,
             sandbox,
             tasks,
             shutdown,
@@ -165,10 +160,10 @@ impl App {
 
 /// The configured Trustly endpoint, or (sandbox) the simulator started for it.
 async fn endpoint(config: &Config) -> Result<Endpoint, RunError> {
-    if !config.sandbox {
+    if !config.sandbox.enabled {
         return Ok(Endpoint {
-            url: config.trustly_url.clone(),
-            verifier: config.trustly_verifier.clone(),
+            url: config.trustly.url.clone(),
+            verifier: config.trustly.verifier.clone(),
             sandbox: None,
         });
     }
@@ -183,30 +178,31 @@ async fn endpoint(config: &Config) -> Result<Endpoint, RunError> {
 /// The startup summary at info: the endpoint actually used and where the keys came from.
 fn log_summary(config: &Config, trustly_url: &Url) {
     info!(
-        environment = %config.environment,
+        environment = %config.trustly.environment,
         url = %trustly_url,
-        signing = %config.signer.backend(),
+        signing = %config.trustly.signer.backend(),
         "trustly"
     );
-    if !config.sandbox {
+    if !config.sandbox.enabled {
         // The sandbox's keys are named in its banner.
-        info!(merchant_key = %config.private_key_source, "keys");
-        info!(trustly_key = %config.trustly_key_source, "keys");
+        info!(merchant_key = %config.trustly.private_key_source, "keys");
+        info!(trustly_key = %config.trustly.trustly_key_source, "keys");
     }
 }
 
 /// The Trustly client, with one signer for the client and intake, replaceable when the key file
 /// changes.
 fn core(config: &Config, endpoint: Endpoint) -> Result<Core, RunError> {
+    let trustly = &config.trustly;
     let mut client_config = ClientConfig::new(
         endpoint.url,
-        config.username.clone(),
-        config.password.clone(),
+        trustly.username.clone(),
+        trustly.password.clone(),
     );
-    client_config.connect_timeout = config.trustly_connect_timeout;
-    client_config.request_timeout = config.trustly_timeout;
+    client_config.connect_timeout = trustly.connect_timeout;
+    client_config.request_timeout = trustly.timeout;
     let crypto = CryptoPool::per_core();
-    let signer = Arc::new(SwappableSigner::new(config.signer.clone()));
+    let signer = Arc::new(SwappableSigner::new(trustly.signer.clone()));
     let client = Client::new(
         client_config,
         signer.clone(),
@@ -222,8 +218,8 @@ fn core(config: &Config, endpoint: Endpoint) -> Result<Core, RunError> {
 }
 
 /// Redis when a URL is configured (durable, shared by replicas), memory otherwise.
-async fn stores(config: &Config) -> Result<Stores, RunError> {
-    let Some(url) = &config.redis_url else {
+async fn stores(settings: &config::Store) -> Result<Stores, RunError> {
+    let Some(url) = &settings.redis_url else {
         tracing::warn!(
             "store: IN MEMORY, not durable; set {} in production",
             config::ENV_REDIS_URL
@@ -241,30 +237,35 @@ async fn stores(config: &Config) -> Result<Stores, RunError> {
         .collect();
     let conn = store::connection::connect(
         &urls,
-        config.redis_cluster,
-        config.redis_ca_pem.as_deref(),
-        config.redis_timeout,
+        settings.cluster,
+        settings.ca_pem.as_deref(),
+        settings.timeout,
     )
     .await?;
-    info!(prefix = %config.redis_prefix, "store: Redis (durable, shared by replicas)");
-    let (prefix, timeout) = (&config.redis_prefix, config.redis_timeout);
+    info!(prefix = %settings.prefix, "store: Redis (durable, shared by replicas)");
+    let (prefix, timeout) = (&settings.prefix, settings.timeout);
     Ok(Stores {
         idempotency: Idempotency::redis(conn.clone(), prefix, timeout),
-        accounts: AccountCache::redis(conn.clone(), prefix, timeout, config.notification_retention),
-        log: Store::redis(conn, prefix, config.notification_retention, timeout),
+        accounts: AccountCache::redis(
+            conn.clone(),
+            prefix,
+            timeout,
+            settings.notification_retention,
+        ),
+        log: Store::redis(conn, prefix, settings.notification_retention, timeout),
     })
 }
 
 /// Notification intake: verifies with Trustly's key, answers with ours.
 fn intake(config: &Config, core: &Core, stores: &Stores) -> Intake {
     Intake {
-        path: config.notification_path.clone(),
+        path: config.intake.path.clone(),
         trustly: core.verifier.clone(),
         merchant: core.signer.clone(),
         crypto: core.crypto.clone(),
         store: stores.log.clone(),
-        decision_deadline: config.decision_deadline,
-        decision_fallback: config.decision_fallback,
+        decision_deadline: config.intake.decision_deadline,
+        decision_fallback: config.intake.decision_fallback,
         accounts: stores.accounts.clone(),
     }
 }
@@ -274,26 +275,26 @@ fn payments(config: &Config, client: Client, stores: &Stores) -> Payments {
     let idempotency = IdempotencySettings {
         store: stores.idempotency.clone(),
         // An attempt holds its key at most as long as the RPC may run.
-        lease: config.trustly_timeout + RPC_TIMEOUT_MARGIN,
-        retention: config.idempotency_retention,
+        lease: config.trustly.timeout + RPC_TIMEOUT_MARGIN,
+        retention: config.store.idempotency_retention,
     };
     let accounts = AccountSettings {
         cache: stores.accounts.clone(),
-        hasher: DetailsHasher::new(*config.account_hash_secret.expose()),
-        from_cache: config.register_account_from_cache,
+        hasher: DetailsHasher::new(*config.trustly.account_hash_secret.expose()),
+        from_cache: config.payments.register_account_from_cache,
     };
     Payments::new(
         payments::Payments::new(
             client,
-            config.username.clone(),
+            config.trustly.username.clone(),
             stores.log.clone(),
             idempotency,
             accounts,
-            BalanceWatch::new(&config.low_balance),
+            BalanceWatch::new(&config.payments.low_balance),
         )
-        .with_poll_window(config.poll_window),
+        .with_poll_window(config.payments.poll_window),
         Defaults {
-            notification_url: config.notification_url.clone(),
+            notification_url: config.intake.url.clone(),
         },
     )
 }
@@ -309,9 +310,9 @@ pub struct Listeners {
 /// Binds the gRPC, intake and ops listeners of `config`, logging which one failed.
 pub async fn bind(config: &Config) -> Option<Listeners> {
     let (Some(grpc), Some(intake), Some(ops)) = (
-        bind_one("gRPC", config.grpc_listen).await,
-        bind_one("notification intake", config.notification_listen).await,
-        bind_one("ops endpoints", config.ops_listen).await,
+        bind_one("gRPC", config.grpc.listen).await,
+        bind_one("notification intake", config.intake.listen).await,
+        bind_one("ops endpoints", config.grpc.ops_listen).await,
     ) else {
         return None;
     };

@@ -17,7 +17,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let telemetry = telemetry::init(config.log_format, config.otlp_endpoint.as_ref());
+    let telemetry = telemetry::init(
+        config.telemetry.log_format,
+        config.telemetry.otlp_endpoint.as_ref(),
+    );
     // Installed before anything slow, so an early SIGTERM still drains instead of killing.
     let shutdown = signal::shutdown();
     let Some(listeners) = app::bind(&config).await else {

@@ -45,13 +45,14 @@ impl Sandbox {
     pub async fn start(config: &Config) -> Result<(Self, Arc<dyn Verifier>), Error> {
         let key = sim::keys::simulator_private_key();
         let public = rsa::RsaPublicKey::from(&key);
-        let backend = config.signer.backend();
+        let trustly = &config.trustly;
+        let backend = trustly.signer.backend();
         let simulator = Simulator::start(SimConfig {
-            listen: config.sandbox_simulator_listen,
-            merchant_public_key: config.merchant_public_key.clone(),
+            listen: config.sandbox.simulator_listen,
+            merchant_public_key: trustly.merchant_public_key.clone(),
             private_key: Secret::new(key),
-            username: config.username.clone(),
-            password: config.password.clone(),
+            username: trustly.username.clone(),
+            password: trustly.password.clone(),
             backend,
             retry: RetryPolicy::default(),
             poll_window: sim::DEFAULT_POLL_WINDOW,

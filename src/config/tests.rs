@@ -1,8 +1,9 @@
 //! Unit tests of the configuration reader.
 
 use super::*;
-use rsa::RsaPrivateKey;
-use std::collections::HashMap;
+use crate::trustly::keys::{self, Environment};
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use std::{collections::HashMap, time::Duration};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys");
 
@@ -12,6 +13,25 @@ fn config(vars: &[(&str, String)]) -> Result<Config, Error> {
         .map(|(k, v)| ((*k).to_owned(), v.clone()))
         .collect();
     Config::from_lookup(|var| vars.get(var).cloned())
+}
+
+/// A sandbox configuration with `vars` added.
+fn sandbox(vars: &[(&str, &str)]) -> Result<Config, Error> {
+    let mut all = vec![(ENV_SANDBOX, "1".to_owned())];
+    all.extend(vars.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    config(&all)
+}
+
+/// The message of a configuration that must be refused.
+fn refused<T: std::fmt::Debug>(result: Result<T, Error>) -> String {
+    result.expect_err("refused").to_string()
+}
+
+/// Asserts that `text` names every one of `needles`.
+fn assert_names(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
 }
 
 fn password_file() -> tempfile::NamedTempFile {
@@ -46,34 +66,33 @@ fn full_config_loads_keys_and_password() {
         (ENV_TRUSTLY_TIMEOUT, "45s".into()),
     ])
     .expect("valid config");
-    assert_eq!(config.trustly_timeout, Duration::from_secs(45));
-    assert_eq!(config.grpc_listen.to_string(), DEFAULT_GRPC_LISTEN);
-    assert_eq!(config.environment, Environment::Live);
-    assert_eq!(config.trustly_url.as_str(), "https://api.trustly.com/1");
-    assert_eq!(config.password.expose(), "s3cret");
+    assert_eq!(config.trustly.timeout, Duration::from_secs(45));
+    assert_eq!(config.grpc.listen.to_string(), DEFAULT_GRPC_LISTEN);
+    assert_eq!(config.trustly.environment, Environment::Live);
+    assert_eq!(config.trustly.url.as_str(), "https://api.trustly.com/1");
+    assert_eq!(config.trustly.password.expose(), "s3cret");
     assert!(!format!("{config:?}").contains("s3cret"));
 }
 
 #[test]
 fn every_problem_is_reported_at_once() {
-    let error = config(&[
+    let text = refused(config(&[
         (ENV_PRIVATE_KEY_PATH, "/nonexistent/key.pem".into()),
         (ENV_ENVIRONMENT, "prod".into()),
         (ENV_TRUSTLY_URL, "ftp://x".into()),
-    ])
-    .expect_err("invalid config");
-    let text = error.to_string();
-    for needle in [
-        ENV_PRIVATE_KEY_PATH,
-        "/nonexistent/key.pem",
-        "does not exist",
-        ENV_ENVIRONMENT,
-        ENV_TRUSTLY_URL,
-        ENV_USERNAME,
-        ENV_PASSWORD_PATH,
-    ] {
-        assert!(text.contains(needle), "{needle} missing from:\n{text}");
-    }
+    ]));
+    assert_names(
+        &text,
+        &[
+            ENV_PRIVATE_KEY_PATH,
+            "/nonexistent/key.pem",
+            "does not exist",
+            ENV_ENVIRONMENT,
+            ENV_TRUSTLY_URL,
+            ENV_USERNAME,
+            ENV_PASSWORD_PATH,
+        ],
+    );
 }
 
 #[test]
@@ -86,13 +105,11 @@ fn key_problems_name_the_file() {
         ("README.md", "not a PEM"),
     ] {
         let password = password_file();
-        let error = config(&[
+        let text = refused(config(&[
             (ENV_PRIVATE_KEY_PATH, format!("{FIXTURES}/{file}")),
             (ENV_USERNAME, "merchant".into()),
             (ENV_PASSWORD_PATH, password.path().display().to_string()),
-        ])
-        .expect_err("bad key refused");
-        let text = error.to_string();
+        ]));
         assert!(
             text.contains(file) && text.contains(expected),
             "{file}: {text}"
@@ -102,32 +119,30 @@ fn key_problems_name_the_file() {
 
 #[test]
 fn a_public_grpc_address_needs_a_token_and_urls_are_checked() {
-    let error = config(&[
-        (ENV_SANDBOX, "1".into()),
-        (ENV_GRPC_LISTEN, "0.0.0.0:50051".into()),
-        (ENV_NOTIFICATION_URL, "http://merchant.example/n?x=1".into()),
-        (ENV_TRUSTLY_TIMEOUT, "soon".into()),
-    ])
-    .expect_err("refused");
-    let text = error.to_string();
-    for needle in [
-        ENV_GRPC_LISTEN,
-        ENV_GRPC_TOKEN_PATH,
-        ENV_NOTIFICATION_URL,
-        ENV_TRUSTLY_TIMEOUT,
-    ] {
-        assert!(text.contains(needle), "{needle} missing from:\n{text}");
-    }
+    let text = refused(sandbox(&[
+        (ENV_GRPC_LISTEN, "0.0.0.0:50051"),
+        (ENV_NOTIFICATION_URL, "http://merchant.example/n?x=1"),
+        (ENV_TRUSTLY_TIMEOUT, "soon"),
+    ]));
+    assert_names(
+        &text,
+        &[
+            ENV_GRPC_LISTEN,
+            ENV_GRPC_TOKEN_PATH,
+            ENV_NOTIFICATION_URL,
+            ENV_TRUSTLY_TIMEOUT,
+        ],
+    );
     let token = tempfile::NamedTempFile::new().expect("temp file");
     std::fs::write(token.path(), "t0ken\n").expect("write");
-    let config = config(&[
-        (ENV_SANDBOX, "1".into()),
-        (ENV_GRPC_LISTEN, "0.0.0.0:50051".into()),
-        (ENV_GRPC_TOKEN_PATH, token.path().display().to_string()),
+    let token_path = token.path().display().to_string();
+    let config = sandbox(&[
+        (ENV_GRPC_LISTEN, "0.0.0.0:50051"),
+        (ENV_GRPC_TOKEN_PATH, &token_path),
     ])
     .expect("token makes a public address acceptable");
     assert_eq!(
-        config.grpc_token.as_ref().map(|t| t.expose().as_str()),
+        config.grpc.token.as_ref().map(|t| t.expose().as_str()),
         Some("t0ken")
     );
 }
@@ -146,9 +161,8 @@ fn durations_parse() {
 #[test]
 fn the_poll_window_defaults_to_trustlys_limit_and_can_be_turned_off() {
     let window = |value: Option<&str>| {
-        let mut vars = vec![(ENV_SANDBOX, "1".to_owned())];
-        vars.extend(value.map(|v| (ENV_POLL_WINDOW, v.to_owned())));
-        config(&vars).map(|c| c.poll_window)
+        let vars: Vec<_> = value.map(|v| (ENV_POLL_WINDOW, v)).into_iter().collect();
+        sandbox(&vars).map(|c| c.payments.poll_window)
     };
     assert_eq!(window(None).expect("valid"), Duration::from_secs(15 * 60));
     assert_eq!(window(Some("0s")).expect("valid"), Duration::ZERO);
@@ -156,33 +170,30 @@ fn the_poll_window_defaults_to_trustlys_limit_and_can_be_turned_off() {
         window(Some("30m")).expect("valid"),
         Duration::from_secs(1800)
     );
-    let error = window(Some("soon")).expect_err("refused").to_string();
-    assert!(error.contains("TRUSTLY_SIDECAR_POLL_WINDOW"), "{error}");
+    assert_names(&refused(window(Some("soon"))), &[ENV_POLL_WINDOW]);
 }
 
 #[test]
 fn the_balance_poll_respects_trustlys_limit_and_thresholds_are_exact() {
-    let error = config(&[
-        (ENV_SANDBOX, "1".into()),
-        (ENV_BALANCE_INTERVAL, "5m".into()),
-        (ENV_LOW_BALANCE, "EUR=100.001,sek=5,SEK".into()),
-    ])
-    .expect_err("refused");
-    let text = error.to_string();
-    for needle in [
-        "(TRUSTLY_SIDECAR_BALANCE_INTERVAL): \"5m\" is shorter than Trustly's limit",
-        "(TRUSTLY_SIDECAR_LOW_BALANCE): \"EUR=100.001\": amount must have at most 2 decimals",
-    ] {
-        assert!(text.contains(needle), "{needle} missing from:\n{text}");
-    }
-    let config = config(&[
-        (ENV_SANDBOX, "1".into()),
-        (ENV_BALANCE_INTERVAL, "15m".into()),
-        (ENV_LOW_BALANCE, "EUR=5000.00, SEK=250".into()),
+    let text = refused(sandbox(&[
+        (ENV_BALANCE_INTERVAL, "5m"),
+        (ENV_LOW_BALANCE, "EUR=100.001,sek=5,SEK"),
+    ]));
+    assert_names(
+        &text,
+        &[
+            "(TRUSTLY_SIDECAR_BALANCE_INTERVAL): \"5m\" is shorter than Trustly's limit",
+            "(TRUSTLY_SIDECAR_LOW_BALANCE): \"EUR=100.001\": amount must have at most 2 decimals",
+        ],
+    );
+    let config = sandbox(&[
+        (ENV_BALANCE_INTERVAL, "15m"),
+        (ENV_LOW_BALANCE, "EUR=5000.00, SEK=250"),
     ])
     .expect("valid");
-    assert_eq!(config.balance_interval, Some(MIN_BALANCE_INTERVAL));
+    assert_eq!(config.payments.balance_interval, Some(MIN_BALANCE_INTERVAL));
     let thresholds: Vec<String> = config
+        .payments
         .low_balance
         .iter()
         .map(|(currency, amount)| format!("{currency}={amount}"))
@@ -192,38 +203,29 @@ fn the_balance_poll_respects_trustlys_limit_and_thresholds_are_exact() {
 
 #[test]
 fn sandbox_needs_no_secrets() {
-    let config = config(&[(ENV_SANDBOX, "1".into())]).expect("sandbox config");
-    assert!(config.sandbox);
-    assert_eq!(config.username, SANDBOX_USERNAME);
-    assert_eq!(config.private_key_source, SANDBOX_KEY_SOURCE);
+    let config = sandbox(&[]).expect("sandbox config");
+    assert!(config.sandbox.enabled);
+    assert_eq!(config.trustly.username, SANDBOX_USERNAME);
+    assert_eq!(config.trustly.private_key_source, SANDBOX_KEY_SOURCE);
     // The same publicly known merchant key as trustly-sim and trustly-notify expect.
     assert_eq!(
-        config.merchant_public_key,
+        config.trustly.merchant_public_key,
         RsaPublicKey::from(&crate::trustly::keys::published::merchant_private_key())
     );
     assert_eq!(
-        config.sandbox_simulator_listen.to_string(),
+        config.sandbox.simulator_listen.to_string(),
         DEFAULT_SANDBOX_SIMULATOR_LISTEN
     );
 }
 
 #[test]
 fn the_sandbox_simulator_address_is_a_setting() {
-    let moved = config(&[
-        (ENV_SANDBOX, "1".into()),
-        (ENV_SANDBOX_SIMULATOR_LISTEN, "127.0.0.1:0".into()),
-    ])
-    .expect("valid");
-    assert_eq!(moved.sandbox_simulator_listen.to_string(), "127.0.0.1:0");
-    let text = config(&[
-        (ENV_SANDBOX, "1".into()),
-        (ENV_SANDBOX_SIMULATOR_LISTEN, "localhost".into()),
-    ])
-    .expect_err("refused")
-    .to_string();
-    assert!(
-        text.contains("(TRUSTLY_SIDECAR_SANDBOX_SIMULATOR_LISTEN): not a socket address"),
-        "{text}"
+    let moved = sandbox(&[(ENV_SANDBOX_SIMULATOR_LISTEN, "127.0.0.1:0")]).expect("valid");
+    assert_eq!(moved.sandbox.simulator_listen.to_string(), "127.0.0.1:0");
+    let text = refused(sandbox(&[(ENV_SANDBOX_SIMULATOR_LISTEN, "localhost")]));
+    assert_names(
+        &text,
+        &["(TRUSTLY_SIDECAR_SANDBOX_SIMULATOR_LISTEN): not a socket address"],
     );
 }
 
@@ -264,7 +266,7 @@ fn live_never_trusts_a_publicly_known_test_key() {
         if var != ENV_PRIVATE_KEY_PATH {
             vars.push((ENV_PRIVATE_KEY_PATH, fresh_path.clone()));
         }
-        let text = live(&vars).expect_err("refused").to_string();
+        let text = refused(live(&vars));
         assert!(
             text.contains(&format!("({var}): is the PUBLICLY KNOWN test key")),
             "{var}={file}: {text}"
@@ -275,11 +277,9 @@ fn live_never_trusts_a_publicly_known_test_key() {
         assert!(live(&vars).is_ok(), "{var}={file} in test");
     }
     assert!(live(&[(ENV_PRIVATE_KEY_PATH, fresh_path)]).is_ok());
-    let text = config(&[(ENV_SANDBOX, "1".into()), (ENV_ENVIRONMENT, "live".into())])
-        .expect_err("refused")
-        .to_string();
-    assert!(
-        text.contains("(TRUSTLY_SIDECAR_SANDBOX): the sandbox runs on PUBLICLY KNOWN test keys"),
-        "{text}"
+    let text = refused(sandbox(&[(ENV_ENVIRONMENT, "live")]));
+    assert_names(
+        &text,
+        &["(TRUSTLY_SIDECAR_SANDBOX): the sandbox runs on PUBLICLY KNOWN test keys"],
     );
 }

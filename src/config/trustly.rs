@@ -1,6 +1,6 @@
 //! The Trustly section: environment and endpoint, the merchant's credentials and keys, Trustly's
-//! keys, timeouts, key reloading and balance polling. Keys are loaded and checked here (live
-//! never trusts a publicly known test key).
+//! keys, timeouts and key reloading. Keys are loaded and checked here (live never trusts a
+//! publicly known test key).
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -8,121 +8,169 @@ use rsa::{RsaPrivateKey, RsaPublicKey};
 use url::Url;
 
 use super::{reader::parse_http_url, *};
-use crate::trustly::sign::AnyKey;
+use crate::trustly::{
+    keys::{self, Environment},
+    sign::{AnyKey, Backend, Signer, Verifier},
+};
+
+/// `test` or `live`: picks Trustly's endpoint and public key. Unset: `test`, so a half-configured
+/// sidecar can never move real money.
+pub const ENV_ENVIRONMENT: &str = "TRUSTLY_SIDECAR_ENVIRONMENT";
+pub const DEFAULT_ENVIRONMENT: Environment = Environment::Test;
+/// Overrides Trustly's endpoint URL (the simulator, a proxy). Unset: the environment's endpoint.
+pub const ENV_TRUSTLY_URL: &str = "TRUSTLY_SIDECAR_TRUSTLY_URL";
+/// Path to a PEM file overriding Trustly's built-in public key. Unset: the built-in key.
+pub const ENV_TRUSTLY_PUBLIC_KEY_PATH: &str = "TRUSTLY_SIDECAR_TRUSTLY_PUBLIC_KEY_PATH";
+/// Path to a PEM file with Trustly's *next* public key, accepted beside the current one while
+/// Trustly rotates its key. Unset: only the current key.
+pub const ENV_TRUSTLY_NEXT_PUBLIC_KEY_PATH: &str = "TRUSTLY_SIDECAR_TRUSTLY_NEXT_PUBLIC_KEY_PATH";
+/// How often the key and password files are compared with what is loaded, e.g. `10s` (SIGHUP
+/// checks at once). Kubernetes refreshes mounted Secrets within about a minute; 10 s adds little.
+pub const ENV_RELOAD_INTERVAL: &str = "TRUSTLY_SIDECAR_RELOAD_INTERVAL";
+pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(10);
+/// Path to the merchant private key (PEM, PKCS#1 or PKCS#8). Required unless sandbox.
+pub const ENV_PRIVATE_KEY_PATH: &str = "TRUSTLY_SIDECAR_PRIVATE_KEY_PATH";
+/// Trustly API username. Required unless sandbox.
+pub const ENV_USERNAME: &str = "TRUSTLY_SIDECAR_USERNAME";
+/// Path to a file holding the Trustly API password (trailing newline ignored). Required unless
+/// sandbox. A path, not a value, so the password comes from a mounted Secret.
+pub const ENV_PASSWORD_PATH: &str = "TRUSTLY_SIDECAR_PASSWORD_PATH";
+/// `rustcrypto` or `openssl` (if built with the `openssl` feature).
+pub const ENV_SIGNING_BACKEND: &str = "TRUSTLY_SIDECAR_SIGNING_BACKEND";
+pub const DEFAULT_SIGNING_BACKEND: Backend = Backend::RustCrypto;
+/// Connect timeout towards Trustly, e.g. `5s`. Unset: 5 s (Trustly's PHP client's value).
+pub const ENV_TRUSTLY_CONNECT_TIMEOUT: &str = "TRUSTLY_SIDECAR_TRUSTLY_CONNECT_TIMEOUT";
+/// Total time for one Trustly call, e.g. `30s`. Unset: 30 s (Trustly's PHP client's value).
+pub const ENV_TRUSTLY_TIMEOUT: &str = "TRUSTLY_SIDECAR_TRUSTLY_TIMEOUT";
 
 /// Everything about talking to Trustly.
+#[derive(Clone)]
 pub struct Trustly {
     pub environment: Environment,
-    /// Set only when the URL is configured; otherwise the environment's endpoint.
-    pub url: Option<Url>,
+    /// The configured URL, or the environment's endpoint.
+    pub url: Url,
     pub username: String,
     pub password: Secret<String>,
     pub signer: Arc<dyn Signer>,
+    /// Verifies Trustly's answers and notifications (the next key too, during a rotation).
     pub verifier: Arc<dyn Verifier>,
+    /// The public half of the merchant key (the sandbox hands it to its simulator).
     pub merchant_public_key: RsaPublicKey,
-    pub account_hash_secret: [u8; 32],
+    /// Keys the hash of bank details in the account cache; derived from the merchant key, so every
+    /// replica agrees and nothing extra needs mounting.
+    pub account_hash_secret: Secret<[u8; 32]>,
+    /// Where the merchant key came from, for the startup log (never the key itself).
     pub private_key_source: String,
     pub trustly_key_source: String,
+    /// The files reloaded on change (none in the sandbox).
+    pub private_key_path: Option<PathBuf>,
+    pub password_path: Option<PathBuf>,
+    pub reload_interval: Duration,
     pub connect_timeout: Duration,
     pub timeout: Duration,
-    pub reload_interval: Duration,
-    pub balance_interval: Option<Duration>,
-    pub poll_window: Duration,
-    pub low_balance: Vec<(Currency, Amount)>,
 }
 
-pub fn trustly(r: &mut Reader<'_>, sandbox: bool) -> Option<Trustly> {
-    let environment = r.value(ENV_ENVIRONMENT, DEFAULT_ENVIRONMENT, |v| v.parse());
-    let backend = r.value(ENV_SIGNING_BACKEND, DEFAULT_SIGNING_BACKEND, |v| v.parse());
-    let url = r.optional(ENV_TRUSTLY_URL, parse_http_url);
-    let connect_timeout = r.duration(
-        ENV_TRUSTLY_CONNECT_TIMEOUT,
-        crate::trustly::client::DEFAULT_CONNECT_TIMEOUT,
-    );
-    let timeout = r.duration(
-        ENV_TRUSTLY_TIMEOUT,
-        crate::trustly::client::DEFAULT_REQUEST_TIMEOUT,
-    );
-    let reload_interval = r.duration(ENV_RELOAD_INTERVAL, DEFAULT_RELOAD_INTERVAL);
-    let (balance_interval, poll_window, low_balance) = polling(r);
-    let (private_key, private_key_source) = private_key(r, sandbox, environment);
-    let (trustly_key, trustly_key_source) = trustly_key(r, environment);
-    let (username, password) = credentials(r, sandbox);
-    let merchant_public_key = private_key.as_ref().map(RsaPublicKey::from);
-    let account_hash_secret = private_key.as_ref().map(derive_account_hash_secret);
-    let signer = match (backend, private_key) {
-        (Some(backend), Some(key)) => backend
-            .signer(key)
-            .map_err(|e| r.invalid(ENV_SIGNING_BACKEND, e.to_string()))
-            .ok(),
-        _ => None,
-    };
-    let next_trustly_key = next_trustly_key(r, environment);
-    if sandbox && environment == Some(Environment::Live) {
-        let message = format!(
-            "the sandbox runs on PUBLICLY KNOWN test keys; it cannot run with {}=live",
-            settings::named(ENV_ENVIRONMENT)
-        );
-        r.invalid(ENV_SANDBOX, message);
+impl std::fmt::Debug for Trustly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trustly")
+            .field("environment", &self.environment)
+            .field("url", &self.url.as_str())
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("signing_backend", &self.signer.backend().to_string())
+            .field("private_key", &self.private_key_source)
+            .field("trustly_public_key", &self.trustly_key_source)
+            .field("reload_interval", &self.reload_interval)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .finish()
     }
-    let verifier =
-        match (backend, trustly_key) {
+}
+
+impl Trustly {
+    /// Reads the section; an invalid setting leaves the rest read, so every problem is recorded.
+    pub(super) fn read(r: &mut Reader<'_>, sandbox: bool) -> Option<Self> {
+        let environment = r.value(ENV_ENVIRONMENT, DEFAULT_ENVIRONMENT, |v| v.parse());
+        let backend = r.value(ENV_SIGNING_BACKEND, DEFAULT_SIGNING_BACKEND, |v| v.parse());
+        let url = r.optional(ENV_TRUSTLY_URL, parse_http_url);
+        let connect_timeout = r.duration(
+            ENV_TRUSTLY_CONNECT_TIMEOUT,
+            crate::trustly::client::DEFAULT_CONNECT_TIMEOUT,
+        );
+        let timeout = r.duration(
+            ENV_TRUSTLY_TIMEOUT,
+            crate::trustly::client::DEFAULT_REQUEST_TIMEOUT,
+        );
+        let reload_interval = r.duration(ENV_RELOAD_INTERVAL, DEFAULT_RELOAD_INTERVAL);
+        let (private_key, private_key_source) = private_key(r, sandbox, environment);
+        let (trustly_key, trustly_key_source) = trustly_key(r, environment);
+        let (username, password) = credentials(r, sandbox);
+        // The files the reloader watches, when given (the sandbox's are built in).
+        let private_key_path = r.get(ENV_PRIVATE_KEY_PATH).map(PathBuf::from);
+        let password_path = r.get(ENV_PASSWORD_PATH).map(PathBuf::from);
+        let merchant_public_key = private_key.as_ref().map(RsaPublicKey::from);
+        let account_hash_secret = private_key.as_ref().map(derive_account_hash_secret);
+        let signer = match (backend, private_key) {
             (Some(backend), Some(key)) => backend
-                .verifier(key)
-                .and_then(|current| match next_trustly_key {
-                    Some(next) => Ok(Arc::new(AnyKey(vec![current, backend.verifier(next)?]))
-                        as Arc<dyn Verifier>),
-                    None => Ok(current),
-                })
+                .signer(key)
                 .map_err(|e| r.invalid(ENV_SIGNING_BACKEND, e.to_string()))
                 .ok(),
             _ => None,
         };
-    Some(Trustly {
-        environment: environment?,
-        url,
-        username,
-        password: Secret::new(password),
-        signer: signer?,
-        verifier: verifier?,
-        merchant_public_key: merchant_public_key?,
-        account_hash_secret: account_hash_secret?,
-        private_key_source,
-        trustly_key_source,
-        connect_timeout: connect_timeout?,
-        timeout: timeout?,
-        reload_interval: reload_interval?,
-        balance_interval,
-        poll_window,
-        low_balance,
-    })
+        let next_trustly_key = next_trustly_key(r, environment);
+        if sandbox && environment == Some(Environment::Live) {
+            let message = format!(
+                "the sandbox runs on PUBLICLY KNOWN test keys; it cannot run with {}=live",
+                settings::named(ENV_ENVIRONMENT)
+            );
+            r.invalid(ENV_SANDBOX, message);
+        }
+        let verifier = verifier(r, backend, trustly_key, next_trustly_key);
+        let environment = environment?;
+        let url = match url {
+            Some(url) => url,
+            None => Url::parse(environment.endpoint())
+                .map_err(|_| r.missing(ENV_TRUSTLY_URL))
+                .ok()?,
+        };
+        Some(Self {
+            environment,
+            url,
+            username,
+            password: Secret::new(password),
+            signer: signer?,
+            verifier: verifier?,
+            merchant_public_key: merchant_public_key?,
+            account_hash_secret: Secret::new(account_hash_secret?),
+            private_key_source,
+            trustly_key_source,
+            private_key_path,
+            password_path,
+            reload_interval: reload_interval?,
+            connect_timeout: connect_timeout?,
+            timeout: timeout?,
+        })
+    }
 }
 
-/// The balance poll interval, the poll window and the low-balance thresholds.
-fn polling(r: &mut Reader<'_>) -> (Option<Duration>, Duration, Vec<(Currency, Amount)>) {
-    let balance_interval = r.optional(ENV_BALANCE_INTERVAL, |v| {
-        parse_duration(v).and_then(|interval| {
-            if interval >= MIN_BALANCE_INTERVAL {
-                Ok(interval)
-            } else {
-                Err(format!(
-                    "{v:?} is shorter than Trustly's limit of one Balance call per 15 minutes"
-                ))
+/// The verifier of Trustly's signatures: the current key, and the next one during a rotation.
+fn verifier(
+    r: &mut Reader<'_>,
+    backend: Option<Backend>,
+    current: Option<RsaPublicKey>,
+    next: Option<RsaPublicKey>,
+) -> Option<Arc<dyn Verifier>> {
+    let (backend, current) = (backend?, current?);
+    backend
+        .verifier(current)
+        .and_then(|current| match next {
+            Some(next) => {
+                Ok(Arc::new(AnyKey(vec![current, backend.verifier(next)?])) as Arc<dyn Verifier>)
             }
+            None => Ok(current),
         })
-    });
-    // `0s` is allowed here (no limit), unlike the other durations.
-    let poll_window = match r.get(ENV_POLL_WINDOW).as_deref() {
-        None => DEFAULT_POLL_WINDOW,
-        Some("0" | "0s") => Duration::ZERO,
-        Some(v) => r
-            .parsed(ENV_POLL_WINDOW, parse_duration(v))
-            .unwrap_or(DEFAULT_POLL_WINDOW),
-    };
-    let low_balance = r
-        .optional(ENV_LOW_BALANCE, parse_thresholds)
-        .unwrap_or_default();
-    (balance_interval, poll_window, low_balance)
+        .map_err(|e| r.invalid(ENV_SIGNING_BACKEND, e.to_string()))
+        .ok()
 }
 
 /// The merchant's private key and where it came from (the sandbox's is built in).
@@ -223,26 +271,6 @@ fn credentials(r: &mut Reader<'_>, sandbox: bool) -> (String, String) {
         }
     };
     (username, password)
-}
-
-/// `EUR=5000.00,SEK=50000`: one decimal threshold per ISO 4217 currency.
-fn parse_thresholds(text: &str) -> Result<Vec<(Currency, Amount)>, String> {
-    text.split(',')
-        .map(|pair| {
-            let (currency, amount) = pair
-                .split_once('=')
-                .ok_or_else(|| format!("{pair:?} is not CURRENCY=AMOUNT"))?;
-            let currency = currency
-                .trim()
-                .parse::<Currency>()
-                .map_err(|e| format!("{pair:?}: {e}"))?;
-            let amount = amount
-                .trim()
-                .parse::<Amount>()
-                .map_err(|e| format!("{pair:?}: {e}"))?;
-            Ok((currency, amount))
-        })
-        .collect()
 }
 
 /// A 32-byte secret for the account cache's keyed hashes: SHA-256 over a fixed label and the
