@@ -352,6 +352,7 @@ impl OpsServer {
             let readiness = Arc::clone(readiness);
             tasks.spawn(http_server::serve(
                 listener,
+                http_server::Limits::ops(),
                 move |req| crate::ops::health::handle(Arc::clone(&readiness), req),
                 stop.clone(),
                 tasks.clone(),
@@ -439,6 +440,7 @@ fn spawn_background(app: &mut App, intake: TcpListener) {
     let handler_intake = Arc::clone(&app.intake);
     app.tasks.spawn(http_server::serve(
         intake,
+        http_server::Limits::intake(),
         move |req| Arc::clone(&handler_intake).handle(req),
         app.shutdown.clone(),
         app.tasks.clone(),

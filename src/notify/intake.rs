@@ -35,6 +35,12 @@ use crate::{
 /// every attribute is the largest); 64 KiB leaves room and bounds memory per request.
 pub const MAX_NOTIFICATION_BYTES: usize = 64 * 1024;
 
+/// How long a notification's body may take once its headers are in (hyper's header timer stops
+/// there). Trustly posts its few KiB in one write right after the headers; 10 s covers a
+/// congested link many times over and bounds how long a client stalled mid-body holds a
+/// connection.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What intake needs.
 pub struct Intake {
     pub path: String,
@@ -63,12 +69,18 @@ impl Intake {
         if req.method() != Method::POST {
             return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "POST only"));
         }
-        let body = match Limited::new(req.into_body(), MAX_NOTIFICATION_BYTES)
-            .collect()
-            .await
-        {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => {
+        let read = Limited::new(req.into_body(), MAX_NOTIFICATION_BYTES).collect();
+        let body = match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Err(_elapsed) => {
+                // Not a notification: a client that stopped mid-body; answering closes it.
+                metrics::global().notification("", "refused_malformed");
+                return Ok(text(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "notification body not received in time",
+                ));
+            }
+            Ok(Err(_)) => {
                 metrics::global().notification("", "refused_too_large");
                 return Ok(text(
                     StatusCode::PAYLOAD_TOO_LARGE,

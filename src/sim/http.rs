@@ -62,7 +62,8 @@ impl FaultKind {
 pub async fn serve(sim: Arc<Sim>, listener: TcpListener) {
     let (shutdown, tasks) = (sim.shutdown.clone(), sim.tasks.clone());
     let handler = move |req| route(Arc::clone(&sim), req);
-    crate::http_server::serve(listener, handler, shutdown, tasks).await;
+    let limits = crate::http_server::Limits::simulator();
+    crate::http_server::serve(listener, limits, handler, shutdown, tasks).await;
 }
 
 /// A scripted connection drop: returning it makes hyper close the connection unanswered.

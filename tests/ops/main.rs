@@ -7,4 +7,5 @@ mod support;
 
 mod config;
 mod helm;
+mod http_limits;
 mod otel;
