@@ -36,7 +36,10 @@ pub use notify::RetryPolicy;
 
 use crate::{
     secret::Secret,
-    trustly::sign::{Backend, CryptoPool, SignError, Signer, Verifier},
+    trustly::{
+        sign::{Backend, CryptoPool, SignError, Signer, Verifier},
+        wire::SignedPart,
+    },
 };
 
 /// Everything the simulator needs to start.
@@ -108,6 +111,15 @@ impl Sim {
                 String::new()
             }
         }
+    }
+
+    /// Checks a request or an answer against the merchant's key, off the async workers.
+    pub(crate) async fn verify_merchant(&self, part: SignedPart) -> bool {
+        let merchant = Arc::clone(&self.merchant);
+        self.crypto
+            .run(move || part.verify(merchant.as_ref()))
+            .await
+            .unwrap_or(false)
     }
 }
 

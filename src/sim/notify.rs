@@ -5,6 +5,8 @@
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
+use bytes::Bytes;
+
 use super::{
     Sim, api,
     clock::Timestamp,
@@ -163,7 +165,31 @@ async fn attempt_delivery(sim: &Arc<Sim>, record: &NotificationRecord) -> Delive
         status: None,
         limit: None,
     };
-    let sent = sim
+    let answered = match post(sim, record, &mut attempt.http_status).await {
+        Ok(body) => verified_answer(sim, record, &body).await,
+        Err(outcome) => Err(outcome),
+    };
+    attempt.outcome = match answered {
+        Ok(answer) => {
+            let outcome = judge(&record.method, &answer);
+            attempt.status = Some(answer.status);
+            attempt.limit = answer.limit;
+            outcome
+        }
+        Err(outcome) => outcome,
+    }
+    .into();
+    attempt
+}
+
+/// POSTs the signed notification; the answer's body, or the outcome that says why there is none.
+/// The HTTP status goes to `http_status` as soon as there is one.
+async fn post(
+    sim: &Sim,
+    record: &NotificationRecord,
+    http_status: &mut Option<u16>,
+) -> Result<Bytes, &'static str> {
+    let response = sim
         .http
         .post(&record.url)
         .header(
@@ -173,49 +199,41 @@ async fn attempt_delivery(sim: &Arc<Sim>, record: &NotificationRecord) -> Delive
         .timeout(sim.config.retry.attempt_timeout)
         .body(record.body.clone())
         .send()
-        .await;
-    let response = match sent {
-        Ok(response) => response,
-        Err(error) => {
-            attempt.outcome = transport_outcome(&error).into();
-            return attempt;
-        }
-    };
-    attempt.http_status = Some(response.status().as_u16());
-    let body = match read_body_limited(response, MAX_ANSWER_BYTES).await {
-        Ok(body) => body,
-        Err(BodyReadError::TooLarge) => {
-            attempt.outcome = "answer_too_large".into();
-            return attempt;
-        }
-        Err(BodyReadError::Transport(error)) => {
-            attempt.outcome = transport_outcome(&error).into();
-            return attempt;
-        }
-    };
-    // A valid signed body is read whatever the HTTP status (Java/JS/.NET answer FAILED with 500).
-    let Ok(answer) = wire::parse_notification_response(&body) else {
-        attempt.outcome = "not_a_notification_answer".into();
-        return attempt;
-    };
-    let merchant = Arc::clone(&sim.merchant);
-    let checked = answer.clone();
-    if !sim
-        .crypto
-        .run(move || checked.verify(merchant.as_ref()))
         .await
-        .unwrap_or(false)
-    {
-        attempt.outcome = "bad_signature".into();
-        return attempt;
+        .map_err(|error| transport_outcome(&error))?;
+    *http_status = Some(response.status().as_u16());
+    read_body_limited(response, MAX_ANSWER_BYTES)
+        .await
+        .map_err(|error| match error {
+            BodyReadError::TooLarge => "answer_too_large",
+            BodyReadError::Transport(error) => transport_outcome(&error),
+        })
+}
+
+/// The status (and `limit`) a merchant answered with.
+struct Answer {
+    status: String,
+    limit: Option<String>,
+}
+
+/// Reads the merchant's answer: signed with the merchant's key, echoing this notification's
+/// `uuid` and `method`. A valid signed body counts whatever the HTTP status (Java/JS/.NET answer
+/// FAILED with 500).
+async fn verified_answer(
+    sim: &Sim,
+    record: &NotificationRecord,
+    body: &[u8],
+) -> Result<Answer, &'static str> {
+    let answer =
+        wire::parse_notification_response(body).map_err(|_| "not_a_notification_answer")?;
+    if !sim.verify_merchant(answer.clone()).await {
+        return Err("bad_signature");
     }
     if answer.uuid != record.uuid {
-        attempt.outcome = "wrong_uuid".into();
-        return attempt;
+        return Err("wrong_uuid");
     }
     if answer.method != record.method {
-        attempt.outcome = "wrong_method".into();
-        return attempt;
+        return Err("wrong_method");
     }
     let status = answer
         .data
@@ -227,20 +245,22 @@ async fn attempt_delivery(sim: &Arc<Sim>, record: &NotificationRecord) -> Delive
         serde_json::Value::String(text) => text.clone(),
         other => other.to_string(),
     });
-    attempt.outcome = if !allowed_statuses(&record.method).contains(&status.as_str()) {
+    Ok(Answer { status, limit })
+}
+
+/// Whether `method` may be answered so: `acknowledged`, or why not.
+fn judge(method: &str, answer: &Answer) -> &'static str {
+    if !allowed_statuses(method).contains(&answer.status.as_str()) {
         "status_not_allowed"
-    } else if limit
+    } else if answer
+        .limit
         .as_deref()
-        .is_some_and(|limit| !limit_allowed(&record.method, &status, limit))
+        .is_some_and(|limit| !limit_allowed(method, &answer.status, limit))
     {
         "limit_not_allowed"
     } else {
         "acknowledged"
     }
-    .into();
-    attempt.status = Some(status);
-    attempt.limit = limit;
-    attempt
 }
 
 /// A `limit` is allowed only beside a `kyc` CONTINUE (Trustly's 2024 schema types it as a string;

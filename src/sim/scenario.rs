@@ -96,12 +96,7 @@ pub fn complete(
             notify(state, order_id, "payoutconfirmation", Map::new())
         }
         OrderKind::Charge if status == OrderStatus::Queued => {
-            let amount = state
-                .orders
-                .get(order_id)
-                .and_then(|o| o.amount)
-                .unwrap_or_default();
-            state.credit_balance(order_id, amount, "Charge");
+            state.credit_order(order_id, "Charge");
             state.set_status(order_id, OrderStatus::Credited, None);
             notify(state, order_id, "credit", Map::new())
         }
@@ -154,8 +149,7 @@ pub fn fail(
     {
         return Err(order.wrong("a queued or executed payout"));
     }
-    let amount = order.amount.unwrap_or_default();
-    state.credit_balance(order_id, amount, "Failed AccountPayout");
+    state.credit_order(order_id, "Failed AccountPayout");
     state.set_status(order_id, OrderStatus::Failed, Some("FAILED"));
     let mut out = Vec::new();
     if options.payoutfailed {
@@ -180,12 +174,7 @@ pub fn credit_then_debit(
     }
     fix_amount(state, order_id, options.amount.as_deref())?;
     let mut out = credit_deposit(state, order_id, &Complete::default());
-    let amount = state
-        .orders
-        .get(order_id)
-        .and_then(|o| o.amount)
-        .unwrap_or_default();
-    state.credit_balance(order_id, -amount, "Deposit Reversal");
+    state.reverse_order(order_id, "Deposit Reversal");
     state.set_status(order_id, OrderStatus::Debited, None);
     out.extend(notify(state, order_id, "debit", Map::new()));
     if options.reorder {
@@ -242,12 +231,7 @@ fn credit_deposit(
     order_id: &str,
     options: &Complete,
 ) -> Vec<NotificationRecord> {
-    let amount = state
-        .orders
-        .get(order_id)
-        .and_then(|o| o.amount)
-        .unwrap_or_default();
-    state.credit_balance(order_id, amount, "Deposit");
+    state.credit_order(order_id, "Deposit");
     state.set_status(order_id, OrderStatus::Credited, None);
     let mut out = notify(state, order_id, "pending", Map::new());
     out.extend(notify(state, order_id, "credit", Map::new()));
@@ -335,7 +319,6 @@ struct Target<'a> {
     action: &'static str,
     kind: OrderKind,
     status: OrderStatus,
-    amount: Option<Decimal>,
 }
 
 impl<'a> Target<'a> {
@@ -349,7 +332,6 @@ impl<'a> Target<'a> {
             action,
             kind: order.kind,
             status: order.status,
-            amount: order.amount,
         })
     }
 

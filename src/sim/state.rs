@@ -10,12 +10,15 @@ use serde_json::{Value, json};
 
 use super::{
     clock::Timestamp,
-    validate::{INSUFFICIENT_FUNDS, Rejection, TOO_MANY_REQUESTS},
+    validate::{Rejection, TOO_MANY_REQUESTS},
 };
+use crate::trustly::methods::Opening;
 
-/// Entries kept in each admin log (requests, delivery attempts) before the oldest are dropped:
-/// enough for any test or a long manual session, bounded so a soak test cannot exhaust memory.
-pub const MAX_LOG_ENTRIES: usize = 10_000;
+mod balance;
+mod logs;
+
+pub use balance::LedgerRow;
+pub use logs::{DeliveryAttempt, MAX_LOG_ENTRIES, RequestRecord};
 
 /// What created an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -97,37 +100,6 @@ pub struct Account {
     pub mandate: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct LedgerRow {
-    pub userid: String,
-    pub datestamp: String,
-    pub date: String,
-    pub orderid: String,
-    pub accountname: &'static str,
-    pub messageid: String,
-    pub transactiontype: &'static str,
-    pub currency: String,
-    pub amount: Decimal,
-}
-
-/// One JSON-RPC request as the simulator saw it.
-#[derive(Clone, Debug, Serialize)]
-pub struct RequestRecord {
-    pub at: String,
-    pub method: Option<String>,
-    pub uuid: Option<String>,
-    pub signature_valid: bool,
-    /// `OK`, or the error name answered.
-    pub outcome: String,
-    pub error_code: Option<i64>,
-    /// Answered from the UUID replay record, without acting.
-    pub replayed: bool,
-    /// The fault injected into this exchange, if any.
-    pub fault: Option<String>,
-    /// The request's `Data` as received, with the Password redacted (what the merchant sent).
-    pub data: Option<Value>,
-}
-
 /// A notification the simulator has to deliver.
 #[derive(Clone, Debug, Serialize)]
 pub struct NotificationRecord {
@@ -144,22 +116,6 @@ pub struct NotificationRecord {
     pub answered_status: Option<String>,
     pub attempts: u32,
     pub gave_up: bool,
-}
-
-/// One delivery attempt of a notification.
-#[derive(Clone, Debug, Serialize)]
-pub struct DeliveryAttempt {
-    pub at: String,
-    pub notification_id: String,
-    pub method: String,
-    pub order_id: String,
-    pub attempt: u32,
-    pub http_status: Option<u16>,
-    /// `acknowledged`, `transport_error`, `timeout`, `bad_signature`, `wrong_uuid`, ...
-    pub outcome: String,
-    pub status: Option<String>,
-    /// The `limit` a `kyc` answer gave with CONTINUE (Trustly's 2024 schema), as sent.
-    pub limit: Option<String>,
 }
 
 /// The answer given the first time a UUID was used, and what it answered.
@@ -254,6 +210,20 @@ impl State {
         })
     }
 
+    /// A new order opened by a merchant's request: where to notify, the end user, the MessageID.
+    pub fn open_order(&mut self, kind: OrderKind, opening: &Opening) -> &mut Order {
+        let order = self.new_order(kind);
+        order.notification_url = Some(opening.notification_url.clone());
+        order.end_user_id = Some(opening.end_user_id.clone());
+        order.message_id = Some(opening.message_id.clone());
+        order
+    }
+
+    /// The order `order_id` if it is of `kind`.
+    pub fn order_of(&self, order_id: &str, kind: OrderKind) -> Option<&Order> {
+        self.orders.get(order_id).filter(|o| o.kind == kind)
+    }
+
     /// Registers bank details; the same details always give the same account.
     pub fn register_account(
         &mut self,
@@ -295,66 +265,6 @@ impl State {
         self.accounts.insert(key, account_id.clone());
         self.accounts_by_id.insert(account_id, account.clone());
         account
-    }
-
-    /// Adds to the merchant balance and writes the ledger row.
-    pub fn credit_balance(&mut self, order_id: &str, amount: Decimal, transaction: &'static str) {
-        self.move_balance(order_id, amount, transaction);
-    }
-
-    /// Refuses an amount the merchant balance cannot cover.
-    pub fn ensure_funds(&self, currency: &str, amount: Decimal) -> Result<(), Rejection> {
-        if self.balances.get(currency).copied().unwrap_or_default() < amount {
-            return Err(INSUFFICIENT_FUNDS);
-        }
-        Ok(())
-    }
-
-    /// Takes from the merchant balance, refusing to go below zero.
-    pub fn debit_balance(
-        &mut self,
-        currency: &str,
-        amount: Decimal,
-        order_id: &str,
-        transaction: &'static str,
-    ) -> Result<(), Rejection> {
-        self.ensure_funds(currency, amount)?;
-        self.move_balance_in(currency, order_id, -amount, transaction);
-        Ok(())
-    }
-
-    fn move_balance(&mut self, order_id: &str, delta: Decimal, transaction: &'static str) {
-        let currency = self
-            .orders
-            .get(order_id)
-            .and_then(|o| o.currency.clone())
-            .unwrap_or_default();
-        self.move_balance_in(&currency, order_id, delta, transaction);
-    }
-
-    fn move_balance_in(
-        &mut self,
-        currency: &str,
-        order_id: &str,
-        delta: Decimal,
-        transaction: &'static str,
-    ) {
-        *self.balances.entry(currency.to_owned()).or_default() += delta;
-        let order = self.orders.get(order_id);
-        let now = Timestamp::now();
-        self.ledger.push(LedgerRow {
-            userid: order
-                .and_then(|o| o.end_user_id.clone())
-                .unwrap_or_default(),
-            datestamp: now.trustly(),
-            date: now.date(),
-            orderid: order_id.to_owned(),
-            accountname: "CLIENT_FUNDS",
-            messageid: order.and_then(|o| o.message_id.clone()).unwrap_or_default(),
-            transactiontype: transaction,
-            currency: currency.to_owned(),
-            amount: delta,
-        });
     }
 
     pub fn set_status(
@@ -430,19 +340,4 @@ impl State {
         }
         Some(record)
     }
-
-    pub fn log_request(&mut self, record: RequestRecord) {
-        push_bounded(&mut self.requests, record);
-    }
-
-    pub fn log_delivery(&mut self, attempt: DeliveryAttempt) {
-        push_bounded(&mut self.deliveries, attempt);
-    }
-}
-
-fn push_bounded<T>(log: &mut VecDeque<T>, entry: T) {
-    if log.len() == MAX_LOG_ENTRIES {
-        log.pop_front();
-    }
-    log.push_back(entry);
 }

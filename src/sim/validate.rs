@@ -6,7 +6,10 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::{money::Currency, trustly::methods::OrderId};
+use crate::{
+    money::Currency,
+    trustly::methods::{Opening, OrderId},
+};
 
 /// A JSON-RPC error the simulator answers with: Trustly's code and name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,44 +24,57 @@ impl Rejection {
     }
 }
 
-pub const INVALID_AMOUNT: Rejection = Rejection::new(615, "ERROR_INVALID_AMOUNT");
-pub const INVALID_CREDENTIALS: Rejection = Rejection::new(616, "ERROR_INVALID_CREDENTIALS");
-pub const INVALID_CURRENCY: Rejection = Rejection::new(622, "ERROR_INVALID_CURRENCY_CODE");
-pub const INVALID_PARAMETERS: Rejection = Rejection::new(623, "ERROR_INVALID_PARAMETERS");
-pub const BAD_SIGNATURE: Rejection = Rejection::new(636, "ERROR_UNABLE_TO_VERIFY_RSA_SIGNATURE");
-pub const DUPLICATE_MESSAGE_ID: Rejection = Rejection::new(637, "ERROR_DUPLICATE_MESSAGE_ID");
-pub const INVALID_EMAIL: Rejection = Rejection::new(642, "ERROR_INVALID_EMAIL");
-pub const INVALID_LOCALE: Rejection = Rejection::new(645, "ERROR_INVALID_LOCALE");
-pub const INVALID_ORDER_ID: Rejection = Rejection::new(655, "ERROR_INVALID_ORDER_ID");
-pub const DUPLICATE_UUID: Rejection = Rejection::new(688, "ERROR_DUPLICATE_UUID");
-pub const ENDUSERID_IS_NULL: Rejection = Rejection::new(696, "ERROR_ENDUSERID_IS_NULL");
-pub const MESSAGEID_IS_NULL: Rejection = Rejection::new(697, "ERROR_MESSAGEID_IS_NULL");
-pub const INVALID_IP: Rejection = Rejection::new(698, "ERROR_INVALID_IP");
-pub const MALFORMED_SUCCESSURL: Rejection = Rejection::new(700, "ERROR_MALFORMED_SUCCESSURL");
-pub const MALFORMED_FAILURL: Rejection = Rejection::new(701, "ERROR_MALFORMED_FAILURL");
-pub const MALFORMED_TEMPLATEURL: Rejection = Rejection::new(702, "ERROR_MALFORMED_TEMPLATEURL");
-pub const MALFORMED_NOTIFICATIONURL: Rejection =
-    Rejection::new(705, "ERROR_MALFORMED_NOTIFICATIONURL");
-pub const NOT_SECURE_NOTIFICATIONURL: Rejection =
-    Rejection::new(734, "ERROR_NOT_SECURE_NOTIFICATIONURL");
-pub const INVALID_COUNTRY: Rejection = Rejection::new(737, "ERROR_INVALID_COUNTRY");
+/// Declares the errors the simulator answers with. Each constant is named as Trustly names the
+/// error, without the `ERROR_` prefix, so the name is written once and cannot drift.
+macro_rules! rejections {
+    ($($(#[$doc:meta])* $name:ident = $code:literal;)*) => {
+        $(
+            $(#[$doc])*
+            pub const $name: Rejection = Rejection::new($code, concat!("ERROR_", stringify!($name)));
+        )*
 
-// Trustly names these errors but does not document their numbers (spec §6, §10.1). The simulator
-// numbers them 9xx so they can never be mistaken for a documented code; clients should match on
-// the name.
-pub const INVALID_FUNCTION: Rejection = Rejection::new(901, "ERROR_INVALID_FUNCTION");
-pub const NOT_FOUND: Rejection = Rejection::new(902, "ERROR_NOT_FOUND");
-pub const INVALID_BANK_ACCOUNT_NUMBER: Rejection =
-    Rejection::new(903, "ERROR_INVALID_BANK_ACCOUNT_NUMBER");
-pub const NO_SUITABLE_BANK_ACCOUNT_FOUND: Rejection =
-    Rejection::new(904, "ERROR_NO_SUITABLE_BANK_ACCOUNT_FOUND");
-/// Balance, and GetWithdrawals for one order, called again within 15 minutes. Trustly documents
-/// the limit (spec §5.13, §5.14, §8) but not the error it answers with, so the name and number are
-/// the simulator's own, like the other 9xx codes.
-pub const TOO_MANY_REQUESTS: Rejection = Rejection::new(906, "ERROR_TOO_MANY_REQUESTS");
-/// Payouts, refunds and settlements draw on the merchant balance; Trustly's name for running out
-/// is undocumented, so this one is the simulator's own.
-pub const INSUFFICIENT_FUNDS: Rejection = Rejection::new(905, "ERROR_INSUFFICIENT_FUNDS");
+        /// Every error above, for the test that holds them to the wire core's table.
+        #[cfg(test)]
+        const ALL: &[Rejection] = &[$($name),*];
+    };
+}
+
+rejections! {
+    INVALID_AMOUNT = 615;
+    INVALID_CREDENTIALS = 616;
+    INVALID_CURRENCY_CODE = 622;
+    INVALID_PARAMETERS = 623;
+    UNABLE_TO_VERIFY_RSA_SIGNATURE = 636;
+    DUPLICATE_MESSAGE_ID = 637;
+    INVALID_EMAIL = 642;
+    INVALID_LOCALE = 645;
+    INVALID_ORDER_ID = 655;
+    DUPLICATE_UUID = 688;
+    ENDUSERID_IS_NULL = 696;
+    MESSAGEID_IS_NULL = 697;
+    INVALID_IP = 698;
+    MALFORMED_SUCCESSURL = 700;
+    MALFORMED_FAILURL = 701;
+    MALFORMED_TEMPLATEURL = 702;
+    MALFORMED_NOTIFICATIONURL = 705;
+    NOT_SECURE_NOTIFICATIONURL = 734;
+    INVALID_COUNTRY = 737;
+
+    // Trustly names the errors below but does not document their numbers (spec §6, §10.1). The
+    // simulator numbers them 9xx so they can never be mistaken for a documented code; clients
+    // should match on the name.
+    INVALID_FUNCTION = 901;
+    NOT_FOUND = 902;
+    INVALID_BANK_ACCOUNT_NUMBER = 903;
+    NO_SUITABLE_BANK_ACCOUNT_FOUND = 904;
+    /// Payouts, refunds and settlements draw on the merchant balance; Trustly's name for running
+    /// out is undocumented, so this one is the simulator's own.
+    INSUFFICIENT_FUNDS = 905;
+    /// Balance, and GetWithdrawals for one order, called again within 15 minutes. Trustly
+    /// documents the limit (spec §5.13, §5.14, §8) but not the error it answers with, so the name
+    /// and number are the simulator's own, like the other 9xx codes.
+    TOO_MANY_REQUESTS = 906;
+}
 
 /// Typed, validated access to a request's `Data` (or its `Attributes`).
 pub struct Fields<'a> {
@@ -139,8 +155,8 @@ impl<'a> Fields<'a> {
     }
 
     pub fn currency(&self, name: &str) -> Result<String, Rejection> {
-        let text = self.optional(name)?.ok_or(INVALID_CURRENCY)?;
-        Currency::from_str(&text).map_err(|_| INVALID_CURRENCY)?;
+        let text = self.optional(name)?.ok_or(INVALID_CURRENCY_CODE)?;
+        Currency::from_str(&text).map_err(|_| INVALID_CURRENCY_CODE)?;
         Ok(text)
     }
 
@@ -165,6 +181,16 @@ impl<'a> Fields<'a> {
             "http" => Err(NOT_SECURE_NOTIFICATIONURL),
             _ => Err(MALFORMED_NOTIFICATIONURL),
         }
+    }
+
+    /// What opens every order: NotificationURL (705, 734), EndUserID (696) and MessageID (697),
+    /// checked in that order.
+    pub fn opening(&self) -> Result<Opening, Rejection> {
+        Ok(Opening {
+            notification_url: self.notification_url()?,
+            end_user_id: self.required_or("EndUserID", ENDUSERID_IS_NULL)?,
+            message_id: self.required_or("MessageID", MESSAGEID_IS_NULL)?,
+        })
     }
 
     /// SuccessURL / FailURL / TemplateURL: http(s) URLs.
@@ -286,6 +312,21 @@ mod tests {
             panic!("object")
         };
         check(&Fields::new(&map))
+    }
+
+    #[test]
+    fn documented_codes_match_the_wire_cores_table_and_the_rest_are_the_simulators_own() {
+        use crate::trustly::codes::ErrorCode;
+        // The simulator numbers its own errors from here up (see `rejections!`).
+        const FIRST_SIMULATED_CODE: i64 = 900;
+        for rejection in ALL {
+            let known = ErrorCode::from_code(rejection.code, "");
+            if rejection.code < FIRST_SIMULATED_CODE {
+                assert_eq!(known.name(), rejection.name, "{}", rejection.code);
+            } else {
+                assert!(!ErrorCode::KNOWN.contains(&known), "{}", rejection.code);
+            }
+        }
     }
 
     #[test]
