@@ -38,9 +38,38 @@ pub fn order_with_url(answer: m::OrderWithUrl) -> (String, String, HashMap<Strin
 }
 
 pub fn withdrawals(withdrawals: Vec<m::Withdrawal>) -> pb::GetWithdrawalsResponse {
-    let withdrawals = withdrawals
-        .into_iter()
-        .map(|w| pb::Withdrawal {
+    pb::GetWithdrawalsResponse {
+        withdrawals: rows(withdrawals),
+    }
+}
+
+pub fn balances(balances: Vec<m::CurrencyBalance>) -> pb::BalanceResponse {
+    pb::BalanceResponse {
+        balances: rows(balances),
+    }
+}
+
+pub fn ledger(entries: Vec<m::LedgerEntry>) -> pb::AccountLedgerResponse {
+    pb::AccountLedgerResponse {
+        entries: rows(entries),
+    }
+}
+
+/// The settlement report's rows (read from Trustly's CSV by `trustly::methods`).
+pub fn settlement_rows(rows_read: Vec<m::SettlementRow>) -> pb::SettlementReportResponse {
+    pb::SettlementReportResponse {
+        rows: rows(rows_read),
+    }
+}
+
+/// Each row of a list answer as its `pb` message (the `From` impls below).
+fn rows<T, U: From<T>>(rows: Vec<T>) -> Vec<U> {
+    rows.into_iter().map(U::from).collect()
+}
+
+impl From<m::Withdrawal> for pb::Withdrawal {
+    fn from(w: m::Withdrawal) -> Self {
+        Self {
             reference: w.reference.unwrap_or_default(),
             order_id: w.order_id,
             transfer_state: w.transfer_state,
@@ -51,26 +80,22 @@ pub fn withdrawals(withdrawals: Vec<m::Withdrawal>) -> pb::GetWithdrawalsRespons
             update_time: w.modification_date.as_deref().and_then(timestamp),
             eta: w.eta.unwrap_or_default(),
             extra_fields: extra_fields(w.extra),
-        })
-        .collect();
-    pb::GetWithdrawalsResponse { withdrawals }
+        }
+    }
 }
 
-pub fn balances(balances: Vec<m::CurrencyBalance>) -> pb::BalanceResponse {
-    let balances = balances
-        .into_iter()
-        .map(|b| pb::CurrencyBalance {
+impl From<m::CurrencyBalance> for pb::CurrencyBalance {
+    fn from(b: m::CurrencyBalance) -> Self {
+        Self {
             currency_code: b.currency,
             balance: b.balance.to_string(),
-        })
-        .collect();
-    pb::BalanceResponse { balances }
+        }
+    }
 }
 
-pub fn ledger(entries: Vec<m::LedgerEntry>) -> pb::AccountLedgerResponse {
-    let entries = entries
-        .into_iter()
-        .map(|e| pb::LedgerEntry {
+impl From<m::LedgerEntry> for pb::LedgerEntry {
+    fn from(e: m::LedgerEntry) -> Self {
+        Self {
             user_id: e.user_id.unwrap_or_default(),
             create_time: timestamp(&e.datestamp),
             order_id: e.order_id.unwrap_or_default(),
@@ -81,16 +106,13 @@ pub fn ledger(entries: Vec<m::LedgerEntry>) -> pb::AccountLedgerResponse {
             amount: e.amount.to_string(),
             gluepay_id: e.gluepay_id.unwrap_or_default(),
             extra_fields: extra_fields(e.extra),
-        })
-        .collect();
-    pb::AccountLedgerResponse { entries }
+        }
+    }
 }
 
-/// The settlement report's rows (read from Trustly's CSV by `trustly::methods`).
-pub fn settlement_rows(rows: Vec<m::SettlementRow>) -> pb::SettlementReportResponse {
-    let rows = rows
-        .into_iter()
-        .map(|row| pb::SettlementReportRow {
+impl From<m::SettlementRow> for pb::SettlementReportRow {
+    fn from(row: m::SettlementRow) -> Self {
+        Self {
             create_time: timestamp(&row.datestamp),
             account_name: row.account_name,
             currency_code: row.currency,
@@ -104,19 +126,21 @@ pub fn settlement_rows(rows: Vec<m::SettlementRow>) -> pb::SettlementReportRespo
             fx_payment_currency: row.fx_payment_currency,
             settlement_bank_withdrawal_id: row.settlement_bank_withdrawal_id,
             external_reference: row.external_reference,
-        })
-        .collect();
-    pb::SettlementReportResponse { rows }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The calendar is tested in `trustly::time`; this checks only that its reading is carried over.
     #[test]
-    fn timestamps_convert() {
-        let t = timestamp("2015-03-12 15:14:18.61671+00").expect("parses");
-        assert_eq!((t.seconds, t.nanos), (1_426_173_258, 616_710_000));
-        assert!(timestamp("yesterday").is_none());
+    fn timestamps_carry_the_calendar_reading() {
+        let text = "2015-03-12 15:14:18.61671+00";
+        let read = time::parse_timestamp(text).map(|t| (t.seconds, t.nanos));
+        assert!(read.is_some());
+        assert_eq!(timestamp(text).map(|t| (t.seconds, t.nanos)), read);
+        assert_eq!(timestamp("yesterday"), None);
     }
 }

@@ -5,7 +5,7 @@
 
 pub mod published;
 
-use std::{fmt, path::Path, path::PathBuf, str::FromStr};
+use std::{path::Path, path::PathBuf};
 
 use rsa::{
     RsaPrivateKey, RsaPublicKey,
@@ -29,6 +29,37 @@ pub const MAX_KEY_BITS: usize = 4096;
 const TRUSTLY_TEST_PUBLIC_PEM: &str = include_str!("keys/trustly-test-public.pem");
 /// Trustly's LIVE public key (verifies api.trustly.com).
 const TRUSTLY_LIVE_PUBLIC_PEM: &str = include_str!("keys/trustly-live-public.pem");
+
+/// Implements `FromStr` and `Display` for a setting's enum from one table: each variant prints as
+/// its name and parses from it or an alias; anything else is refused, naming the setting (`as`)
+/// and the names accepted.
+macro_rules! setting_names {
+    ($ty:ident as $what:literal { $($variant:ident = $name:literal $(| $alias:literal)*),+ $(,)? }) => {
+        impl std::str::FromStr for $ty {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($name $(| $alias)* => Ok(Self::$variant),)+
+                    other => Err(format!(
+                        concat!("unknown ", $what, " {:?} (expected {})"),
+                        other,
+                        [$($name),+].join(" or "),
+                    )),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(match self {
+                    $(Self::$variant => $name,)+
+                })
+            }
+        }
+    };
+}
+pub(crate) use setting_names;
 
 /// Which Trustly environment we talk to. It selects the endpoint and the public key: a key must
 /// never verify messages from the other environment (spec §1).
@@ -59,26 +90,10 @@ impl Environment {
     }
 }
 
-impl FromStr for Environment {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "test" => Ok(Environment::Test),
-            "live" => Ok(Environment::Live),
-            other => Err(format!(
-                "unknown Trustly environment {other:?} (expected test or live)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Environment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Environment::Test => "test",
-            Environment::Live => "live",
-        })
+setting_names! {
+    Environment as "Trustly environment" {
+        Test = "test",
+        Live = "live",
     }
 }
 
@@ -111,22 +126,12 @@ pub enum KeyProblem {
 /// Loads the merchant private key from a PEM file (PKCS#1 `RSA PRIVATE KEY` or PKCS#8
 /// `PRIVATE KEY`).
 pub fn load_private_key(path: &Path) -> Result<RsaPrivateKey, KeyError> {
-    read_pem(path)
-        .and_then(|pem| parse_private_key_pem(&pem))
-        .map_err(|problem| KeyError {
-            path: path.to_owned(),
-            problem,
-        })
+    load(path, parse_private_key_pem)
 }
 
 /// Loads a public key from a PEM file (SPKI `PUBLIC KEY`, or PKCS#1 `RSA PUBLIC KEY`).
 pub fn load_public_key(path: &Path) -> Result<RsaPublicKey, KeyError> {
-    read_pem(path)
-        .and_then(|pem| parse_public_key_pem(&pem))
-        .map_err(|problem| KeyError {
-            path: path.to_owned(),
-            problem,
-        })
+    load(path, parse_public_key_pem)
 }
 
 /// Parses a PEM private key and checks its size and consistency.
@@ -169,8 +174,13 @@ pub fn load_trustly_public_key(
         Some(Environment::Live) => MIN_KEY_BITS,
         _ => MIN_TEST_TRUSTLY_KEY_BITS,
     };
+    load(path, |pem| parse_public_key_pem_min(pem, min_bits))
+}
+
+/// Reads the PEM file at `path` and parses it, naming the file in any failure.
+fn load<K>(path: &Path, parse: impl FnOnce(&str) -> Result<K, KeyProblem>) -> Result<K, KeyError> {
     read_pem(path)
-        .and_then(|pem| parse_public_key_pem_min(&pem, min_bits))
+        .and_then(|pem| parse(&pem))
         .map_err(|problem| KeyError {
             path: path.to_owned(),
             problem,
@@ -240,9 +250,22 @@ mod tests {
     }
 
     #[test]
-    fn environment_parses() {
-        assert_eq!("test".parse(), Ok(Environment::Test));
-        assert_eq!("live".parse(), Ok(Environment::Live));
-        assert!("prod".parse::<Environment>().is_err());
+    fn setting_names_print_and_parse_both_ways() {
+        use crate::trustly::sign::Backend;
+        for env in [Environment::Test, Environment::Live] {
+            assert_eq!(env.to_string().parse(), Ok(env));
+        }
+        assert_eq!(
+            "prod".parse::<Environment>(),
+            Err("unknown Trustly environment \"prod\" (expected test or live)".to_owned())
+        );
+        for backend in [Backend::RustCrypto, Backend::OpenSsl] {
+            assert_eq!(backend.to_string().parse(), Ok(backend));
+        }
+        assert_eq!("rust".parse(), Ok(Backend::RustCrypto));
+        assert_eq!(
+            "ring".parse::<Backend>(),
+            Err("unknown signing backend \"ring\" (expected rustcrypto or openssl)".to_owned())
+        );
     }
 }

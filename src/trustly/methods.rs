@@ -15,6 +15,23 @@ use serde_json::{Map, Value};
 
 use crate::money::{Amount, Currency};
 
+/// Declares what Trustly receives as `Attributes` (or as the `Data` of a method without them):
+/// PascalCase keys, and last the `extra` map, so a field Trustly adds later passes through without
+/// a release. Add `#[derive(Default)]` where every field has a default.
+macro_rules! with_extra {
+    ($(#[$meta:meta])* pub struct $ty:ident { $($fields:tt)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Serialize)]
+        #[serde(rename_all = "PascalCase")]
+        pub struct $ty {
+            $($fields)*
+            /// Pass-through fields, added beside the typed ones (never replacing one).
+            #[serde(flatten)]
+            pub extra: Extra,
+        }
+    };
+}
+
 /// Declares that a `Data` type is the Trustly method `NAME`, answered with `Response`.
 macro_rules! method {
     ($ty:ident = $name:literal -> $response:ty) => {
@@ -29,13 +46,12 @@ macro_rules! method {
 /// builds it without any. `as "order_id_number"` sends the id as a JSON number, else a string.
 macro_rules! order_method {
     ($(#[$meta:meta])* $ty:ident $(as $with:literal)? = $name:literal -> $response:ty) => {
-        $(#[$meta])*
-        #[derive(Clone, Debug, PartialEq, Serialize)]
-        pub struct $ty {
-            #[serde(rename = "OrderID" $(, serialize_with = $with)?)]
-            pub order_id: OrderId,
-            #[serde(flatten)]
-            pub extra: Extra,
+        with_extra! {
+            $(#[$meta])*
+            pub struct $ty {
+                #[serde(rename = "OrderID" $(, serialize_with = $with)?)]
+                pub order_id: OrderId,
+            }
         }
 
         impl From<OrderId> for $ty {
@@ -254,36 +270,31 @@ fn order_id_number<S: Serializer>(id: &OrderId, s: S) -> Result<S::Ok, S::Error>
     s.serialize_i64(id.value())
 }
 
-/// `RecipientInformation` / `SenderInformation` (spec §5.2).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct PartyInformation {
-    /// `PERSON` or `ORGANISATION`.
-    #[serde(rename = "Partytype")]
-    pub party_type: String,
-    #[serde(rename = "Firstname")]
-    pub firstname: String,
-    #[serde(rename = "Lastname")]
-    pub lastname: String,
-    #[serde(rename = "CountryCode")]
-    pub country_code: String,
-    #[serde(rename = "CustomerID")]
-    pub customer_id: Option<String>,
-    #[serde(rename = "Address")]
-    pub address: Option<String>,
-    #[serde(rename = "DateOfBirth")]
-    pub date_of_birth: Option<String>,
-    #[serde(flatten)]
-    pub extra: Extra,
+with_extra! {
+    /// `RecipientInformation` / `SenderInformation` (spec §5.2).
+    #[derive(Default)]
+    pub struct PartyInformation {
+        /// `PERSON` or `ORGANISATION`.
+        #[serde(rename = "Partytype")]
+        pub party_type: String,
+        pub firstname: String,
+        pub lastname: String,
+        pub country_code: String,
+        #[serde(rename = "CustomerID")]
+        pub customer_id: Option<String>,
+        pub address: Option<String>,
+        pub date_of_birth: Option<String>,
+    }
 }
 
 /// Attributes that identify a payment service provider's merchant (EMO partners, e-wallets).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct PspAttributes {
     #[serde(rename = "PSPMerchant")]
     pub psp_merchant: Option<String>,
     #[serde(rename = "PSPMerchantURL")]
     pub psp_merchant_url: Option<String>,
-    #[serde(rename = "MerchantCategoryCode")]
     pub merchant_category_code: Option<String>,
 }
 

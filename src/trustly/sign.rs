@@ -7,7 +7,7 @@
 //! RSA is milliseconds of CPU, so async code never calls these directly: it goes through
 //! [`CryptoPool`], which runs them on the blocking pool with bounded concurrency.
 
-use std::{fmt, str::FromStr, sync::Arc};
+use std::{fmt, sync::Arc};
 
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use rsa::{RsaPrivateKey, RsaPublicKey};
@@ -50,10 +50,7 @@ impl Backend {
     pub fn signer(self, key: RsaPrivateKey) -> Result<Arc<dyn Signer>, SignError> {
         match self {
             Backend::RustCrypto => Ok(Arc::new(RustCryptoSigner::new(key))),
-            #[cfg(feature = "openssl")]
-            Backend::OpenSsl => Ok(Arc::new(openssl_backend::OpenSslSigner::new(&key)?)),
-            #[cfg(not(feature = "openssl"))]
-            Backend::OpenSsl => Err(SignError::BackendNotBuilt),
+            Backend::OpenSsl => openssl_backend::signer(&key),
         }
     }
 
@@ -61,34 +58,15 @@ impl Backend {
     pub fn verifier(self, key: RsaPublicKey) -> Result<Arc<dyn Verifier>, SignError> {
         match self {
             Backend::RustCrypto => Ok(Arc::new(RustCryptoVerifier::new(key))),
-            #[cfg(feature = "openssl")]
-            Backend::OpenSsl => Ok(Arc::new(openssl_backend::OpenSslVerifier::new(&key)?)),
-            #[cfg(not(feature = "openssl"))]
-            Backend::OpenSsl => Err(SignError::BackendNotBuilt),
+            Backend::OpenSsl => openssl_backend::verifier(&key),
         }
     }
 }
 
-impl FromStr for Backend {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "rust" | "rustcrypto" => Ok(Backend::RustCrypto),
-            "openssl" => Ok(Backend::OpenSsl),
-            other => Err(format!(
-                "unknown signing backend {other:?} (expected rustcrypto or openssl)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Backend::RustCrypto => "rustcrypto",
-            Backend::OpenSsl => "openssl",
-        })
+super::keys::setting_names! {
+    Backend as "signing backend" {
+        RustCrypto = "rustcrypto" | "rust",
+        OpenSsl = "openssl",
     }
 }
 
@@ -236,34 +214,55 @@ fn decode_signature(signature: &str) -> Option<Vec<u8>> {
 
 #[cfg(feature = "openssl")]
 mod openssl_backend {
+    use std::sync::Arc;
+
     use super::{BASE64, Backend, SignError, Signer, Verifier, decode_signature};
     use base64::Engine as _;
-    use openssl::{hash::MessageDigest, pkey::PKey, rsa::Padding, rsa::Rsa};
+    use openssl::{
+        error::ErrorStack,
+        hash::MessageDigest,
+        pkey::{PKey, Private, Public},
+        rsa::{Padding, Rsa},
+    };
     use rsa::{
         RsaPrivateKey, RsaPublicKey,
         pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey},
     };
 
-    /// Signs with OpenSSL (constant-time, blinded).
-    pub struct OpenSslSigner {
-        key: PKey<openssl::pkey::Private>,
+    /// An RSA key held by OpenSSL (constant-time, blinded): a private one signs, a public one
+    /// verifies. Built from the key `keys` already validated, re-encoded as PKCS#1 DER, so both
+    /// backends accept exactly the same key files.
+    struct OpenSslKey<T>(PKey<T>);
+
+    /// Builds a signer from the merchant key `keys` already validated.
+    pub fn signer(key: &RsaPrivateKey) -> Result<Arc<dyn Signer>, SignError> {
+        let der = key.to_pkcs1_der().map_err(|_| SignError::TaskFailed)?;
+        Ok(Arc::new(load(der.as_bytes(), Rsa::private_key_from_der)?))
     }
 
-    impl OpenSslSigner {
-        /// Takes the key already validated by `keys`, so both backends accept exactly the same
-        /// key files.
-        pub fn new(key: &RsaPrivateKey) -> Result<Self, SignError> {
-            let der = key.to_pkcs1_der().map_err(|_| SignError::TaskFailed)?;
-            let rsa = Rsa::private_key_from_der(der.as_bytes()).map_err(SignError::OpenSsl)?;
-            Ok(Self {
-                key: PKey::from_rsa(rsa).map_err(SignError::OpenSsl)?,
-            })
-        }
+    /// Builds a verifier from a public key `keys` already validated.
+    pub fn verifier(key: &RsaPublicKey) -> Result<Arc<dyn Verifier>, SignError> {
+        let der = key.to_pkcs1_der().map_err(|_| SignError::TaskFailed)?;
+        Ok(Arc::new(load(
+            der.as_bytes(),
+            Rsa::public_key_from_der_pkcs1,
+        )?))
     }
 
-    impl Signer for OpenSslSigner {
+    /// Loads the PKCS#1 DER that the `rsa` crate encoded, with OpenSSL's matching reader.
+    fn load<T>(
+        der: &[u8],
+        read: fn(&[u8]) -> Result<Rsa<T>, ErrorStack>,
+    ) -> Result<OpenSslKey<T>, SignError> {
+        let rsa = read(der).map_err(SignError::OpenSsl)?;
+        PKey::from_rsa(rsa)
+            .map(OpenSslKey)
+            .map_err(SignError::OpenSsl)
+    }
+
+    impl Signer for OpenSslKey<Private> {
         fn sign(&self, plaintext: &[u8]) -> Result<String, SignError> {
-            let mut signer = openssl::sign::Signer::new(MessageDigest::sha1(), &self.key)
+            let mut signer = openssl::sign::Signer::new(MessageDigest::sha1(), &self.0)
                 .map_err(SignError::OpenSsl)?;
             signer
                 .set_rsa_padding(Padding::PKCS1)
@@ -278,33 +277,12 @@ mod openssl_backend {
         }
     }
 
-    impl std::fmt::Debug for OpenSslSigner {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("OpenSslSigner([redacted])")
-        }
-    }
-
-    /// Verifies with OpenSSL.
-    pub struct OpenSslVerifier {
-        key: PKey<openssl::pkey::Public>,
-    }
-
-    impl OpenSslVerifier {
-        pub fn new(key: &RsaPublicKey) -> Result<Self, SignError> {
-            let der = key.to_pkcs1_der().map_err(|_| SignError::TaskFailed)?;
-            let rsa = Rsa::public_key_from_der_pkcs1(der.as_bytes()).map_err(SignError::OpenSsl)?;
-            Ok(Self {
-                key: PKey::from_rsa(rsa).map_err(SignError::OpenSsl)?,
-            })
-        }
-    }
-
-    impl Verifier for OpenSslVerifier {
+    impl Verifier for OpenSslKey<Public> {
         fn verify(&self, plaintext: &[u8], signature: &str) -> bool {
             let Some(signature) = decode_signature(signature) else {
                 return false;
             };
-            let Ok(mut verifier) = openssl::sign::Verifier::new(MessageDigest::sha1(), &self.key)
+            let Ok(mut verifier) = openssl::sign::Verifier::new(MessageDigest::sha1(), &self.0)
             else {
                 return false;
             };
@@ -319,6 +297,31 @@ mod openssl_backend {
         fn backend(&self) -> Backend {
             Backend::OpenSsl
         }
+    }
+
+    impl<T> std::fmt::Debug for OpenSslKey<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("OpenSslKey([redacted])")
+        }
+    }
+}
+
+/// Stands in for the OpenSSL backend in a binary built without the `openssl` feature: the backend
+/// can be named (configuration parses it) but building a key on it is refused.
+#[cfg(not(feature = "openssl"))]
+mod openssl_backend {
+    use std::sync::Arc;
+
+    use rsa::{RsaPrivateKey, RsaPublicKey};
+
+    use super::{SignError, Signer, Verifier};
+
+    pub fn signer(_: &RsaPrivateKey) -> Result<Arc<dyn Signer>, SignError> {
+        Err(SignError::BackendNotBuilt)
+    }
+
+    pub fn verifier(_: &RsaPublicKey) -> Result<Arc<dyn Verifier>, SignError> {
+        Err(SignError::BackendNotBuilt)
     }
 }
 

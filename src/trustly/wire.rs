@@ -86,17 +86,7 @@ pub fn request(method: &str, uuid: &str, signature: &str, data: Value) -> Value 
 /// Takes a request apart (the simulator's side of §2.1). Key casing is exact: a request with
 /// `uuid` instead of `UUID` is malformed, which Trustly answers with 623.
 pub fn parse_request(body: &[u8]) -> Result<SignedPart, Malformed> {
-    let mut root = parse_object(body)?;
-    let method = take_string(&mut root, "method").ok_or(Malformed("missing method"))?;
-    let mut params = take_object(&mut root, "params").ok_or(Malformed("missing params"))?;
-    Ok(SignedPart {
-        method,
-        signature: take_string(&mut params, "Signature").ok_or(Malformed("missing Signature"))?,
-        uuid: take_string(&mut params, "UUID").ok_or(Malformed("missing UUID"))?,
-        data: take_object(&mut params, "Data")
-            .map(Value::Object)
-            .ok_or(Malformed("missing Data"))?,
-    })
+    take_call(&mut parse_object(body)?, REQUEST_PARAMS)
 }
 
 // === incoming: Trustly -> merchant ===
@@ -181,16 +171,7 @@ pub fn parse_notification(body: &[u8]) -> Result<SignedPart, Malformed> {
         Some(Value::Number(n)) if n.to_string() == VERSION => {}
         _ => return Err(Malformed("version is not 1.1")),
     }
-    let method = take_string(&mut root, "method").ok_or(Malformed("missing method"))?;
-    let mut params = take_object(&mut root, "params").ok_or(Malformed("missing params"))?;
-    Ok(SignedPart {
-        method,
-        signature: take_string(&mut params, "signature").ok_or(Malformed("missing signature"))?,
-        uuid: take_string(&mut params, "uuid").ok_or(Malformed("missing uuid"))?,
-        data: take_object(&mut params, "data")
-            .map(Value::Object)
-            .ok_or(Malformed("missing data"))?,
-    })
+    take_call(&mut root, NOTIFICATION_PARAMS)
 }
 
 /// `{"method", "params": {signature, uuid, data}, "version": "1.1"}`: what Trustly posts.
@@ -287,6 +268,37 @@ fn has_duplicate_keys(body: &[u8]) -> bool {
 
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     Unique.deserialize(&mut deserializer).is_err()
+}
+
+/// The `params` members of a call, signature, uuid and data, each with the refusal when it is
+/// missing: requests we send spell them in PascalCase, notifications in lowercase.
+type ParamNames = [(&'static str, &'static str); 3];
+
+const REQUEST_PARAMS: ParamNames = [
+    ("Signature", "missing Signature"),
+    ("UUID", "missing UUID"),
+    ("Data", "missing Data"),
+];
+
+const NOTIFICATION_PARAMS: ParamNames = [
+    ("signature", "missing signature"),
+    ("uuid", "missing uuid"),
+    ("data", "missing data"),
+];
+
+/// Takes a call apart: `{"method", "params": {signature, uuid, data}}` under the given names.
+fn take_call(root: &mut Map<String, Value>, names: ParamNames) -> Result<SignedPart, Malformed> {
+    let method = take_string(root, "method").ok_or(Malformed("missing method"))?;
+    let mut params = take_object(root, "params").ok_or(Malformed("missing params"))?;
+    let [signature, uuid, data] = names;
+    Ok(SignedPart {
+        method,
+        signature: take_string(&mut params, signature.0).ok_or(Malformed(signature.1))?,
+        uuid: take_string(&mut params, uuid.0).ok_or(Malformed(uuid.1))?,
+        data: take_object(&mut params, data.0)
+            .map(Value::Object)
+            .ok_or(Malformed(data.1))?,
+    })
 }
 
 fn take_signed_part(

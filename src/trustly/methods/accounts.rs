@@ -29,17 +29,16 @@ pub struct BankAccount {
     pub lastname: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct RegisterAccountAttributes {
-    pub date_of_birth: Option<String>,
-    pub mobile_phone: Option<String>,
-    pub national_identification_number: Option<String>,
-    #[serde(flatten)]
-    pub address: Address,
-    pub email: Option<String>,
-    #[serde(flatten)]
-    pub extra: Extra,
+with_extra! {
+    #[derive(Default)]
+    pub struct RegisterAccountAttributes {
+        pub date_of_birth: Option<String>,
+        pub mobile_phone: Option<String>,
+        pub national_identification_number: Option<String>,
+        #[serde(flatten)]
+        pub address: Address,
+        pub email: Option<String>,
+    }
 }
 
 method!(RegisterAccount = "RegisterAccount" -> AccountRegistration);

@@ -18,18 +18,17 @@ pub struct Charge {
     pub attributes: ChargeAttributes,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ChargeAttributes {
-    pub shopper_statement: String,
-    pub email: String,
-    /// `YYYY-MM-DD`; as soon as possible when absent.
-    pub payment_date: Option<String>,
-    pub external_reference: Option<String>,
-    #[serde(flatten)]
-    pub psp: PspAttributes,
-    #[serde(flatten)]
-    pub extra: Extra,
+with_extra! {
+    #[derive(Default)]
+    pub struct ChargeAttributes {
+        pub shopper_statement: String,
+        pub email: String,
+        /// `YYYY-MM-DD`; as soon as possible when absent.
+        pub payment_date: Option<String>,
+        pub external_reference: Option<String>,
+        #[serde(flatten)]
+        pub psp: PspAttributes,
+    }
 }
 
 method!(Charge = "Charge" -> ChargeResult);

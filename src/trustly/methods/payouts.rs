@@ -14,23 +14,22 @@ pub struct Withdraw {
     pub attributes: WithdrawAttributes,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct WithdrawAttributes {
-    #[serde(flatten)]
-    pub checkout: CheckoutAttributes,
-    pub shopper_statement: Option<String>,
-    pub suggested_min_amount: Option<Amount>,
-    pub suggested_max_amount: Option<Amount>,
-    /// A fixed amount the user cannot change.
-    pub suggested_amount: Option<Amount>,
-    pub date_of_birth: Option<String>,
-    #[serde(flatten)]
-    pub address: Address,
-    pub external_reference: Option<String>,
-    pub sender_information: Option<PartyInformation>,
-    #[serde(flatten)]
-    pub extra: Extra,
+with_extra! {
+    #[derive(Default)]
+    pub struct WithdrawAttributes {
+        #[serde(flatten)]
+        pub checkout: CheckoutAttributes,
+        pub shopper_statement: Option<String>,
+        pub suggested_min_amount: Option<Amount>,
+        pub suggested_max_amount: Option<Amount>,
+        /// A fixed amount the user cannot change.
+        pub suggested_amount: Option<Amount>,
+        pub date_of_birth: Option<String>,
+        #[serde(flatten)]
+        pub address: Address,
+        pub external_reference: Option<String>,
+        pub sender_information: Option<PartyInformation>,
+    }
 }
 
 method!(Withdraw = "Withdraw" -> OrderWithUrl);
@@ -62,16 +61,15 @@ pub struct AccountPayout {
     pub attributes: PayoutAttributes,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct PayoutAttributes {
-    pub shopper_statement: String,
-    pub external_reference: Option<String>,
-    #[serde(flatten)]
-    pub psp: PspAttributes,
-    pub sender_information: Option<PartyInformation>,
-    #[serde(flatten)]
-    pub extra: Extra,
+with_extra! {
+    #[derive(Default)]
+    pub struct PayoutAttributes {
+        pub shopper_statement: String,
+        pub external_reference: Option<String>,
+        #[serde(flatten)]
+        pub psp: PspAttributes,
+        pub sender_information: Option<PartyInformation>,
+    }
 }
 
 method!(AccountPayout = "AccountPayout" -> OrderResult);

@@ -11,26 +11,24 @@ order_method! {
     GetWithdrawals as "order_id_number" = "GetWithdrawals" -> Vec<Withdrawal>
 }
 
-/// `Balance`: the merchant's balances (spec §5.14). At most once per 15 minutes.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Balance {
-    #[serde(flatten)]
-    pub extra: Extra,
+with_extra! {
+    /// `Balance`: the merchant's balances (spec §5.14). At most once per 15 minutes.
+    #[derive(Default)]
+    pub struct Balance {}
 }
 
 method!(Balance = "Balance" -> Vec<CurrencyBalance>);
 
-/// `AccountLedger`: settled ledger rows for a period (spec §5.15).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct AccountLedger {
-    /// `YYYY-MM-DD`.
-    pub from_date: String,
-    /// `YYYY-MM-DD`.
-    pub to_date: String,
-    pub currency: Option<Currency>,
-    #[serde(flatten)]
-    pub extra: Extra,
+with_extra! {
+    /// `AccountLedger`: settled ledger rows for a period (spec §5.15).
+    #[derive(Default)]
+    pub struct AccountLedger {
+        /// `YYYY-MM-DD`.
+        pub from_date: String,
+        /// `YYYY-MM-DD`.
+        pub to_date: String,
+        pub currency: Option<Currency>,
+    }
 }
 
 method!(AccountLedger = "AccountLedger" -> Vec<LedgerEntry>);
@@ -45,13 +43,12 @@ pub struct ViewAutomaticSettlementDetailsCsv {
     pub attributes: SettlementReportAttributes,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SettlementReportAttributes {
-    /// The CSV layout version; "1.2" is the one whose columns are documented.
-    #[serde(rename = "APIVersion")]
-    pub api_version: String,
-    #[serde(flatten)]
-    pub extra: Extra,
+with_extra! {
+    pub struct SettlementReportAttributes {
+        /// The CSV layout version; "1.2" is the one whose columns are documented.
+        #[serde(rename = "APIVersion")]
+        pub api_version: String,
+    }
 }
 
 impl Default for SettlementReportAttributes {
@@ -65,16 +62,14 @@ impl Default for SettlementReportAttributes {
 
 method!(ViewAutomaticSettlementDetailsCsv = "ViewAutomaticSettlementDetailsCSV" -> SettlementReportCsv);
 
-/// `MerchantSettlement`: move funds to the merchant's own bank account (spec §5.17).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct MerchantSettlement {
-    #[serde(rename = "MessageID")]
-    pub message_id: String,
-    pub amount: Amount,
-    pub currency: Currency,
-    #[serde(flatten)]
-    pub extra: Extra,
+with_extra! {
+    /// `MerchantSettlement`: move funds to the merchant's own bank account (spec §5.17).
+    pub struct MerchantSettlement {
+        #[serde(rename = "MessageID")]
+        pub message_id: String,
+        pub amount: Amount,
+        pub currency: Currency,
+    }
 }
 
 method!(MerchantSettlement = "MerchantSettlement" -> SettlementReference);

@@ -88,16 +88,16 @@ fn problem(field: &str, problem: &'static str) -> DataError {
     }
 }
 
-/// Declares a response type and its [`FromData`]: each field is read from its Trustly key by a
+/// Declares response types and their [`FromData`]: each field is read from its Trustly key by a
 /// [`Fields`] reader, in the order written, and what is left over goes to `extra`. One mechanism
 /// for every typed response, so they all read keys, numbers-as-text and flags the same way.
-macro_rules! response {
-    (
+macro_rules! responses {
+    ($(
         $(#[$meta:meta])*
         $name:ident {
             $($(#[$field_meta:meta])* $field:ident: $ty:ty = $read:ident($key:literal),)*
         }
-    ) => {
+    )*) => {$(
         $(#[$meta])*
         #[derive(Clone, Debug, PartialEq)]
         pub struct $name {
@@ -114,27 +114,23 @@ macro_rules! response {
                 })
             }
         }
-    };
+    )*};
 }
 
-response! {
+responses! {
     /// `{orderid, url}`: Deposit, Withdraw, SelectAccount.
     OrderWithUrl {
         order_id: String = text("orderid"),
         url: String = text("url"),
     }
-}
 
-response! {
     /// `{orderid, result}`: Refund, Approve/DenyWithdrawal, AccountPayout, RegisterAccountPayout.
     OrderResult {
         order_id: String = text("orderid"),
         /// Trustly's `result`: "1" accepted, "0" not.
         accepted: bool = flag("result"),
     }
-}
 
-response! {
     /// `{accountid, clearinghouse, bank, descriptor}`: RegisterAccount, CreateAccount.
     AccountRegistration {
         account_id: String = text("accountid"),
@@ -142,9 +138,7 @@ response! {
         bank: String = text_or_empty("bank"),
         descriptor: String = text_or_empty("descriptor"),
     }
-}
 
-response! {
     /// `{result, orderid, rejected}`: Charge and CancelCharge. A rejection is a business answer
     /// inside a success envelope (spec §2.4).
     ChargeResult {
@@ -153,9 +147,7 @@ response! {
         /// `null` on success; `ERROR_MANDATE_NOT_FOUND` or free text otherwise.
         rejected: Option<String> = optional_text("rejected"),
     }
-}
 
-response! {
     /// One GetWithdrawals entry (spec §5.13). `transferstate` is kept as text: the set can change.
     Withdrawal {
         reference: Option<String> = optional_text("reference"),
@@ -168,17 +160,13 @@ response! {
         currency: String = text("currency"),
         eta: Option<String> = optional_text("eta"),
     }
-}
 
-response! {
     /// One Balance entry.
     CurrencyBalance {
         currency: String = text("currency"),
         balance: Decimal = decimal("balance"),
     }
-}
 
-response! {
     /// One AccountLedger row.
     LedgerEntry {
         user_id: Option<String> = optional_text("userid"),
@@ -191,16 +179,12 @@ response! {
         amount: Decimal = decimal("amount"),
         gluepay_id: Option<String> = optional_text("gluepayid"),
     }
-}
 
-response! {
     /// The settlement report's raw CSV text (read into rows by [`super::settlement_rows`]).
     SettlementReportCsv {
         csv: String = text_or_empty("view_automatic_settlement_details"),
     }
-}
 
-response! {
     /// MerchantSettlement's `{reference}`.
     SettlementReference {
         reference: String = text("reference"),

@@ -23,36 +23,52 @@ pub struct SettlementRow {
     pub external_reference: String,
 }
 
-/// Parses the v1.2 settlement CSV into rows, by header name, so a reordered or extended layout
-/// still reads. Both `extraref` and `externalreference` fill `external_reference`.
+/// The header names that fill each of `SettlementRow`'s fields, in field order; the first one
+/// present is read. Both `extraref` and `externalreference` fill `external_reference`.
+const COLUMNS: [&[&str]; 13] = [
+    &["datestamp"],
+    &["accountname"],
+    &["currency"],
+    &["amount"],
+    &["total"],
+    &["orderid"],
+    &["ordertype"],
+    &["messageid"],
+    &["username"],
+    &["fxpaymentamount"],
+    &["fxpaymentcurrency"],
+    &["settlementbankwithdrawalid"],
+    &["extraref", "externalreference"],
+];
+
+/// Parses the v1.2 settlement CSV into rows, by header name (see `COLUMNS`), so a reordered or
+/// extended layout still reads.
 pub fn settlement_rows(csv: &str) -> Result<Vec<SettlementRow>, DataError> {
     let mut records = parse_csv(csv).into_iter();
     let Some(header) = records.next() else {
         return Ok(Vec::new());
     };
-    let column = |name: &str| {
+    let column = |name: &&str| {
         header
             .iter()
             .position(|h| h.trim().eq_ignore_ascii_case(name))
     };
-    let index = |names: &[&str]| names.iter().find_map(|n| column(n));
-    // In the order of `SettlementRow`'s fields.
-    let columns = [
-        index(&["datestamp"]),
-        index(&["accountname"]),
-        index(&["currency"]),
-        index(&["amount"]),
-        index(&["total"]),
-        index(&["orderid"]),
-        index(&["ordertype"]),
-        index(&["messageid"]),
-        index(&["username"]),
-        index(&["fxpaymentamount"]),
-        index(&["fxpaymentcurrency"]),
-        index(&["settlementbankwithdrawalid"]),
-        index(&["extraref", "externalreference"]),
-    ];
-    if columns[2].is_none() || columns[3].is_none() {
+    let [
+        datestamp,
+        account_name,
+        currency,
+        amount,
+        total,
+        order_id,
+        order_type,
+        message_id,
+        username,
+        fx_payment_amount,
+        fx_payment_currency,
+        settlement_bank_withdrawal_id,
+        external_reference,
+    ] = COLUMNS.map(|names| names.iter().find_map(column));
+    if currency.is_none() || amount.is_none() {
         return Err(DataError {
             field: "view_automatic_settlement_details".into(),
             problem: "CSV has no amount/currency columns",
@@ -61,26 +77,26 @@ pub fn settlement_rows(csv: &str) -> Result<Vec<SettlementRow>, DataError> {
     let rows = records
         .filter(|record| record.iter().any(|field| !field.is_empty()))
         .map(|record| {
-            let get = |column: usize| {
-                columns[column]
+            let get = |column: Option<usize>| {
+                column
                     .and_then(|i| record.get(i))
                     .cloned()
                     .unwrap_or_default()
             };
             SettlementRow {
-                datestamp: get(0),
-                account_name: get(1),
-                currency: get(2),
-                amount: get(3),
-                total: get(4),
-                order_id: get(5),
-                order_type: get(6),
-                message_id: get(7),
-                username: get(8),
-                fx_payment_amount: get(9),
-                fx_payment_currency: get(10),
-                settlement_bank_withdrawal_id: get(11),
-                external_reference: get(12),
+                datestamp: get(datestamp),
+                account_name: get(account_name),
+                currency: get(currency),
+                amount: get(amount),
+                total: get(total),
+                order_id: get(order_id),
+                order_type: get(order_type),
+                message_id: get(message_id),
+                username: get(username),
+                fx_payment_amount: get(fx_payment_amount),
+                fx_payment_currency: get(fx_payment_currency),
+                settlement_bank_withdrawal_id: get(settlement_bank_withdrawal_id),
+                external_reference: get(external_reference),
             }
         })
         .collect();
