@@ -54,6 +54,16 @@ pub enum Error {
     Unauthenticated,
 }
 
+impl Error {
+    /// One invalid field.
+    pub fn invalid(field: &str, description: &str) -> Self {
+        Error::InvalidArgument(vec![FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }])
+    }
+}
+
 /// A failed Trustly call is a failed payment use case: one variant, one mapping in `status.rs`.
 impl From<trustly::Error> for Error {
     fn from(error: trustly::Error) -> Self {

@@ -4,11 +4,12 @@
 //! Each has two backends with the same semantics: Redis (durable, shared, on one [`Connection`])
 //! and memory (the embedded default; lost on restart, said at start).
 //!
-//! One backend pattern everywhere: the concept's public type wraps a private `enum Backend
-//! { Memory(..), Redis { conn, prefix, .. } }` and each method matches on it once. It needs no
-//! trait, no boxing and no façade: a concept's two implementations sit side by side in one
-//! method, and only the log, whose backends are large, keeps them in `log/{memory,redis}.rs`.
-//! [`Store`] bundles the concepts the notification path and the payments share.
+//! One backend pattern everywhere: the concept's public type wraps a [`Backend`] (its state in
+//! memory, or its Redis side) and each method matches on it once. It needs no trait, no boxing
+//! and no façade: a concept's two implementations sit side by side in one method, and only the
+//! log, whose backends are large, and the orders, whose memory side is shared with the log, keep
+//! their own. [`Store`] bundles and builds the concepts the notification path and the payments
+//! share; the concepts built elsewhere (idempotency, accounts) have `memory`/`redis` constructors.
 //!
 //! Knows nothing of gRPC, HTTP, configuration or metrics.
 
@@ -21,12 +22,17 @@ pub mod log;
 pub mod orders;
 pub mod polls;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use parking_lot::Mutex;
 
 pub use connection::Connection;
 pub use decisions::Decisions;
 pub use lease::Lease;
-pub use log::{AppendWatch, Event, GroupBacklog, Log, NewEvent, Recorded, Start};
+pub use log::{AppendWatch, Event, GroupBacklog, Log, NewEvent, Reader, Recorded, Start};
 pub use orders::Orders;
 pub use polls::Polls;
 
@@ -126,6 +132,37 @@ impl RedisAt {
     }
 }
 
+/// A concept's backend: its state `M` in this process's memory (shared by the concept's clones),
+/// or its Redis side `R`.
+pub(crate) enum Backend<M, R = RedisAt> {
+    Memory(Arc<Mutex<M>>),
+    Redis(R),
+}
+
+/// Cloning shares the memory state (so `M` need not be `Clone`).
+impl<M, R: Clone> Clone for Backend<M, R> {
+    fn clone(&self) -> Self {
+        match self {
+            Backend::Memory(state) => Backend::Memory(Arc::clone(state)),
+            Backend::Redis(redis) => Backend::Redis(redis.clone()),
+        }
+    }
+}
+
+impl<M: Default, R> Backend<M, R> {
+    /// Empty state in this process's memory.
+    pub(crate) fn memory() -> Self {
+        Backend::Memory(Arc::default())
+    }
+}
+
+/// A Redis side whose records expire after `ttl`.
+#[derive(Clone)]
+pub(crate) struct Expiring {
+    pub(crate) at: RedisAt,
+    pub(crate) ttl: Duration,
+}
+
 /// A retention as a Redis TTL in whole seconds (at least one: `EX 0` is an error).
 pub(crate) fn redis_ttl_secs(retention: Duration) -> u64 {
     retention.as_secs().max(1)
@@ -147,21 +184,26 @@ impl Store {
         let messages = orders::MessageIndex::default();
         Store {
             log: Log::memory(messages.clone()),
-            decisions: Decisions::memory(),
+            decisions: Decisions(Backend::memory()),
             orders: Orders::memory(messages),
-            lease: Lease::memory(),
-            polls: Polls::memory(),
+            lease: Lease(Backend::memory()),
+            polls: Polls(Backend::memory()),
         }
     }
 
     /// Everything on `conn` under `prefix`; notification records are kept `retention`.
     pub fn redis(conn: Connection, prefix: &str, retention: Duration, timeout: Duration) -> Self {
+        let at = RedisAt::new(conn.clone(), prefix, timeout);
         Store {
             log: Log::redis(conn.clone(), prefix, retention, timeout),
-            decisions: Decisions::redis(conn.clone(), prefix, retention, timeout),
-            orders: Orders::redis(conn.clone(), prefix, retention, timeout),
-            lease: Lease::redis(conn.clone(), prefix, timeout),
-            polls: Polls::redis(conn, prefix, timeout),
+            // Decisions are kept as long as the events that await them.
+            decisions: Decisions(Backend::Redis(Expiring {
+                at: at.clone(),
+                ttl: retention,
+            })),
+            orders: Orders::redis(conn, prefix, retention, timeout),
+            lease: Lease(Backend::Redis(at.clone())),
+            polls: Polls(Backend::Redis(at)),
         }
     }
 

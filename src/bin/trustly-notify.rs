@@ -5,13 +5,19 @@
 //! `uuid` and `method`, carries a `status`); 1 anything else (transport error, non-2xx, unsigned,
 //! bad signature, mismatched echo); 64 bad flags or key files.
 
-use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+    time::Duration,
+};
 
 use bytes::{Bytes, BytesMut};
 use clap::Parser;
 use rand::Rng as _;
 use serde_json::{Map, Value, json};
 use trustly_sidecar::{
+    config::{DEFAULT_NOTIFICATION_LISTEN, DEFAULT_NOTIFICATION_PATH},
     money::Currency,
     sim::{
         clock::Timestamp,
@@ -38,11 +44,7 @@ const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 #[command(name = "trustly-notify", version)]
 struct Flags {
     /// The sidecar's notification intake URL.
-    #[arg(
-        long,
-        env = "TRUSTLY_NOTIFY_URL",
-        default_value = "http://127.0.0.1:8480/trustly/notifications"
-    )]
+    #[arg(long, env = "TRUSTLY_NOTIFY_URL", default_value_t = default_intake_url())]
     url: String,
     /// Notification method: credit, debit, pending, cancel, account, payoutconfirmation, kyc, or
     /// any other string (sent with credit's fields).
@@ -104,19 +106,15 @@ struct Plan {
     fixture_signing_key: bool,
 }
 
+/// The intake of a sidecar running with its default listen address and path.
+fn default_intake_url() -> String {
+    format!("http://{DEFAULT_NOTIFICATION_LISTEN}{DEFAULT_NOTIFICATION_PATH}")
+}
+
+/// Checks every flag, reporting all problems at once.
 fn plan(flags: Flags) -> Result<Plan, Vec<String>> {
     let mut problems = Vec::new();
-    let url = match url::Url::parse(&flags.url) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
-        Ok(_) => {
-            problems.push(format!("--url {:?}: must be http or https", flags.url));
-            None
-        }
-        Err(e) => {
-            problems.push(format!("--url {:?}: not a URL: {e}", flags.url));
-            None
-        }
-    };
+    let url = noted(intake_url(&flags.url), &mut problems);
     if flags.method.is_empty() {
         problems.push("--method must not be empty".into());
     }
@@ -126,58 +124,9 @@ fn plan(flags: Flags) -> Result<Plan, Vec<String>> {
     if flags.timeout == 0 {
         problems.push("--timeout must be at least 1 second".into());
     }
-    let signer = match &flags.signing_key_path {
-        Some(path) => keys::load_private_key(path)
-            .map_err(|e| problems.push(format!("--signing-key-path: {e}")))
-            .ok(),
-        None => Some(test_keys::simulator_private_key()),
-    }
-    .and_then(|key| {
-        Backend::RustCrypto
-            .signer(key)
-            .map_err(|e| problems.push(format!("signing key: {e}")))
-            .ok()
-    });
-    let verifier = match &flags.verify_key_path {
-        Some(path) => keys::load_public_key(path)
-            .map_err(|e| problems.push(format!("--verify-key-path: {e}")))
-            .ok(),
-        None => Some(rsa::RsaPublicKey::from(&test_keys::merchant_private_key())),
-    }
-    .and_then(|key| {
-        Backend::RustCrypto
-            .verifier(key)
-            .map_err(|e| problems.push(format!("verify key: {e}")))
-            .ok()
-    });
-    let data = match &flags.data_json {
-        Some(text) => match serde_json::from_str::<Value>(text) {
-            Ok(data @ Value::Object(_)) => Some(data),
-            Ok(_) => {
-                problems.push("--data-json must be a JSON object".into());
-                None
-            }
-            Err(e) => {
-                problems.push(format!("--data-json is not valid JSON: {e}"));
-                None
-            }
-        },
-        None => {
-            if !is_decimal(&flags.amount) {
-                problems.push(format!(
-                    "--amount {:?}: expected a decimal such as 100.00",
-                    flags.amount
-                ));
-            }
-            if flags.currency.parse::<Currency>().is_err() {
-                problems.push(format!(
-                    "--currency {:?}: not an ISO 4217 currency code",
-                    flags.currency
-                ));
-            }
-            Some(generated_data(&flags))
-        }
-    };
+    let signer = noted(signer(flags.signing_key_path.as_deref()), &mut problems);
+    let verifier = noted(verifier(flags.verify_key_path.as_deref()), &mut problems);
+    let data = data(&flags, &mut problems);
     match (url, signer, verifier, data) {
         (Some(url), Some(signer), Some(verifier), Some(data)) if problems.is_empty() => Ok(Plan {
             url,
@@ -196,6 +145,72 @@ fn plan(flags: Flags) -> Result<Plan, Vec<String>> {
             fixture_signing_key: flags.signing_key_path.is_none(),
         }),
         _ => Err(problems),
+    }
+}
+
+/// The value, or `None` with its problem recorded.
+fn noted<T>(checked: Result<T, String>, problems: &mut Vec<String>) -> Option<T> {
+    checked.map_err(|problem| problems.push(problem)).ok()
+}
+
+fn intake_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("--url {text:?}: not a URL: {e}"))?;
+    if matches!(url.scheme(), "http" | "https") {
+        Ok(url)
+    } else {
+        Err(format!("--url {text:?}: must be http or https"))
+    }
+}
+
+/// Signs as "Trustly": with the key file, or the PUBLICLY KNOWN simulator key.
+fn signer(key_path: Option<&Path>) -> Result<Arc<dyn Signer>, String> {
+    let key = match key_path {
+        Some(path) => {
+            keys::load_private_key(path).map_err(|e| format!("--signing-key-path: {e}"))?
+        }
+        None => test_keys::simulator_private_key(),
+    };
+    Backend::RustCrypto
+        .signer(key)
+        .map_err(|e| format!("signing key: {e}"))
+}
+
+/// Verifies the sidecar's answer: with the key file, or the public half of the test merchant key.
+fn verifier(key_path: Option<&Path>) -> Result<Arc<dyn Verifier>, String> {
+    let key = match key_path {
+        Some(path) => keys::load_public_key(path).map_err(|e| format!("--verify-key-path: {e}"))?,
+        None => rsa::RsaPublicKey::from(&test_keys::merchant_private_key()),
+    };
+    Backend::RustCrypto
+        .verifier(key)
+        .map_err(|e| format!("verify key: {e}"))
+}
+
+/// `params.data`: the `--data-json` object, or generated from the data flags once they are valid.
+fn data(flags: &Flags, problems: &mut Vec<String>) -> Option<Value> {
+    if let Some(text) = &flags.data_json {
+        return noted(data_json(text), problems);
+    }
+    if !is_decimal(&flags.amount) {
+        problems.push(format!(
+            "--amount {:?}: expected a decimal such as 100.00",
+            flags.amount
+        ));
+    }
+    if flags.currency.parse::<Currency>().is_err() {
+        problems.push(format!(
+            "--currency {:?}: not an ISO 4217 currency code",
+            flags.currency
+        ));
+    }
+    Some(generated_data(flags))
+}
+
+fn data_json(text: &str) -> Result<Value, String> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(data @ Value::Object(_)) => Ok(data),
+        Ok(_) => Err("--data-json must be a JSON object".into()),
+        Err(e) => Err(format!("--data-json is not valid JSON: {e}")),
     }
 }
 

@@ -28,12 +28,12 @@ fn unavailable(error: crate::store::Error) -> Status {
     super::Error::Store(error).into()
 }
 
-fn required(field: &str) -> Status {
-    super::Error::InvalidArgument(vec![super::FieldViolation {
-        field: field.into(),
-        description: "is required".into(),
-    }])
-    .into()
+/// The key a read looks up by, refused when empty.
+fn required<'r>(field: &str, value: &'r str) -> Result<&'r str, Status> {
+    if value.is_empty() {
+        return Err(super::Error::invalid(field, "is required").into());
+    }
+    Ok(value)
 }
 
 /// A cached account as the API shows it.
@@ -59,15 +59,8 @@ impl AccountService for Accounts {
         &self,
         request: Request<pb::ListAccountsRequest>,
     ) -> Result<Response<pb::ListAccountsResponse>, Status> {
-        let request = request.into_inner();
-        if request.end_user_id.is_empty() {
-            return Err(required("end_user_id"));
-        }
-        let accounts = self
-            .cache
-            .list(&request.end_user_id)
-            .await
-            .map_err(unavailable)?;
+        let end_user_id = required("end_user_id", &request.get_ref().end_user_id)?;
+        let accounts = self.cache.list(end_user_id).await.map_err(unavailable)?;
         Ok(Response::new(pb::ListAccountsResponse {
             accounts: accounts.into_iter().map(cached_account).collect(),
         }))
@@ -77,16 +70,8 @@ impl AccountService for Accounts {
         &self,
         request: Request<pb::GetAccountRequest>,
     ) -> Result<Response<pb::GetAccountResponse>, Status> {
-        let request = request.into_inner();
-        if request.account_id.is_empty() {
-            return Err(required("account_id"));
-        }
-        match self
-            .cache
-            .get(&request.account_id)
-            .await
-            .map_err(unavailable)?
-        {
+        let account_id = required("account_id", &request.get_ref().account_id)?;
+        match self.cache.get(account_id).await.map_err(unavailable)? {
             Some(account) => Ok(Response::new(pb::GetAccountResponse {
                 account: Some(cached_account(account)),
             })),

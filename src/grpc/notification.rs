@@ -44,6 +44,13 @@ fn store_status(error: store::Error) -> Status {
     super::Error::Store(error).into()
 }
 
+/// The request, once the consumer group it names (`group`) is valid.
+fn in_group<T>(request: Request<T>, group: fn(&T) -> &str) -> Result<T, Status> {
+    let request = request.into_inner();
+    check_group(group(&request))?;
+    Ok(request)
+}
+
 fn check_group(group: &str) -> Result<(), Status> {
     let valid = (1..=64).contains(&group.len())
         && group
@@ -60,11 +67,7 @@ fn check_group(group: &str) -> Result<(), Status> {
 }
 
 fn invalid(field: &str, description: &str) -> Status {
-    super::Error::InvalidArgument(vec![super::FieldViolation {
-        field: field.into(),
-        description: description.into(),
-    }])
-    .into()
+    super::Error::invalid(field, description).into()
 }
 
 /// Where a subscription starts, from the request.
@@ -133,8 +136,7 @@ impl NotificationService for Notifications {
         &self,
         request: Request<pb::StreamNotificationsRequest>,
     ) -> Result<Response<Self::StreamNotificationsStream>, Status> {
-        let request = request.into_inner();
-        check_group(&request.consumer_group)?;
+        let request = in_group(request, |r| &r.consumer_group)?;
         let start = start(&request)?;
         let rx = self
             .deliveries
@@ -183,8 +185,7 @@ impl NotificationService for Notifications {
         &self,
         request: Request<pb::ListDeadLettersRequest>,
     ) -> Result<Response<pb::ListDeadLettersResponse>, Status> {
-        let request = request.into_inner();
-        check_group(&request.consumer_group)?;
+        let request = in_group(request, |r| &r.consumer_group)?;
         let size = match request.page_size {
             0 => 100,
             n if n < 0 => return Err(invalid("page_size", "must not be negative")),
@@ -205,8 +206,7 @@ impl NotificationService for Notifications {
         &self,
         request: Request<pb::ReplayDeadLetterRequest>,
     ) -> Result<Response<pb::ReplayDeadLetterResponse>, Status> {
-        let request = request.into_inner();
-        check_group(&request.consumer_group)?;
+        let request = in_group(request, |r| &r.consumer_group)?;
         if self
             .deliveries
             .replay_dead_letter(&request.consumer_group, &request.event_id)

@@ -10,8 +10,6 @@
 //! again (spec §8); the same key with different fields gets 688. The Redis layer (issue 6) adds
 //! stored outcomes on top.
 
-use std::collections::HashMap;
-
 use tonic::{Request, Response, Status};
 
 use super::{
@@ -20,7 +18,7 @@ use super::{
 };
 use crate::{
     metrics,
-    payments::{self, Answer, BankDetails},
+    payments::{Answer, BankDetails, Error as EngineError, Payments as Engine, Prepared},
     pb::{self, payment_service_server::PaymentService},
     trustly::methods as m,
 };
@@ -28,17 +26,17 @@ use crate::{
 /// The `PaymentService` implementation.
 #[derive(Clone)]
 pub struct Payments {
-    engine: payments::Payments,
+    engine: Engine,
     defaults: Defaults,
 }
 
 impl Payments {
-    pub fn new(engine: payments::Payments, defaults: Defaults) -> Self {
+    pub fn new(engine: Engine, defaults: Defaults) -> Self {
         Self { engine, defaults }
     }
 
     /// The payment engine behind the service (the balance monitor shares it).
-    pub fn engine(&self) -> &payments::Payments {
+    pub fn engine(&self) -> &Engine {
         &self.engine
     }
 }
@@ -81,287 +79,153 @@ async fn respond<T>(
     reply
 }
 
-/// The `pb` shape every order-result RPC answers with.
-fn order_result<T>(
-    answer: m::OrderResult,
-    build: fn(String, bool, HashMap<String, String>) -> T,
-) -> T {
-    build(
-        answer.order_id,
-        answer.accepted,
-        convert::extra_fields(answer.extra),
-    )
+/// An opened order (Deposit, Withdraw, SelectAccount), as the engine answers.
+type Opened = Result<Answer<m::OrderWithUrl>, EngineError>;
+
+impl Payments {
+    /// Deposit, Withdraw, SelectAccount: the order that `open` opens is linked to its end user.
+    async fn open(
+        &self,
+        end_user_id: String,
+        prepared: Prepared,
+        open: impl AsyncFnOnce(&Engine, Prepared, &str) -> Opened,
+    ) -> Opened {
+        open(&self.engine, prepared, &end_user_id).await
+    }
+
+    /// RegisterAccount: its bank details key the account cache, read before the request is used.
+    async fn registration(
+        &self,
+        request: pb::RegisterAccountRequest,
+    ) -> Result<Answer<m::AccountRegistration>, Error> {
+        let end_user_id = request.end_user_id.clone();
+        let bank = request.account.as_ref().map(|a| BankDetails {
+            clearing_house: a.clearing_house.clone(),
+            bank_number: a.bank_number.clone(),
+            account_number: a.account_number.clone(),
+        });
+        let prepared = convert::register_account(request)?;
+        Ok(self
+            .engine
+            .register_account(prepared, end_user_id, bank.as_ref())
+            .await?)
+    }
 }
 
-#[tonic::async_trait]
-impl PaymentService for Payments {
-    async fn deposit(&self, request: Request<pb::DepositRequest>) -> Reply<pb::DepositResponse> {
-        respond("Deposit", async {
-            let request = request.into_inner();
-            let end_user_id = request.end_user_id.clone();
-            let prepared = convert::deposit(request, &self.defaults)?;
-            let answer = self.engine.open_order(prepared, &end_user_id).await?;
-            Ok(answer.map(|a| {
-                let (order_id, url, extra_fields) = convert::order_with_url(a);
-                pb::DepositResponse {
-                    order_id,
-                    url,
-                    extra_fields,
-                }
-            }))
-        })
-        .await
-    }
+/// `From` Trustly's answer for each `pb` response that carries it in the same fields.
+macro_rules! from_answer {
+    ($answer:ty, |$a:ident| $build:block => $($response:ident),+) => {$(
+        impl From<$answer> for pb::$response {
+            fn from($a: $answer) -> Self $build
+        }
+    )+};
+}
 
-    async fn withdraw(&self, request: Request<pb::WithdrawRequest>) -> Reply<pb::WithdrawResponse> {
-        respond("Withdraw", async {
-            let request = request.into_inner();
-            let end_user_id = request.end_user_id.clone();
-            let prepared = convert::withdraw(request, &self.defaults)?;
-            let answer = self.engine.withdraw(prepared, &end_user_id).await?;
-            Ok(answer.map(|a| {
-                let (order_id, url, extra_fields) = convert::order_with_url(a);
-                pb::WithdrawResponse {
-                    order_id,
-                    url,
-                    extra_fields,
-                }
-            }))
-        })
-        .await
-    }
+from_answer!(m::OrderWithUrl, |a| {
+    let (order_id, url, extra_fields) = convert::order_with_url(a);
+    Self { order_id, url, extra_fields }
+} => DepositResponse, WithdrawResponse, SelectAccountResponse);
 
-    async fn select_account(
-        &self,
-        request: Request<pb::SelectAccountRequest>,
-    ) -> Reply<pb::SelectAccountResponse> {
-        respond("SelectAccount", async {
-            let request = request.into_inner();
-            let end_user_id = request.end_user_id.clone();
-            let prepared = convert::select_account(request, &self.defaults)?;
-            let answer = self.engine.open_order(prepared, &end_user_id).await?;
-            Ok(answer.map(|a| {
-                let (order_id, url, extra_fields) = convert::order_with_url(a);
-                pb::SelectAccountResponse {
-                    order_id,
-                    url,
-                    extra_fields,
-                }
-            }))
-        })
-        .await
-    }
+from_answer!(m::OrderResult, |a| {
+    let extra_fields = convert::extra_fields(a.extra);
+    Self { order_id: a.order_id, accepted: a.accepted, extra_fields }
+} => RefundResponse, ApproveWithdrawalResponse, DenyWithdrawalResponse, AccountPayoutResponse,
+    RegisterAccountPayoutResponse);
 
-    async fn refund(&self, request: Request<pb::RefundRequest>) -> Reply<pb::RefundResponse> {
-        respond("Refund", async {
-            let prepared = convert::refund(request.into_inner())?;
-            let answer = self.engine.call(prepared).await?;
-            Ok(answer.map(|a| {
-                order_result(a, |order_id, accepted, extra_fields| pb::RefundResponse {
-                    order_id,
-                    accepted,
-                    extra_fields,
+fn registered(a: m::AccountRegistration) -> pb::RegisterAccountResponse {
+    pb::RegisterAccountResponse {
+        account_id: a.account_id,
+        clearing_house: a.clearinghouse,
+        bank: a.bank,
+        descriptor: a.descriptor,
+        extra_fields: convert::extra_fields(a.extra),
+    }
+}
+
+fn charged(a: m::ChargeResult) -> pb::ChargeResponse {
+    pb::ChargeResponse {
+        accepted: a.accepted,
+        order_id: a.order_id.unwrap_or_default(),
+        rejected: a.rejected.unwrap_or_default(),
+        extra_fields: convert::extra_fields(a.extra),
+    }
+}
+
+fn charge_cancelled(a: m::ChargeResult) -> pb::CancelChargeResponse {
+    pb::CancelChargeResponse {
+        accepted: a.accepted,
+        rejected: a.rejected.unwrap_or_default(),
+        extra_fields: convert::extra_fields(a.extra),
+    }
+}
+
+fn settlement(a: m::SettlementReference) -> pb::MerchantSettlementResponse {
+    pb::MerchantSettlementResponse {
+        reference: a.reference,
+        extra_fields: convert::extra_fields(a.extra),
+    }
+}
+
+/// An RPC's name (its metric label): its request type's name without `Request`.
+const fn rpc_name(request_type: &'static str) -> &'static str {
+    request_type
+        .split_at(request_type.len() - "Request".len())
+        .0
+}
+
+/// Declares `PaymentService`, one row per RPC: its method with its `pb` request and response
+/// types, then the use case that answers it (given the service and the request under the two
+/// names before the rows; `?` refuses an invalid request) and how its answer becomes the
+/// response (`From` unless named). Every RPC then goes through `respond` alike.
+macro_rules! payment_service {
+    (|$service:ident, $request:ident|
+     $($method:ident($req:ident) -> $resp:ident: $answer:expr $(, $reply:expr)?;)+) => {
+        #[tonic::async_trait]
+        impl PaymentService for Payments {$(
+            async fn $method(&self, request: Request<pb::$req>) -> Reply<pb::$resp> {
+                let ($service, $request) = (self, request.into_inner());
+                respond(const { rpc_name(stringify!($req)) }, async move {
+                    Ok($answer.await?.map(payment_service!(@reply $($reply)?)))
                 })
-            }))
-        })
-        .await
-    }
+                .await
+            }
+        )+}
+    };
+    (@reply) => { Into::into };
+    (@reply $reply:expr) => { $reply };
+}
 
-    async fn approve_withdrawal(
-        &self,
-        request: Request<pb::ApproveWithdrawalRequest>,
-    ) -> Reply<pb::ApproveWithdrawalResponse> {
-        respond("ApproveWithdrawal", async {
-            let prepared = convert::approve_withdrawal(request.into_inner())?;
-            let answer = self.engine.call(prepared).await?;
-            Ok(answer.map(|a| {
-                order_result(a, |order_id, accepted, extra_fields| {
-                    pb::ApproveWithdrawalResponse {
-                        order_id,
-                        accepted,
-                        extra_fields,
-                    }
-                })
-            }))
-        })
-        .await
-    }
-
-    async fn deny_withdrawal(
-        &self,
-        request: Request<pb::DenyWithdrawalRequest>,
-    ) -> Reply<pb::DenyWithdrawalResponse> {
-        respond("DenyWithdrawal", async {
-            let prepared = convert::deny_withdrawal(request.into_inner())?;
-            let answer = self.engine.call(prepared).await?;
-            Ok(answer.map(|a| {
-                order_result(a, |order_id, accepted, extra_fields| {
-                    pb::DenyWithdrawalResponse {
-                        order_id,
-                        accepted,
-                        extra_fields,
-                    }
-                })
-            }))
-        })
-        .await
-    }
-
-    async fn register_account(
-        &self,
-        request: Request<pb::RegisterAccountRequest>,
-    ) -> Reply<pb::RegisterAccountResponse> {
-        respond("RegisterAccount", async {
-            let request = request.into_inner();
-            let end_user_id = request.end_user_id.clone();
-            let bank = request.account.as_ref().map(|a| BankDetails {
-                clearing_house: a.clearing_house.clone(),
-                bank_number: a.bank_number.clone(),
-                account_number: a.account_number.clone(),
-            });
-            let prepared = convert::register_account(request)?;
-            let answer = self
-                .engine
-                .register_account(prepared, end_user_id, bank.as_ref())
-                .await?;
-            Ok(answer.map(|a| pb::RegisterAccountResponse {
-                account_id: a.account_id,
-                clearing_house: a.clearinghouse,
-                bank: a.bank,
-                descriptor: a.descriptor,
-                extra_fields: convert::extra_fields(a.extra),
-            }))
-        })
-        .await
-    }
-
-    async fn account_payout(
-        &self,
-        request: Request<pb::AccountPayoutRequest>,
-    ) -> Reply<pb::AccountPayoutResponse> {
-        respond("AccountPayout", async {
-            let prepared = convert::account_payout(request.into_inner(), &self.defaults)?;
-            let answer = self.engine.call(prepared).await?;
-            Ok(answer.map(|a| {
-                order_result(a, |order_id, accepted, extra_fields| {
-                    pb::AccountPayoutResponse {
-                        order_id,
-                        accepted,
-                        extra_fields,
-                    }
-                })
-            }))
-        })
-        .await
-    }
-
-    async fn register_account_payout(
-        &self,
-        request: Request<pb::RegisterAccountPayoutRequest>,
-    ) -> Reply<pb::RegisterAccountPayoutResponse> {
-        respond("RegisterAccountPayout", async {
-            let prepared = convert::register_account_payout(request.into_inner(), &self.defaults)?;
-            let answer = self.engine.call(prepared).await?;
-            Ok(answer.map(|a| {
-                order_result(a, |order_id, accepted, extra_fields| {
-                    pb::RegisterAccountPayoutResponse {
-                        order_id,
-                        accepted,
-                        extra_fields,
-                    }
-                })
-            }))
-        })
-        .await
-    }
-
-    async fn get_withdrawals(
-        &self,
-        request: Request<pb::GetWithdrawalsRequest>,
-    ) -> Reply<pb::GetWithdrawalsResponse> {
-        respond("GetWithdrawals", async {
-            let prepared = convert::get_withdrawals(request.into_inner())?;
-            let answer = self.engine.withdrawals(prepared).await?;
-            Ok(answer.map(convert::withdrawals))
-        })
-        .await
-    }
-
-    async fn balance(&self, request: Request<pb::BalanceRequest>) -> Reply<pb::BalanceResponse> {
-        let pb::BalanceRequest {} = request.into_inner();
-        respond("Balance", async {
-            let answer = self.engine.refresh_balances().await?;
-            Ok(answer.map(convert::balances))
-        })
-        .await
-    }
-
-    async fn account_ledger(
-        &self,
-        request: Request<pb::AccountLedgerRequest>,
-    ) -> Reply<pb::AccountLedgerResponse> {
-        respond("AccountLedger", async {
-            let prepared = convert::account_ledger(request.into_inner())?;
-            let answer = self.engine.call(prepared).await?;
-            Ok(answer.map(convert::ledger))
-        })
-        .await
-    }
-
-    async fn settlement_report(
-        &self,
-        request: Request<pb::SettlementReportRequest>,
-    ) -> Reply<pb::SettlementReportResponse> {
-        respond("SettlementReport", async {
-            let prepared = convert::settlement_report(request.into_inner())?;
-            let answer = self.engine.settlement_report(prepared).await?;
-            Ok(answer.map(convert::settlement_rows))
-        })
-        .await
-    }
-
-    async fn charge(&self, request: Request<pb::ChargeRequest>) -> Reply<pb::ChargeResponse> {
-        respond("Charge", async {
-            let prepared = convert::charge(request.into_inner(), &self.defaults)?;
-            let answer: Answer<m::ChargeResult> = self.engine.call(prepared).await?;
-            Ok(answer.map(|a| pb::ChargeResponse {
-                accepted: a.accepted,
-                order_id: a.order_id.unwrap_or_default(),
-                rejected: a.rejected.unwrap_or_default(),
-                extra_fields: convert::extra_fields(a.extra),
-            }))
-        })
-        .await
-    }
-
-    async fn cancel_charge(
-        &self,
-        request: Request<pb::CancelChargeRequest>,
-    ) -> Reply<pb::CancelChargeResponse> {
-        respond("CancelCharge", async {
-            let prepared = convert::cancel_charge(request.into_inner())?;
-            let answer: Answer<m::ChargeResult> = self.engine.call(prepared).await?;
-            Ok(answer.map(|a| pb::CancelChargeResponse {
-                accepted: a.accepted,
-                rejected: a.rejected.unwrap_or_default(),
-                extra_fields: convert::extra_fields(a.extra),
-            }))
-        })
-        .await
-    }
-
-    async fn merchant_settlement(
-        &self,
-        request: Request<pb::MerchantSettlementRequest>,
-    ) -> Reply<pb::MerchantSettlementResponse> {
-        respond("MerchantSettlement", async {
-            let prepared = convert::merchant_settlement(request.into_inner())?;
-            let answer: Answer<m::SettlementReference> = self.engine.call(prepared).await?;
-            Ok(answer.map(|a| pb::MerchantSettlementResponse {
-                reference: a.reference,
-                extra_fields: convert::extra_fields(a.extra),
-            }))
-        })
-        .await
-    }
+payment_service! { |s, r|
+    deposit(DepositRequest) -> DepositResponse:
+        s.open(r.end_user_id.clone(), convert::deposit(r, &s.defaults)?, Engine::open_order);
+    withdraw(WithdrawRequest) -> WithdrawResponse:
+        s.open(r.end_user_id.clone(), convert::withdraw(r, &s.defaults)?, Engine::withdraw);
+    select_account(SelectAccountRequest) -> SelectAccountResponse:
+        s.open(r.end_user_id.clone(), convert::select_account(r, &s.defaults)?, Engine::open_order);
+    refund(RefundRequest) -> RefundResponse:
+        s.engine.call::<m::OrderResult>(convert::refund(r)?);
+    approve_withdrawal(ApproveWithdrawalRequest) -> ApproveWithdrawalResponse:
+        s.engine.call::<m::OrderResult>(convert::approve_withdrawal(r)?);
+    deny_withdrawal(DenyWithdrawalRequest) -> DenyWithdrawalResponse:
+        s.engine.call::<m::OrderResult>(convert::deny_withdrawal(r)?);
+    register_account(RegisterAccountRequest) -> RegisterAccountResponse:
+        s.registration(r), registered;
+    account_payout(AccountPayoutRequest) -> AccountPayoutResponse:
+        s.engine.call::<m::OrderResult>(convert::account_payout(r, &s.defaults)?);
+    register_account_payout(RegisterAccountPayoutRequest) -> RegisterAccountPayoutResponse:
+        s.engine.call::<m::OrderResult>(convert::register_account_payout(r, &s.defaults)?);
+    get_withdrawals(GetWithdrawalsRequest) -> GetWithdrawalsResponse:
+        s.engine.withdrawals(convert::get_withdrawals(r)?), convert::withdrawals;
+    balance(BalanceRequest) -> BalanceResponse:
+        { let pb::BalanceRequest {} = r; s.engine.refresh_balances() }, convert::balances;
+    account_ledger(AccountLedgerRequest) -> AccountLedgerResponse:
+        s.engine.call(convert::account_ledger(r)?), convert::ledger;
+    settlement_report(SettlementReportRequest) -> SettlementReportResponse:
+        s.engine.settlement_report(convert::settlement_report(r)?), convert::settlement_rows;
+    charge(ChargeRequest) -> ChargeResponse:
+        s.engine.call(convert::charge(r, &s.defaults)?), charged;
+    cancel_charge(CancelChargeRequest) -> CancelChargeResponse:
+        s.engine.call(convert::cancel_charge(r)?), charge_cancelled;
+    merchant_settlement(MerchantSettlementRequest) -> MerchantSettlementResponse:
+        s.engine.call(convert::merchant_settlement(r)?), settlement;
 }

@@ -15,7 +15,7 @@ pub use orders::*;
 pub use reports::*;
 
 use super::{
-    Error, FieldViolation,
+    Error,
     validate::{Check, MAX_EXTRA_ATTRIBUTES, MAX_KEY_CHARS},
 };
 use crate::{
@@ -65,10 +65,7 @@ fn prepare<M: Method>(
         check.finish()?;
         // invariant: converters return a method whenever no field was invalid, and typed
         // methods always serialize; report rather than panic if that ever breaks.
-        return Err(Error::InvalidArgument(vec![FieldViolation {
-            field: "request".into(),
-            description: "could not be encoded".into(),
-        }]));
+        return Err(Error::invalid("request", "could not be encoded"));
     };
     for key in refused {
         check.violation(

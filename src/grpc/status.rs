@@ -54,31 +54,40 @@ impl From<Error> for Status {
             }
             Error::Payment(error) => payment_status(error),
             Error::Store(_) => store_unavailable(),
-            Error::NotFound(what) => Status::with_error_details(
+            Error::NotFound(what) => with_info(
                 Code::NotFound,
                 format!("no such {what}"),
-                ErrorDetails::with_error_info(reason::NOT_FOUND, ERROR_DOMAIN, HashMap::new()),
+                reason::NOT_FOUND,
+                HashMap::new(),
             ),
-            Error::SubscriberTooSlow => Status::with_error_details(
+            Error::SubscriberTooSlow => with_info(
                 Code::ResourceExhausted,
                 "subscriber too slow; reconnect to resume",
-                ErrorDetails::with_error_info(
-                    reason::SUBSCRIBER_TOO_SLOW,
-                    ERROR_DOMAIN,
-                    HashMap::new(),
-                ),
+                reason::SUBSCRIBER_TOO_SLOW,
+                HashMap::new(),
             ),
-            Error::Unauthenticated => Status::with_error_details(
+            Error::Unauthenticated => with_info(
                 Code::Unauthenticated,
                 "a valid bearer token is required",
-                ErrorDetails::with_error_info(
-                    reason::UNAUTHENTICATED,
-                    ERROR_DOMAIN,
-                    HashMap::new(),
-                ),
+                reason::UNAUTHENTICATED,
+                HashMap::new(),
             ),
         }
     }
+}
+
+/// A status with its `ErrorInfo`: this domain, `reason` and `metadata`.
+fn with_info(
+    code: Code,
+    message: impl Into<String>,
+    reason: &str,
+    metadata: HashMap<String, String>,
+) -> Status {
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata),
+    )
 }
 
 /// A payment use case's failure, variant by variant.
@@ -91,43 +100,35 @@ fn payment_status(error: payments::Error) -> Status {
             if let Some(order_id) = order_id {
                 metadata.insert("order_id".to_owned(), order_id);
             }
-            Status::with_error_details(
+            with_info(
                 Code::AlreadyExists,
                 "the order already exists at Trustly; it was not created again (see metadata order_id)",
-                ErrorDetails::with_error_info(reason::ORDER_EXISTS, ERROR_DOMAIN, metadata),
+                reason::ORDER_EXISTS,
+                metadata,
             )
         }
-        payments::Error::RequestInProgress => Status::with_error_details(
+        payments::Error::RequestInProgress => with_info(
             Code::Aborted,
             "a request with this idempotency key is in progress; retry later",
-            ErrorDetails::with_error_info(
-                reason::REQUEST_IN_PROGRESS,
-                ERROR_DOMAIN,
-                HashMap::new(),
-            ),
+            reason::REQUEST_IN_PROGRESS,
+            HashMap::new(),
         ),
-        payments::Error::IdempotencyKeyReused => Status::with_error_details(
+        payments::Error::IdempotencyKeyReused => with_info(
             Code::FailedPrecondition,
             "this idempotency key was used for a different request",
-            ErrorDetails::with_error_info(
-                reason::IDEMPOTENCY_KEY_REUSED,
-                ERROR_DOMAIN,
-                HashMap::new(),
-            ),
+            reason::IDEMPOTENCY_KEY_REUSED,
+            HashMap::new(),
         ),
     }
 }
 
 /// The store (idempotency records, notification log, account cache) could not be asked.
 fn store_unavailable() -> Status {
-    Status::with_error_details(
+    with_info(
         Code::Unavailable,
         "the store is unavailable; nothing was done (nor sent to Trustly), retry",
-        ErrorDetails::with_error_info(
-            reason::STORE_UNAVAILABLE,
-            ERROR_DOMAIN,
-            HashMap::from([("outcome".to_owned(), "not_sent".to_owned())]),
-        ),
+        reason::STORE_UNAVAILABLE,
+        HashMap::from([("outcome".to_owned(), "not_sent".to_owned())]),
     )
 }
 
@@ -215,11 +216,7 @@ fn trustly_status(error: &trustly::Error) -> Status {
         ("outcome".to_owned(), disposition(error).to_owned()),
         ("cause".to_owned(), cause.to_owned()),
     ]);
-    Status::with_error_details(
-        code,
-        message,
-        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata),
-    )
+    with_info(code, message, reason, metadata)
 }
 
 const UNKNOWN_OUTCOME: &str = "the outcome at Trustly is unknown; retry with the same idempotency key and fields to replay the identical request";
@@ -238,20 +235,18 @@ fn rejected(code: &ErrorCode) -> Status {
             .to_owned(),
         ),
     ]);
-    let details = ErrorDetails::with_error_info(code.name(), ERROR_DOMAIN, metadata);
     match code {
         // 620 ERROR_UNKNOWN: Trustly itself does not know; treat like any unknown outcome.
-        ErrorCode::Unknown => {
-            Status::with_error_details(Code::Unavailable, UNKNOWN_OUTCOME, details)
-        }
-        _ => Status::with_error_details(
+        ErrorCode::Unknown => with_info(Code::Unavailable, UNKNOWN_OUTCOME, code.name(), metadata),
+        _ => with_info(
             Code::FailedPrecondition,
             format!(
                 "Trustly refused the request: {} {}",
                 code.code(),
                 code.name()
             ),
-            details,
+            code.name(),
+            metadata,
         ),
     }
 }
@@ -277,84 +272,8 @@ mod tests {
         (info.reason, info.metadata)
     }
 
-    #[test]
-    fn every_variant_maps_to_its_code_and_reason() {
-        let cases: Vec<(Error, Code, &str)> = vec![
-            (
-                Error::InvalidArgument(vec![FieldViolation {
-                    field: "amount".into(),
-                    description: "is required".into(),
-                }]),
-                Code::InvalidArgument,
-                reason::INVALID_ARGUMENT,
-            ),
-            (
-                trustly::Error::Timeout.into(),
-                Code::DeadlineExceeded,
-                reason::TIMEOUT,
-            ),
-            (
-                trustly::Error::HttpStatus { status: 503 }.into(),
-                Code::Unavailable,
-                reason::OUTCOME_UNKNOWN,
-            ),
-            (
-                trustly::Error::BodyTooLarge { limit: 1 }.into(),
-                Code::Unavailable,
-                reason::OUTCOME_UNKNOWN,
-            ),
-            (
-                trustly::Error::Malformed(Malformed("x")).into(),
-                Code::Unavailable,
-                reason::OUTCOME_UNKNOWN,
-            ),
-            (
-                trustly::Error::BadSignature.into(),
-                Code::Internal,
-                reason::BAD_SIGNATURE,
-            ),
-            (
-                trustly::Error::UuidMismatch {
-                    expected: "a".into(),
-                    got: "b".into(),
-                }
-                .into(),
-                Code::Internal,
-                reason::MISMATCHED_RESPONSE,
-            ),
-            (
-                trustly::Error::MethodMismatch {
-                    expected: "a".into(),
-                    got: "b".into(),
-                }
-                .into(),
-                Code::Internal,
-                reason::MISMATCHED_RESPONSE,
-            ),
-            (
-                trustly::Error::Signing(trustly::sign::SignError::TaskFailed).into(),
-                Code::Internal,
-                reason::SIGNING_FAILED,
-            ),
-            (
-                trustly::Error::Rejected {
-                    code: ErrorCode::DuplicateMessageId,
-                    message: "x".into(),
-                }
-                .into(),
-                Code::FailedPrecondition,
-                "ERROR_DUPLICATE_MESSAGE_ID",
-            ),
-            (
-                trustly::Error::Rejected {
-                    code: ErrorCode::Unknown,
-                    message: "x".into(),
-                }
-                .into(),
-                Code::Unavailable,
-                "ERROR_UNKNOWN",
-            ),
-        ];
+    /// Each error becomes a status of its code whose `ErrorInfo` names its reason.
+    fn assert_maps(cases: Vec<(Error, Code, &str)>) {
         for (error, code, expected_reason) in cases {
             let status = Status::from(error);
             assert_eq!(status.code(), code, "{expected_reason}");
@@ -363,8 +282,58 @@ mod tests {
     }
 
     #[test]
+    fn every_variant_maps_to_its_code_and_reason() {
+        use trustly::Error as E;
+        let (expected, got) = (String::from("a"), String::from("b"));
+        let rejected = |code| E::Rejected {
+            code,
+            message: "x".into(),
+        };
+        let unknown = (Code::Unavailable, reason::OUTCOME_UNKNOWN);
+        let mismatched = (Code::Internal, reason::MISMATCHED_RESPONSE);
+        let trustly_cases = [
+            (E::Timeout, (Code::DeadlineExceeded, reason::TIMEOUT)),
+            (E::HttpStatus { status: 503 }, unknown),
+            (E::BodyTooLarge { limit: 1 }, unknown),
+            (E::Malformed(Malformed("x")), unknown),
+            (E::BadSignature, (Code::Internal, reason::BAD_SIGNATURE)),
+            (
+                E::UuidMismatch {
+                    expected: expected.clone(),
+                    got: got.clone(),
+                },
+                mismatched,
+            ),
+            (E::MethodMismatch { expected, got }, mismatched),
+            (
+                E::Signing(trustly::sign::SignError::TaskFailed),
+                (Code::Internal, reason::SIGNING_FAILED),
+            ),
+            (
+                rejected(ErrorCode::DuplicateMessageId),
+                (Code::FailedPrecondition, "ERROR_DUPLICATE_MESSAGE_ID"),
+            ),
+            (
+                rejected(ErrorCode::Unknown),
+                (Code::Unavailable, "ERROR_UNKNOWN"),
+            ),
+        ];
+        let mut cases: Vec<(Error, Code, &str)> = vec![(
+            Error::invalid("amount", "is required"),
+            Code::InvalidArgument,
+            reason::INVALID_ARGUMENT,
+        )];
+        cases.extend(
+            trustly_cases
+                .into_iter()
+                .map(|(error, (code, reason))| (error.into(), code, reason)),
+        );
+        assert_maps(cases);
+    }
+
+    #[test]
     fn the_store_and_the_subscribers_errors_map_to_one_code_and_reason_each() {
-        let cases: Vec<(Error, Code, &str)> = vec![
+        assert_maps(vec![
             (
                 Error::Store(crate::store::Error::Protocol("x")),
                 Code::Unavailable,
@@ -385,12 +354,7 @@ mod tests {
                 Code::Unauthenticated,
                 reason::UNAUTHENTICATED,
             ),
-        ];
-        for (error, code, expected_reason) in cases {
-            let status = Status::from(error);
-            assert_eq!(status.code(), code, "{expected_reason}");
-            assert_eq!(info(&status).0, expected_reason);
-        }
+        ]);
     }
 
     #[test]

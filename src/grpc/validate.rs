@@ -2,11 +2,13 @@
 //! client sees them all at once (`google.rpc.BadRequest`). Knows the gRPC field names and the
 //! bounds; builds nothing to send.
 
+use std::str::FromStr;
+
 use url::Url;
 
 use super::{Error, FieldViolation, requests::Defaults};
 use crate::{
-    money::{Amount, Currency},
+    money::{Amount, Currency, MoneyError},
     pb,
     trustly::methods::{self as m, OrderId},
 };
@@ -66,26 +68,33 @@ impl Check {
         value
     }
 
-    pub fn amount(&mut self, field: &str, text: &str, required: bool) -> Option<Amount> {
+    /// The text to check further, or `None` when it is empty: absent, and a violation when
+    /// `required`.
+    fn given<'t>(&mut self, field: &str, text: &'t str, required: bool) -> Option<&'t str> {
         if text.is_empty() {
             if required {
                 self.violation(field, "is required");
             }
             return None;
         }
+        Some(text)
+    }
+
+    /// Money text (an amount or a currency code), its parse error the violation.
+    fn money_text<T: FromStr<Err = MoneyError>>(&mut self, field: &str, text: &str) -> Option<T> {
         text.parse()
-            .map_err(|e: crate::money::MoneyError| self.violation(field, e.to_string()))
+            .map_err(|e: MoneyError| self.violation(field, e.to_string()))
             .ok()
     }
 
+    pub fn amount(&mut self, field: &str, text: &str, required: bool) -> Option<Amount> {
+        let text = self.given(field, text, required)?;
+        self.money_text(field, text)
+    }
+
     pub fn currency(&mut self, field: &str, text: &str) -> Option<Currency> {
-        if text.is_empty() {
-            self.violation(field, "is required");
-            return None;
-        }
-        text.parse()
-            .map_err(|e: crate::money::MoneyError| self.violation(field, e.to_string()))
-            .ok()
+        let text = self.given(field, text, true)?;
+        self.money_text(field, text)
     }
 
     pub fn optional_currency(&mut self, field: &str, text: &str) -> Option<Currency> {
@@ -107,10 +116,7 @@ impl Check {
     }
 
     pub fn order_id(&mut self, field: &str, text: &str) -> Option<OrderId> {
-        if text.is_empty() {
-            self.violation(field, "is required");
-            return None;
-        }
+        let text = self.given(field, text, true)?;
         OrderId::parse(text).or_else(|| {
             self.violation(field, OrderId::FORMAT);
             None
@@ -119,12 +125,7 @@ impl Check {
 
     /// A `YYYY-MM-DD` date.
     pub fn date(&mut self, field: &str, text: &str, required: bool) -> Option<String> {
-        if text.is_empty() {
-            if required {
-                self.violation(field, "is required");
-            }
-            return None;
-        }
+        let text = self.given(field, text, required)?;
         if m::is_date(text) {
             Some(text.to_owned())
         } else {
@@ -135,12 +136,7 @@ impl Check {
 
     /// ISO 3166-1 alpha-2.
     pub fn country(&mut self, field: &str, text: &str, required: bool) -> Option<String> {
-        if text.is_empty() {
-            if required {
-                self.violation(field, "is required");
-            }
-            return None;
-        }
+        let text = self.given(field, text, required)?;
         if text.len() == 2 && text.bytes().all(|b| b.is_ascii_uppercase()) {
             Some(text.to_owned())
         } else {
@@ -164,12 +160,7 @@ impl Check {
 
     /// An http(s) URL.
     pub fn web_url(&mut self, field: &str, text: &str, required: bool) -> Option<String> {
-        if text.is_empty() {
-            if required {
-                self.violation(field, "is required");
-            }
-            return None;
-        }
+        let text = self.given(field, text, required)?;
         self.bounded(field, text);
         match Url::parse(text) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
@@ -204,12 +195,7 @@ impl Check {
     }
 
     pub fn email(&mut self, field: &str, text: &str, required: bool) -> Option<String> {
-        if text.is_empty() {
-            if required {
-                self.violation(field, "is required");
-            }
-            return None;
-        }
+        let text = self.given(field, text, required)?;
         let valid = text.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && domain.contains('.')

@@ -16,7 +16,7 @@ use tracing::{debug, warn};
 use super::decisions::{self, Decision};
 use crate::{
     metrics,
-    store::{self, Event, Start, Store},
+    store::{self, Event, Reader, Start, Store},
     trustly::{notification::Kind, wire},
 };
 
@@ -161,30 +161,31 @@ impl Deliveries {
 
 /// An event as the typed notification subscribers receive.
 async fn notification(store: &Store, event: Event) -> Notification {
-    let data = wire::parse_notification(&event.body)
+    let logged = event.notification;
+    let data = wire::parse_notification(&logged.body)
         .map(|n| n.data)
         .unwrap_or(Value::Null);
     let decision_required = match event.decision_required {
         Some(required) => required,
         // Stored before intake recorded the flag: the rule, applied here.
         None => {
-            let from_withdraw = event.method == "debit"
+            let from_withdraw = logged.method == "debit"
                 && store
                     .orders
-                    .is_withdraw(&event.order_id)
+                    .is_withdraw(&logged.order_id)
                     .await
                     .unwrap_or(false);
-            decisions::required(&event.method, from_withdraw)
+            decisions::required(&logged.method, from_withdraw)
         }
     };
     Notification {
-        kind: Kind::parse(&event.method, &data),
-        received: std::time::UNIX_EPOCH + Duration::from_millis(event.received_ms),
+        kind: Kind::parse(&logged.method, &data),
+        received: std::time::UNIX_EPOCH + Duration::from_millis(logged.received_ms),
         event_id: event.id,
-        notification_id: event.notification_id,
-        method: event.method,
-        order_id: event.order_id,
-        message_id: event.message_id,
+        notification_id: logged.notification_id,
+        method: logged.method,
+        order_id: logged.order_id,
+        message_id: logged.message_id,
         delivery_count: event.delivery_count,
         decision_required,
     }
@@ -281,15 +282,11 @@ impl Subscriber {
     /// One pass: redeliver what went stale (when `claim`), then what is new. Returns how many
     /// were sent.
     async fn round(&self, claim: bool) -> Result<usize, End> {
+        let reader = Reader::new(&self.group, &self.consumer, READ_BATCH);
         let stale = if claim {
             self.store
                 .log
-                .claim_stale(
-                    &self.group,
-                    &self.consumer,
-                    self.delivery.ack_deadline,
-                    READ_BATCH,
-                )
+                .claim_stale(reader, self.delivery.ack_deadline)
                 .await
                 .map_err(|e| End::Closed(Closed::Store(e)))?
         } else {
@@ -298,13 +295,13 @@ impl Subscriber {
         let fresh = self
             .store
             .log
-            .read_new(&self.group, &self.consumer, READ_BATCH, Duration::ZERO)
+            .read_new(reader, Duration::ZERO)
             .await
             .map_err(|e| End::Closed(Closed::Store(e)))?;
         let mut sent = 0;
         for event in stale.into_iter().chain(fresh) {
             if event.delivery_count > self.delivery.max_deliveries {
-                warn!(group = %self.group, event_id = %event.id, notification_id = %event.notification_id, deliveries = event.delivery_count, "moving event to dead letters");
+                warn!(group = %self.group, event_id = %event.id, notification_id = %event.notification.notification_id, deliveries = event.delivery_count, "moving event to dead letters");
                 self.store
                     .log
                     .dead_letter(&self.group, &event)
@@ -312,7 +309,7 @@ impl Subscriber {
                     .map_err(|e| End::Closed(Closed::Store(e)))?;
                 continue;
             }
-            if !self.methods.is_empty() && !self.methods.contains(&event.method) {
+            if !self.methods.is_empty() && !self.methods.contains(&event.notification.method) {
                 self.store
                     .log
                     .ack(&self.group, &event.id)
@@ -347,7 +344,7 @@ impl Subscriber {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::NewEvent;
+    use crate::store::{NewEvent, log};
     use bytes::Bytes;
     use tokio::sync::mpsc;
 
@@ -358,12 +355,14 @@ mod tests {
         log.join("g", &Start::GroupPosition).await.expect("join");
         for i in 0..10u64 {
             let event = NewEvent {
-                notification_id: format!("n{i}"),
-                method: "credit".into(),
-                order_id: "1".into(),
-                message_id: "m".into(),
-                received_ms: 1_000 + i,
-                body: Bytes::from_static(b"{}"),
+                notification: log::Notification {
+                    notification_id: format!("n{i}"),
+                    method: "credit".into(),
+                    order_id: "1".into(),
+                    message_id: "m".into(),
+                    received_ms: 1_000 + i,
+                    body: Bytes::from_static(b"{}"),
+                },
                 decision_required: false,
             };
             log.record(&event, Some(&Bytes::from_static(b"ok")))
@@ -402,11 +401,11 @@ mod tests {
         // Everything it was handed but never acknowledged is still pending for the group.
         tokio::time::sleep(Duration::from_millis(5)).await;
         let pending = log
-            .claim_stale("g", "next", Duration::from_millis(1), 100)
+            .claim_stale(Reader::new("g", "next", 100), Duration::from_millis(1))
             .await
             .expect("claim");
         let unread = log
-            .read_new("g", "next", 100, Duration::ZERO)
+            .read_new(Reader::new("g", "next", 100), Duration::ZERO)
             .await
             .expect("read");
         assert_eq!(pending.len() + unread.len(), 10, "no event lost");

@@ -21,6 +21,7 @@ use crate::{
     store::{
         self, NewEvent, Recorded, Store,
         accounts::{Account, AccountCache},
+        log::Notification as LoggedNotification,
         now_ms,
     },
     trustly::{
@@ -136,29 +137,31 @@ impl Intake {
             );
         };
         let mut event = NewEvent {
-            notification_id,
-            method: notification.method.clone(),
-            order_id: field("orderid").unwrap_or_default(),
-            message_id: field("messageid").unwrap_or_default(),
-            received_ms: now_ms(),
-            body,
+            notification: LoggedNotification {
+                notification_id,
+                method: notification.method.clone(),
+                order_id: field("orderid").unwrap_or_default(),
+                message_id: field("messageid").unwrap_or_default(),
+                received_ms: now_ms(),
+                body,
+            },
             // Set by `store`, once, before the event is recorded.
             decision_required: false,
         };
         // Every log line about this notification carries its identifiers (never its content).
         let span = info_span!(
             "notification",
-            method = %event.method,
-            notificationid = %event.notification_id,
-            orderid = %event.order_id,
-            messageid = %event.message_id,
+            method = %event.notification.method,
+            notificationid = %event.notification.notification_id,
+            orderid = %event.notification.order_id,
+            messageid = %event.notification.message_id,
         );
         match self.store(&notification, &mut event).instrument(span).await {
             Ok(response) => response,
             Err(error) => {
-                metrics::global().notification(&event.method, "unavailable");
+                metrics::global().notification(&event.notification.method, "unavailable");
                 metrics::global().store_errors.inc();
-                warn!(%error, notification_id = %event.notification_id, "notification log unavailable; answering 503 so Trustly resends");
+                warn!(%error, notification_id = %event.notification.notification_id, "notification log unavailable; answering 503 so Trustly resends");
                 text(StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable")
             }
         }
@@ -169,7 +172,7 @@ impl Intake {
         notification: &SignedPart,
         event: &mut NewEvent,
     ) -> Result<Response<Full<Bytes>>, store::Error> {
-        event.decision_required = self.needs_decision(event).await?;
+        event.decision_required = self.needs_decision(&event.notification).await?;
         let event = &*event;
         if event.decision_required {
             if let Recorded::Duplicate { reply: Some(reply) } =
@@ -177,35 +180,37 @@ impl Intake {
             {
                 return Ok(self.repeat(notification, &reply).await);
             }
-            return self.await_decision(notification, event).await;
+            return self.await_decision(notification, &event.notification).await;
         }
         let reply = self.sign_reply(notification, "OK").await;
         match self.store.log.record(event, Some(&reply)).await? {
             Recorded::New { event_id } => {
-                metrics::global().notification(&event.method, "stored");
+                metrics::global().notification(&event.notification.method, "stored");
                 info!(%event_id, "notification stored");
-                if event.method == "account" {
-                    self.cache_account(notification, event).await;
+                if event.notification.method == "account" {
+                    self.cache_account(notification, &event.notification).await;
                 }
                 Ok(json_ok(reply))
             }
             Recorded::Duplicate { reply: Some(first) } => {
-                metrics::global().notification(&event.method, "duplicate");
+                metrics::global().notification(&event.notification.method, "duplicate");
                 debug!("duplicate notification; first answer repeated");
                 Ok(self.repeat(notification, &first).await)
             }
             // Recorded earlier while a decision was awaited; keep waiting for it.
-            Recorded::Duplicate { reply: None } => self.await_decision(notification, event).await,
+            Recorded::Duplicate { reply: None } => {
+                self.await_decision(notification, &event.notification).await
+            }
         }
     }
 
     /// Caches the AccountID of an `account` notification for the order's end user (known when
     /// this sidecar created the order). Best effort: the notification is stored either way.
-    async fn cache_account(&self, notification: &SignedPart, event: &NewEvent) {
-        let end_user_id = match self.accounts.end_user_for_order(&event.order_id).await {
+    async fn cache_account(&self, notification: &SignedPart, logged: &LoggedNotification) {
+        let end_user_id = match self.accounts.end_user_for_order(&logged.order_id).await {
             Ok(Some(end_user_id)) => end_user_id,
             Ok(None) => {
-                return debug!(order_id = %event.order_id, "account notification for an order this sidecar did not create; not cached");
+                return debug!(order_id = %logged.order_id, "account notification for an order this sidecar did not create; not cached");
             }
             Err(error) => return warn!(%error, "account cache unavailable"),
         };
@@ -221,7 +226,7 @@ impl Intake {
             last_digits: notified.last_digits,
             verified: notified.verified,
             source: "account_notification".into(),
-            last_seen_ms: event.received_ms,
+            last_seen_ms: logged.received_ms,
         };
         if account.account_id.is_empty() {
             return;
@@ -233,35 +238,35 @@ impl Intake {
 
     /// Whether the notification waits for a subscriber's decision (the rule is in `decisions`;
     /// only a `debit` needs the order looked up).
-    async fn needs_decision(&self, event: &NewEvent) -> Result<bool, store::Error> {
+    async fn needs_decision(&self, logged: &LoggedNotification) -> Result<bool, store::Error> {
         let from_withdraw =
-            event.method == "debit" && self.store.orders.is_withdraw(&event.order_id).await?;
-        Ok(decisions::required(&event.method, from_withdraw))
+            logged.method == "debit" && self.store.orders.is_withdraw(&logged.order_id).await?;
+        Ok(decisions::required(&logged.method, from_withdraw))
     }
 
     async fn await_decision(
         &self,
         notification: &SignedPart,
-        event: &NewEvent,
+        logged: &LoggedNotification,
     ) -> Result<Response<Full<Bytes>>, store::Error> {
         let decision = decisions::wait(
             &self.store.decisions,
-            &event.notification_id,
+            &logged.notification_id,
             self.decision_deadline,
         )
         .await?;
         let decision = match (decision, self.decision_fallback) {
             (Some(decision), _) => decision,
-            (None, DecisionFallback::Answer) => Decision::fallback(&event.method),
+            (None, DecisionFallback::Answer) => Decision::fallback(&logged.method),
             (None, DecisionFallback::Withhold) => {
-                info!(notification_id = %event.notification_id, method = %event.method, "no decision in time; withholding the answer so Trustly resends");
+                info!(notification_id = %logged.notification_id, method = %logged.method, "no decision in time; withholding the answer so Trustly resends");
                 return Ok(text(StatusCode::SERVICE_UNAVAILABLE, "decision pending"));
             }
         };
         let reply = self.sign_decision(notification, &decision).await;
         self.store
             .log
-            .set_reply(&event.notification_id, &reply)
+            .set_reply(&logged.notification_id, &reply)
             .await?;
         Ok(json_ok(reply))
     }

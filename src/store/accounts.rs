@@ -11,9 +11,8 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use hmac::{Hmac, Mac};
-use parking_lot::Mutex;
 
-use super::{Connection, RedisAt};
+use super::{Backend, Connection, Expiring, RedisAt};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -100,25 +99,20 @@ struct Memory {
 
 /// The account cache of the configured backend.
 #[derive(Clone)]
-pub struct AccountCache(Backend);
-
-#[derive(Clone)]
-enum Backend {
-    Memory(Arc<Mutex<Memory>>),
-    Redis { at: RedisAt, order_ttl: Duration },
-}
+pub struct AccountCache(Backend<Memory, Expiring>);
 
 impl AccountCache {
     pub fn memory() -> Self {
-        AccountCache(Backend::Memory(Arc::default()))
+        AccountCache(Backend::memory())
     }
 
-    /// `order_ttl`: how long order → end user links (for `account` notifications) are kept.
+    /// `order_ttl`: how long order → end user links (for `account` notifications) are kept
+    /// (accounts themselves do not expire).
     pub fn redis(conn: Connection, prefix: &str, timeout: Duration, order_ttl: Duration) -> Self {
-        AccountCache(Backend::Redis {
+        AccountCache(Backend::Redis(Expiring {
             at: RedisAt::new(conn, prefix, timeout),
-            order_ttl,
-        })
+            ttl: order_ttl,
+        }))
     }
 
     /// Stores (or refreshes) an account; AccountIDs do not expire at Trustly, nor here.
@@ -141,7 +135,7 @@ impl AccountCache {
                 }
                 Ok(())
             }
-            Backend::Redis { at, .. } => {
+            Backend::Redis(Expiring { at, .. }) => {
                 let json = serde_json::to_string(account)
                     .map_err(|_| Error::Protocol("account encoding"))?;
                 let mut pipe = redis::pipe();
@@ -164,7 +158,7 @@ impl AccountCache {
     pub async fn get(&self, account_id: &str) -> Result<Option<Account>, Error> {
         match &self.0 {
             Backend::Memory(memory) => Ok(memory.lock().latest.get(account_id).cloned()),
-            Backend::Redis { at, .. } => {
+            Backend::Redis(Expiring { at, .. }) => {
                 let json: Option<String> = at
                     .query(&redis::Cmd::get(accounts_key(at, "id", account_id)))
                     .await?;
@@ -182,7 +176,7 @@ impl AccountCache {
                 .get(end_user_id)
                 .map(|accounts| accounts.values().cloned().collect())
                 .unwrap_or_default(),
-            Backend::Redis { at, .. } => {
+            Backend::Redis(Expiring { at, .. }) => {
                 let entries: Vec<String> = at
                     .query(&redis::Cmd::hvals(accounts_key(at, "user", end_user_id)))
                     .await?;
@@ -204,7 +198,7 @@ impl AccountCache {
     pub async fn find(&self, details: &DetailsKey) -> Result<Option<Account>, Error> {
         let id = match &self.0 {
             Backend::Memory(memory) => memory.lock().by_details.get(details).cloned(),
-            Backend::Redis { at, .. } => {
+            Backend::Redis(Expiring { at, .. }) => {
                 at.query(&redis::Cmd::get(accounts_key(at, "details", &details.0)))
                     .await?
             }
@@ -226,8 +220,8 @@ impl AccountCache {
                     .insert(order_id.to_owned(), end_user_id.to_owned());
                 Ok(())
             }
-            Backend::Redis { at, order_ttl } => {
-                let ttl = order_ttl.as_secs().max(1);
+            Backend::Redis(Expiring { at, ttl }) => {
+                let ttl = ttl.as_secs().max(1);
                 at.query(&redis::Cmd::set_ex(
                     accounts_key(at, "order", order_id),
                     end_user_id,
@@ -241,7 +235,7 @@ impl AccountCache {
     pub async fn end_user_for_order(&self, order_id: &str) -> Result<Option<String>, Error> {
         match &self.0 {
             Backend::Memory(memory) => Ok(memory.lock().orders.get(order_id).cloned()),
-            Backend::Redis { at, .. } => {
+            Backend::Redis(Expiring { at, .. }) => {
                 at.query(&redis::Cmd::get(accounts_key(at, "order", order_id)))
                     .await
             }

@@ -4,35 +4,15 @@
 //!
 //! Knows nothing of what a decision means (`notify::decisions` encodes it) nor of gRPC or HTTP.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::collections::HashMap;
 
-use parking_lot::Mutex;
+use super::{Backend, Error, Expiring, redis_ttl_secs};
 
-use super::{Error, RedisAt, connection::Connection, redis_ttl_secs};
-
-/// The decisions of the configured backend. Cloning shares them.
+/// The decisions of the configured backend (on Redis, each kept `ttl`). Cloning shares them.
 #[derive(Clone)]
-pub struct Decisions(Backend);
-
-#[derive(Clone)]
-enum Backend {
-    Memory(Arc<Mutex<HashMap<String, String>>>),
-    Redis { at: RedisAt, retention: Duration },
-}
+pub struct Decisions(pub(super) Backend<HashMap<String, String>, Expiring>);
 
 impl Decisions {
-    pub fn memory() -> Self {
-        Decisions(Backend::Memory(Arc::default()))
-    }
-
-    /// Redis decisions under `prefix`, each kept `retention`.
-    pub fn redis(conn: Connection, prefix: &str, retention: Duration, timeout: Duration) -> Self {
-        Decisions(Backend::Redis {
-            at: RedisAt::new(conn, prefix, timeout),
-            retention,
-        })
-    }
-
     /// Records the (encoded) decision for a notification awaiting one.
     pub async fn set(&self, notification_id: &str, decision: &str) -> Result<(), Error> {
         match &self.0 {
@@ -41,14 +21,10 @@ impl Decisions {
                 decisions.insert(notification_id.to_owned(), decision.to_owned());
                 Ok(())
             }
-            Backend::Redis { at, retention } => {
+            Backend::Redis(Expiring { at, ttl }) => {
                 let key = at.notifications_key("decision", notification_id);
-                at.query(&redis::Cmd::set_ex(
-                    key,
-                    decision,
-                    redis_ttl_secs(*retention),
-                ))
-                .await
+                at.query(&redis::Cmd::set_ex(key, decision, redis_ttl_secs(*ttl)))
+                    .await
             }
         }
     }
@@ -57,7 +33,7 @@ impl Decisions {
     pub async fn get(&self, notification_id: &str) -> Result<Option<String>, Error> {
         match &self.0 {
             Backend::Memory(decisions) => Ok(decisions.lock().get(notification_id).cloned()),
-            Backend::Redis { at, .. } => {
+            Backend::Redis(Expiring { at, .. }) => {
                 let key = at.notifications_key("decision", notification_id);
                 at.query(&redis::Cmd::get(key)).await
             }

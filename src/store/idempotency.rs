@@ -9,13 +9,12 @@
 //! - `InProgress`: another call holds the lease.
 //! - `Reused`: the key was used for a different request.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
 use bytes::Bytes;
-use parking_lot::Mutex;
 use redis::Script;
 
-use super::{Connection, RedisAt};
+use super::{Backend, Connection, RedisAt};
 use serde::{Deserialize, Serialize};
 
 use super::{Error, now_ms};
@@ -100,13 +99,7 @@ return 1
 
 /// The idempotency store of the configured backend.
 #[derive(Clone)]
-pub struct Idempotency(Backend);
-
-#[derive(Clone)]
-enum Backend {
-    Memory(Arc<Mutex<MemoryRecords>>),
-    Redis(RedisAt),
-}
+pub struct Idempotency(Backend<MemoryRecords>);
 
 /// How often the memory backend drops expired records. Sweeping on every call made each call
 /// O(records) (it showed up as 8% of a core in the gateway benchmark); expired records are ignored
@@ -179,7 +172,7 @@ impl Scope<'_> {
 
 impl Idempotency {
     pub fn memory() -> Self {
-        Idempotency(Backend::Memory(Arc::default()))
+        Idempotency(Backend::memory())
     }
 
     /// Redis records under `prefix`, on the shared connection of the notification log.

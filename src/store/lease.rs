@@ -6,35 +6,17 @@
 
 use std::{
     collections::HashMap,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
-use parking_lot::Mutex;
+use super::{Backend, Error};
 
-use super::{Error, RedisAt, connection::Connection};
-
-/// The leases of the configured backend. Cloning shares them.
+/// The leases of the configured backend (in memory: when each named turn may be taken again).
+/// Cloning shares them.
 #[derive(Clone)]
-pub struct Lease(Backend);
-
-#[derive(Clone)]
-enum Backend {
-    /// When each named turn may be taken again.
-    Memory(Arc<Mutex<HashMap<String, Instant>>>),
-    Redis(RedisAt),
-}
+pub struct Lease(pub(super) Backend<HashMap<String, Instant>>);
 
 impl Lease {
-    pub fn memory() -> Self {
-        Lease(Backend::Memory(Arc::default()))
-    }
-
-    /// Redis leases under `prefix`.
-    pub fn redis(conn: Connection, prefix: &str, timeout: Duration) -> Self {
-        Lease(Backend::Redis(RedisAt::new(conn, prefix, timeout)))
-    }
-
     /// `true` for exactly one caller per `period` among every replica sharing the store.
     pub async fn take_turn(&self, name: &str, period: Duration) -> Result<bool, Error> {
         match &self.0 {

@@ -14,9 +14,9 @@ use bytes::Bytes;
 
 use super::{Error, connection::Connection, orders::MessageIndex};
 
-/// A verified notification to append.
+/// A verified notification as the log keeps it: what every event carries, new or stored.
 #[derive(Clone, Debug, PartialEq)]
-pub struct NewEvent {
+pub struct Notification {
     pub notification_id: String,
     pub method: String,
     pub order_id: String,
@@ -25,6 +25,12 @@ pub struct NewEvent {
     pub received_ms: u64,
     /// The notification exactly as Trustly sent it (the verified raw JSON).
     pub body: Bytes,
+}
+
+/// A verified notification to append.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    pub notification: Notification,
     /// Whether its answer waits for a subscriber's decision (decided once, at intake).
     pub decision_required: bool,
 }
@@ -34,17 +40,30 @@ pub struct NewEvent {
 pub struct Event {
     /// The log's id (Redis stream id form `<ms>-<seq>`): stable, ordered, and a cursor.
     pub id: String,
-    pub notification_id: String,
-    pub method: String,
-    pub order_id: String,
-    pub message_id: String,
-    pub received_ms: u64,
-    pub body: Bytes,
+    pub notification: Notification,
     /// How many times it has been handed to a subscriber of this group (1 on first delivery).
     pub delivery_count: u64,
     /// Whether its answer waits for a subscriber's decision, as decided at intake; `None` for an
     /// event stored before the flag was (the reader then applies the rule itself).
     pub decision_required: Option<bool>,
+}
+
+/// Who reads events and how many: a consumer of a group, taking at most `count` at a time.
+#[derive(Clone, Copy, Debug)]
+pub struct Reader<'a> {
+    pub group: &'a str,
+    pub consumer: &'a str,
+    pub count: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(group: &'a str, consumer: &'a str, count: usize) -> Self {
+        Self {
+            group,
+            consumer,
+            count,
+        }
+    }
 }
 
 /// What recording a notification did.
@@ -173,30 +192,23 @@ impl Log {
         on_backend!(self, log => log.join(group, start))
     }
 
-    /// Up to `count` events never delivered to `group`, waiting at most `block` for the first.
-    pub async fn read_new(
-        &self,
-        group: &str,
-        consumer: &str,
-        count: usize,
-        block: Duration,
-    ) -> Result<Vec<Event>, Error> {
+    /// Events never delivered to the reader's group, waiting at most `block` for the first (Redis
+    /// does not wait: its readers poll).
+    pub async fn read_new(&self, reader: Reader<'_>, block: Duration) -> Result<Vec<Event>, Error> {
         match &self.0 {
-            Backend::Memory(log) => Ok(log.read_new(group, consumer, count, block).await),
-            Backend::Redis(log) => log.read_new(group, consumer, count, block).await,
+            Backend::Memory(log) => Ok(log.read_new(reader, block).await),
+            Backend::Redis(log) => log.read_new(reader).await,
         }
     }
 
-    /// Takes over up to `count` events of `group` delivered but not acknowledged for `idle`
-    /// (to any consumer), counting the new delivery.
+    /// Takes over events of the reader's group delivered but not acknowledged for `idle` (to any
+    /// consumer), counting the new delivery.
     pub async fn claim_stale(
         &self,
-        group: &str,
-        consumer: &str,
+        reader: Reader<'_>,
         idle: Duration,
-        count: usize,
     ) -> Result<Vec<Event>, Error> {
-        on_backend!(self, log => log.claim_stale(group, consumer, idle, count))
+        on_backend!(self, log => log.claim_stale(reader, idle))
     }
 
     /// Acknowledges an event for `group`; `false` if it was not pending.

@@ -5,12 +5,11 @@
 //! - `Cached`: the turn is taken: here is the last answer and when it was received.
 //! - `Pending`: the turn is taken and no answer has been stored yet (the first call is in flight).
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
-use parking_lot::Mutex;
 use redis::Script;
 
-use super::{Connection, Error, RedisAt, now_ms};
+use super::{Backend, Error, RedisAt, now_ms};
 
 /// What a poll may do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,7 +54,7 @@ return 1
 ";
 
 #[derive(Clone, Debug, Default)]
-struct Record {
+pub(super) struct Record {
     turn_until: u64,
     expires: u64,
     last: Option<(String, u64)>,
@@ -63,24 +62,9 @@ struct Record {
 
 /// The poll records of the configured backend.
 #[derive(Clone)]
-pub struct Polls(Backend);
-
-#[derive(Clone)]
-enum Backend {
-    Memory(Arc<Mutex<HashMap<String, Record>>>),
-    Redis(RedisAt),
-}
+pub struct Polls(pub(super) Backend<HashMap<String, Record>>);
 
 impl Polls {
-    pub fn memory() -> Self {
-        Polls(Backend::Memory(Arc::default()))
-    }
-
-    /// Redis records under `prefix`, on the shared connection of the notification log.
-    pub fn redis(conn: Connection, prefix: &str, timeout: Duration) -> Self {
-        Polls(Backend::Redis(RedisAt::new(conn, prefix, timeout)))
-    }
-
     /// Takes the turn of `name` for `window`, or says what the last answer was.
     pub async fn begin(&self, name: &str, window: Duration) -> Result<PollBegin, Error> {
         let now = now_ms();
@@ -173,7 +157,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_call_per_window_then_the_last_answer() {
-        let polls = Polls::memory();
+        let polls = Polls(Backend::memory());
         let window = Duration::from_secs(60);
         assert_eq!(
             polls.begin("Balance", window).await.unwrap(),

@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use trustly_sidecar::store::{GroupBacklog, NewEvent, Recorded, Start, Store};
+use trustly_sidecar::store::{
+    GroupBacklog, NewEvent, Reader, Recorded, Start, Store, log::Notification,
+};
 
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -27,18 +29,23 @@ async fn logs() -> Vec<(&'static str, Store)> {
 
 fn event(notification_id: &str, received_ms: u64) -> NewEvent {
     NewEvent {
-        notification_id: notification_id.into(),
-        method: "credit".into(),
-        order_id: "123".into(),
-        message_id: "m".into(),
-        received_ms,
-        body: Bytes::from(format!("{{\"n\":\"{notification_id}\"}}")),
+        notification: Notification {
+            notification_id: notification_id.into(),
+            method: "credit".into(),
+            order_id: "123".into(),
+            message_id: "m".into(),
+            received_ms,
+            body: Bytes::from(format!("{{\"n\":\"{notification_id}\"}}")),
+        },
         decision_required: false,
     }
 }
 
 fn ids(events: &[trustly_sidecar::store::Event]) -> Vec<&str> {
-    events.iter().map(|e| e.notification_id.as_str()).collect()
+    events
+        .iter()
+        .map(|e| e.notification.notification_id.as_str())
+        .collect()
 }
 
 #[tokio::test]
@@ -96,12 +103,12 @@ async fn groups_each_get_every_event_and_consumers_share_a_group() {
         }
         let a1 = log
             .log
-            .read_new("a", "c1", 2, Duration::ZERO)
+            .read_new(Reader::new("a", "c1", 2), Duration::ZERO)
             .await
             .unwrap();
         let a2 = log
             .log
-            .read_new("a", "c2", 10, Duration::ZERO)
+            .read_new(Reader::new("a", "c2", 10), Duration::ZERO)
             .await
             .unwrap();
         assert_eq!(
@@ -111,7 +118,7 @@ async fn groups_each_get_every_event_and_consumers_share_a_group() {
         );
         let b = log
             .log
-            .read_new("b", "c1", 10, Duration::ZERO)
+            .read_new(Reader::new("b", "c1", 10), Duration::ZERO)
             .await
             .unwrap();
         assert_eq!(
@@ -121,7 +128,7 @@ async fn groups_each_get_every_event_and_consumers_share_a_group() {
         );
         assert!(
             log.log
-                .read_new("a", "c1", 10, Duration::ZERO)
+                .read_new(Reader::new("a", "c1", 10), Duration::ZERO)
                 .await
                 .unwrap()
                 .is_empty(),
@@ -145,7 +152,7 @@ async fn unacknowledged_events_are_redelivered_then_dead_lettered_and_replayable
             .unwrap();
         let first = log
             .log
-            .read_new("g", "c1", 10, Duration::ZERO)
+            .read_new(Reader::new("g", "c1", 10), Duration::ZERO)
             .await
             .unwrap();
         assert!(log.log.ack("g", &first[0].id).await.unwrap(), "{name}");
@@ -156,7 +163,7 @@ async fn unacknowledged_events_are_redelivered_then_dead_lettered_and_replayable
 
         assert!(
             log.log
-                .claim_stale("g", "c2", Duration::from_secs(60), 10)
+                .claim_stale(Reader::new("g", "c2", 10), Duration::from_secs(60))
                 .await
                 .unwrap()
                 .is_empty(),
@@ -165,12 +172,12 @@ async fn unacknowledged_events_are_redelivered_then_dead_lettered_and_replayable
         tokio::time::sleep(Duration::from_millis(30)).await;
         let again = log
             .log
-            .claim_stale("g", "c2", Duration::from_millis(20), 10)
+            .claim_stale(Reader::new("g", "c2", 10), Duration::from_millis(20))
             .await
             .unwrap();
         assert_eq!(ids(&again), ["n2"], "{name}: only the unacknowledged one");
         assert_eq!(again[0].delivery_count, 2, "{name}");
-        assert_eq!(again[0].body, first[1].body);
+        assert_eq!(again[0].notification.body, first[1].notification.body);
 
         log.log.dead_letter("g", &again[0]).await.unwrap();
         let dead = log.log.dead_letters("g", 10).await.unwrap();
@@ -178,7 +185,7 @@ async fn unacknowledged_events_are_redelivered_then_dead_lettered_and_replayable
         tokio::time::sleep(Duration::from_millis(30)).await;
         assert!(
             log.log
-                .claim_stale("g", "c2", Duration::from_millis(20), 10)
+                .claim_stale(Reader::new("g", "c2", 10), Duration::from_millis(20))
                 .await
                 .unwrap()
                 .is_empty(),
@@ -195,7 +202,7 @@ async fn unacknowledged_events_are_redelivered_then_dead_lettered_and_replayable
         );
         let replayed = log
             .log
-            .claim_stale("g", "c3", Duration::from_millis(20), 10)
+            .claim_stale(Reader::new("g", "c3", 10), Duration::from_millis(20))
             .await
             .unwrap();
         assert_eq!(ids(&replayed), ["n2"], "{name}: pending again");
@@ -236,7 +243,7 @@ async fn start_positions() {
             let log = log.clone();
             async move {
                 log.log
-                    .read_new(group, "c", 10, Duration::ZERO)
+                    .read_new(Reader::new(group, "c", 10), Duration::ZERO)
                     .await
                     .unwrap()
             }
@@ -266,12 +273,12 @@ async fn the_decision_flag_set_at_intake_is_stored_with_the_event() {
         log.log.record(&event("plain", 1_001), None).await.unwrap();
         let read = log
             .log
-            .read_new("d", "c", 10, Duration::from_millis(10))
+            .read_new(Reader::new("d", "c", 10), Duration::from_millis(10))
             .await
             .unwrap();
         let flags: Vec<_> = read
             .iter()
-            .map(|e| (e.notification_id.as_str(), e.decision_required))
+            .map(|e| (e.notification.notification_id.as_str(), e.decision_required))
             .collect();
         assert_eq!(
             flags,
@@ -337,7 +344,7 @@ async fn backlogs_count_undelivered_and_unacknowledged_events_per_group() {
             .unwrap();
         let read = log
             .log
-            .read_new("reading", "c1", 2, Duration::from_millis(10))
+            .read_new(Reader::new("reading", "c1", 2), Duration::from_millis(10))
             .await
             .unwrap();
         log.log.ack("reading", &read[0].id).await.unwrap();

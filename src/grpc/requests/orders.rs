@@ -1,5 +1,5 @@
 //! Requests that open or act on an order: deposits, withdrawals, refunds, payouts, accounts and
-//! charges.
+//! charges, and the merchant's own settlement.
 
 use std::collections::HashMap;
 
@@ -11,7 +11,7 @@ use super::{
 use crate::{
     grpc::{Error, validate::Check},
     pb,
-    trustly::methods::{self as m, Method, OrderId},
+    trustly::methods::{self as m, Method},
 };
 
 pub fn deposit(r: pb::DepositRequest, d: &Defaults) -> Result<Prepared, Error> {
@@ -163,35 +163,23 @@ fn prepare_keyed<M: Method>(
     prepare(c, method, extra, ExtraTarget::Attributes, Some(key))
 }
 
-/// ApproveWithdrawal, DenyWithdrawal and CancelCharge: an idempotency key and an OrderID.
-fn order_action<M: Method>(
-    request_id: &str,
-    order_id: &str,
-    extra: HashMap<String, String>,
-    build: impl FnOnce(OrderId) -> M,
-) -> Result<Prepared, Error> {
-    let mut c = Check::default();
-    let key = c.key("request_id", request_id);
-    let method = c.order_id("order_id", order_id).map(build);
-    prepare(c, method, extra, ExtraTarget::Data, Some(key))
+/// ApproveWithdrawal, DenyWithdrawal and CancelCharge: an idempotency key and an OrderID, each
+/// request checked and prepared alike.
+macro_rules! order_actions {
+    ($($name:ident($request:ident) -> $method:ident;)+) => {$(
+        pub fn $name(r: pb::$request) -> Result<Prepared, Error> {
+            let mut c = Check::default();
+            let key = c.key("request_id", &r.request_id);
+            let method = c.order_id("order_id", &r.order_id).map(m::$method::from);
+            prepare(c, method, r.extra_attributes, ExtraTarget::Data, Some(key))
+        }
+    )+};
 }
 
-pub fn approve_withdrawal(r: pb::ApproveWithdrawalRequest) -> Result<Prepared, Error> {
-    order_action(
-        &r.request_id,
-        &r.order_id,
-        r.extra_attributes,
-        m::ApproveWithdrawal::from,
-    )
-}
-
-pub fn deny_withdrawal(r: pb::DenyWithdrawalRequest) -> Result<Prepared, Error> {
-    order_action(
-        &r.request_id,
-        &r.order_id,
-        r.extra_attributes,
-        m::DenyWithdrawal::from,
-    )
+order_actions! {
+    approve_withdrawal(ApproveWithdrawalRequest) -> ApproveWithdrawal;
+    deny_withdrawal(DenyWithdrawalRequest) -> DenyWithdrawal;
+    cancel_charge(CancelChargeRequest) -> CancelCharge;
 }
 
 pub fn register_account(r: pb::RegisterAccountRequest) -> Result<Prepared, Error> {
@@ -214,7 +202,7 @@ pub fn register_account(r: pb::RegisterAccountRequest) -> Result<Prepared, Error
 pub fn account_payout(r: pb::AccountPayoutRequest, d: &Defaults) -> Result<Prepared, Error> {
     let (mut c, message_id, notification_url) = opening(&r.message_id, &r.notification_url, d);
     let account_id = c.required("account_id", &r.account_id);
-    let end_user_id = c.required("end_user_id", &r.end_user_id);
+    let opening = end_user(&mut c, notification_url, &r.end_user_id, &message_id);
     let money = c.money("amount", r.amount.as_ref());
     let attributes = payout(
         &mut c,
@@ -223,11 +211,6 @@ pub fn account_payout(r: pb::AccountPayoutRequest, d: &Defaults) -> Result<Prepa
         r.psp_merchant.as_ref(),
         r.sender_information.as_ref(),
     );
-    let opening = m::Opening {
-        notification_url,
-        end_user_id,
-        message_id: message_id.clone(),
-    };
     let method = money.map(|(amount, currency)| m::AccountPayout {
         opening,
         account_id,
@@ -269,7 +252,7 @@ pub fn register_account_payout(
 pub fn charge(r: pb::ChargeRequest, d: &Defaults) -> Result<Prepared, Error> {
     let (mut c, message_id, notification_url) = opening(&r.message_id, &r.notification_url, d);
     let account_id = c.required("account_id", &r.account_id);
-    let end_user_id = c.required("end_user_id", &r.end_user_id);
+    let opening = end_user(&mut c, notification_url, &r.end_user_id, &message_id);
     let money = c.money("amount", r.amount.as_ref());
     let attributes = m::ChargeAttributes {
         shopper_statement: c.required("shopper_statement", &r.shopper_statement),
@@ -278,11 +261,6 @@ pub fn charge(r: pb::ChargeRequest, d: &Defaults) -> Result<Prepared, Error> {
         external_reference: c.optional("external_reference", &r.external_reference),
         psp: psp(&mut c, r.psp_merchant.as_ref()),
         extra: m::Extra::new(),
-    };
-    let opening = m::Opening {
-        notification_url,
-        end_user_id,
-        message_id: message_id.clone(),
     };
     let method = money.map(|(amount, currency)| m::Charge {
         account_id,
@@ -294,11 +272,22 @@ pub fn charge(r: pb::ChargeRequest, d: &Defaults) -> Result<Prepared, Error> {
     prepare_keyed(c, method, r.extra_attributes, message_id)
 }
 
-pub fn cancel_charge(r: pb::CancelChargeRequest) -> Result<Prepared, Error> {
-    order_action(
-        &r.request_id,
-        &r.order_id,
+pub fn merchant_settlement(r: pb::MerchantSettlementRequest) -> Result<Prepared, Error> {
+    let mut c = Check::default();
+    let message_id = c.key("message_id", &r.message_id);
+    let method = c
+        .money("amount", r.amount.as_ref())
+        .map(|(amount, currency)| m::MerchantSettlement {
+            message_id: message_id.clone(),
+            amount,
+            currency,
+            extra: m::Extra::new(),
+        });
+    prepare(
+        c,
+        method,
         r.extra_attributes,
-        m::CancelCharge::from,
+        ExtraTarget::Data,
+        Some(message_id),
     )
 }

@@ -1,5 +1,4 @@
-//! Requests that read: withdrawals, balance, ledger, settlement report, and the merchant's own
-//! settlement.
+//! Requests that read: withdrawals, balance, ledger and settlement report.
 
 use std::collections::HashMap;
 
@@ -7,25 +6,25 @@ use super::{ExtraTarget, Prepared, prepare};
 use crate::{
     grpc::{Error, validate::Check},
     pb,
-    trustly::methods as m,
+    trustly::methods::{self as m, Method},
 };
+
+/// Prepares a read: it has no idempotency key (reading again is harmless) and its request no
+/// `extra_attributes` (so where they would go does not matter).
+fn prepare_read<M: Method>(c: Check, method: Option<M>) -> Result<Prepared, Error> {
+    prepare(c, method, HashMap::new(), ExtraTarget::Data, None)
+}
 
 pub fn get_withdrawals(r: pb::GetWithdrawalsRequest) -> Result<Prepared, Error> {
     let mut c = Check::default();
     let method = c
         .order_id("order_id", &r.order_id)
         .map(m::GetWithdrawals::from);
-    prepare(c, method, HashMap::new(), ExtraTarget::Data, None)
+    prepare_read(c, method)
 }
 
 pub fn balance(_: pb::BalanceRequest) -> Result<Prepared, Error> {
-    prepare(
-        Check::default(),
-        Some(m::Balance::default()),
-        HashMap::new(),
-        ExtraTarget::Data,
-        None,
-    )
+    prepare_read(Check::default(), Some(m::Balance::default()))
 }
 
 pub fn account_ledger(r: pb::AccountLedgerRequest) -> Result<Prepared, Error> {
@@ -44,7 +43,7 @@ pub fn account_ledger(r: pb::AccountLedgerRequest) -> Result<Prepared, Error> {
         currency,
         extra: m::Extra::new(),
     });
-    prepare(c, method, HashMap::new(), ExtraTarget::Data, None)
+    prepare_read(c, method)
 }
 
 pub fn settlement_report(r: pb::SettlementReportRequest) -> Result<Prepared, Error> {
@@ -56,25 +55,5 @@ pub fn settlement_report(r: pb::SettlementReportRequest) -> Result<Prepared, Err
         currency,
         attributes: m::SettlementReportAttributes::default(),
     });
-    prepare(c, method, HashMap::new(), ExtraTarget::Attributes, None)
-}
-
-pub fn merchant_settlement(r: pb::MerchantSettlementRequest) -> Result<Prepared, Error> {
-    let mut c = Check::default();
-    let message_id = c.key("message_id", &r.message_id);
-    let method = c
-        .money("amount", r.amount.as_ref())
-        .map(|(amount, currency)| m::MerchantSettlement {
-            message_id: message_id.clone(),
-            amount,
-            currency,
-            extra: m::Extra::new(),
-        });
-    prepare(
-        c,
-        method,
-        r.extra_attributes,
-        ExtraTarget::Data,
-        Some(message_id),
-    )
+    prepare_read(c, method)
 }

@@ -11,7 +11,7 @@ use std::{
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::{Event, GroupBacklog, NewEvent, Recorded, Start};
+use super::{Event, GroupBacklog, NewEvent, Reader, Recorded, Start};
 use crate::store::orders::MessageIndex;
 
 /// Events kept before the oldest are dropped: a memory bound for a long-running sandbox.
@@ -72,27 +72,28 @@ impl Log {
     }
 
     pub(super) fn record(&self, event: &NewEvent, reply: Option<&Bytes>) -> Recorded {
+        let n = &event.notification;
         let mut inner = self.inner.lock();
-        if let Some(reply) = inner.replies.get(&event.notification_id) {
+        if let Some(reply) = inner.replies.get(&n.notification_id) {
             return Recorded::Duplicate {
                 reply: reply.clone(),
             };
         }
-        let id = if event.received_ms > inner.last_id.0 {
-            Id(event.received_ms, 0)
+        let id = if n.received_ms > inner.last_id.0 {
+            Id(n.received_ms, 0)
         } else {
             Id(inner.last_id.0, inner.last_id.1 + 1)
         };
         inner.last_id = id;
         inner.events.insert(id, event.clone());
-        if !event.message_id.is_empty() && !event.order_id.is_empty() {
+        if !n.message_id.is_empty() && !n.order_id.is_empty() {
             self.messages
                 .lock()
-                .insert(event.message_id.clone(), event.order_id.clone());
+                .insert(n.message_id.clone(), n.order_id.clone());
         }
         inner
             .replies
-            .insert(event.notification_id.clone(), reply.cloned());
+            .insert(n.notification_id.clone(), reply.cloned());
         while inner.events.len() > MAX_EVENTS {
             inner.events.pop_first();
         }
@@ -133,18 +134,12 @@ impl Log {
             .last_delivered = position;
     }
 
-    pub(super) async fn read_new(
-        &self,
-        group: &str,
-        consumer: &str,
-        count: usize,
-        block: Duration,
-    ) -> Vec<Event> {
+    pub(super) async fn read_new(&self, reader: Reader<'_>, block: Duration) -> Vec<Event> {
         let deadline = tokio::time::Instant::now() + block;
         loop {
             // Registered before looking, so an append between the look and the wait wakes us.
             let mut appended = self.appends.watch();
-            let events = self.take_new(group, consumer, count);
+            let events = self.take_new(reader);
             if !events.is_empty() {
                 return events;
             }
@@ -157,16 +152,16 @@ impl Log {
         }
     }
 
-    fn take_new(&self, group: &str, consumer: &str, count: usize) -> Vec<Event> {
+    fn take_new(&self, reader: Reader<'_>) -> Vec<Event> {
         let mut inner = self.inner.lock();
         let Inner { events, groups, .. } = &mut *inner;
-        let group = groups.entry(group.to_owned()).or_default();
+        let group = groups.entry(reader.group.to_owned()).or_default();
         let fresh: Vec<(Id, NewEvent)> = events
             .range((
                 std::ops::Bound::Excluded(group.last_delivered),
                 std::ops::Bound::Unbounded,
             ))
-            .take(count)
+            .take(reader.count)
             .map(|(id, event)| (*id, event.clone()))
             .collect();
         fresh
@@ -176,7 +171,7 @@ impl Log {
                 group.pending.insert(
                     id,
                     Pending {
-                        consumer: consumer.to_owned(),
+                        consumer: reader.consumer.to_owned(),
                         deliveries: 1,
                         since: Instant::now(),
                     },
@@ -186,16 +181,10 @@ impl Log {
             .collect()
     }
 
-    pub(super) fn claim_stale(
-        &self,
-        group: &str,
-        consumer: &str,
-        idle: Duration,
-        count: usize,
-    ) -> Vec<Event> {
+    pub(super) fn claim_stale(&self, reader: Reader<'_>, idle: Duration) -> Vec<Event> {
         let mut inner = self.inner.lock();
         let Inner { events, groups, .. } = &mut *inner;
-        let Some(group) = groups.get_mut(group) else {
+        let Some(group) = groups.get_mut(reader.group) else {
             return Vec::new();
         };
         let now = Instant::now();
@@ -204,7 +193,7 @@ impl Log {
             .iter()
             .filter(|(_, p)| now.duration_since(p.since) >= idle)
             .map(|(id, _)| *id)
-            .take(count)
+            .take(reader.count)
             .collect();
         let mut claimed = Vec::new();
         for id in stale {
@@ -214,7 +203,7 @@ impl Log {
             };
             if let Some(pending) = group.pending.get_mut(&id) {
                 pending.deliveries += 1;
-                pending.consumer = consumer.to_owned();
+                pending.consumer = reader.consumer.to_owned();
                 pending.since = now;
                 claimed.push(stored(id, event.clone(), pending.deliveries));
             }
@@ -305,12 +294,7 @@ impl Log {
 fn stored(id: Id, event: NewEvent, delivery_count: u64) -> Event {
     Event {
         id: id.render(),
-        notification_id: event.notification_id,
-        method: event.method,
-        order_id: event.order_id,
-        message_id: event.message_id,
-        received_ms: event.received_ms,
-        body: event.body,
+        notification: event.notification,
         delivery_count,
         decision_required: Some(event.decision_required),
     }

@@ -9,7 +9,7 @@ use std::{collections::HashMap, time::Duration};
 use bytes::Bytes;
 use redis::{AsyncCommands, Script, Value};
 
-use super::{Event, GroupBacklog, NewEvent, Recorded, Start};
+use super::{Event, GroupBacklog, NewEvent, Reader, Recorded, Start};
 mod entries;
 
 use entries::{
@@ -100,12 +100,19 @@ impl Log {
         bounded(self.timeout, call).await
     }
 
+    /// Runs one command on the shared connection, bounded by the timeout.
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, Error> {
+        let mut conn = self.conn.clone();
+        self.bounded(cmd.query_async(&mut conn)).await
+    }
+
     pub(super) async fn record(
         &self,
         event: &NewEvent,
         reply: Option<&Bytes>,
     ) -> Result<Recorded, Error> {
-        let min_id = event
+        let n = &event.notification;
+        let min_id = n
             .received_ms
             .saturating_sub(self.retention.as_millis() as u64);
         let mut stored_reply = Vec::with_capacity(reply.map_or(1, |r| r.len() + 1));
@@ -120,16 +127,16 @@ impl Log {
         let mut invocation = script.prepare_invoke();
         invocation
             .key(self.keys.stream())
-            .key(self.keys.reply(&event.notification_id))
-            .key(self.keys.message(&event.message_id))
+            .key(self.keys.reply(&n.notification_id))
+            .key(self.keys.message(&n.message_id))
             .arg(min_id)
             .arg(self.retention.as_secs().max(1))
-            .arg(&event.notification_id)
-            .arg(&event.method)
-            .arg(&event.order_id)
-            .arg(&event.message_id)
-            .arg(event.received_ms)
-            .arg(event.body.as_ref())
+            .arg(&n.notification_id)
+            .arg(&n.method)
+            .arg(&n.order_id)
+            .arg(&n.message_id)
+            .arg(n.received_ms)
+            .arg(n.body.as_ref())
             .arg(stored_reply)
             .arg(if event.decision_required { "1" } else { "0" });
         let mut conn = self.conn.clone();
@@ -188,14 +195,12 @@ impl Log {
             Ok(()) => Ok(()),
             Err(error) if error.code() == Some("BUSYGROUP") => {
                 if reposition {
-                    let mut conn = self.conn.clone();
-                    self.bounded(
+                    self.query::<()>(
                         redis::cmd("XGROUP")
                             .arg("SETID")
                             .arg(self.keys.stream())
                             .arg(group)
-                            .arg(&create_at)
-                            .query_async::<()>(&mut conn),
+                            .arg(&create_at),
                     )
                     .await?;
                 }
@@ -207,26 +212,18 @@ impl Log {
 
     /// Non-blocking read: a blocking XREADGROUP would stall the shared multiplexed connection, so
     /// callers poll (see `notify::hub`).
-    pub(super) async fn read_new(
-        &self,
-        group: &str,
-        consumer: &str,
-        count: usize,
-        _block: Duration,
-    ) -> Result<Vec<Event>, Error> {
-        let mut conn = self.conn.clone();
+    pub(super) async fn read_new(&self, reader: Reader<'_>) -> Result<Vec<Event>, Error> {
         let reply: Value = self
-            .bounded(
+            .query(
                 redis::cmd("XREADGROUP")
                     .arg("GROUP")
-                    .arg(group)
-                    .arg(consumer)
+                    .arg(reader.group)
+                    .arg(reader.consumer)
                     .arg("COUNT")
-                    .arg(count)
+                    .arg(reader.count)
                     .arg("STREAMS")
                     .arg(self.keys.stream())
-                    .arg(">")
-                    .query_async(&mut conn),
+                    .arg(">"),
             )
             .await?;
         // XREADGROUP: nil, or [[stream, [[id, [field, value, ...]], ...]]].
@@ -251,23 +248,19 @@ impl Log {
 
     pub(super) async fn claim_stale(
         &self,
-        group: &str,
-        consumer: &str,
+        reader: Reader<'_>,
         idle: Duration,
-        count: usize,
     ) -> Result<Vec<Event>, Error> {
-        let mut conn = self.conn.clone();
         let reply: Value = self
-            .bounded(
+            .query(
                 redis::cmd("XAUTOCLAIM")
                     .arg(self.keys.stream())
-                    .arg(group)
-                    .arg(consumer)
+                    .arg(reader.group)
+                    .arg(reader.consumer)
                     .arg(idle.as_millis() as u64)
                     .arg("0-0")
                     .arg("COUNT")
-                    .arg(count)
-                    .query_async(&mut conn),
+                    .arg(reader.count),
             )
             .await?;
         // XAUTOCLAIM: [next-id, [[id, fields], ...], [deleted ids]].
@@ -285,23 +278,21 @@ impl Log {
             let Some(mut event) = parse_entry(entry, 0) else {
                 continue;
             };
-            event.delivery_count = self.delivery_count(group, &event.id).await?;
+            event.delivery_count = self.delivery_count(reader.group, &event.id).await?;
             claimed.push(event);
         }
         Ok(claimed)
     }
 
     async fn delivery_count(&self, group: &str, event_id: &str) -> Result<u64, Error> {
-        let mut conn = self.conn.clone();
         let reply: Value = self
-            .bounded(
+            .query(
                 redis::cmd("XPENDING")
                     .arg(self.keys.stream())
                     .arg(group)
                     .arg(event_id)
                     .arg(event_id)
-                    .arg(1)
-                    .query_async(&mut conn),
+                    .arg(1),
             )
             .await?;
         // [[id, consumer, idle-ms, deliveries]]
@@ -367,9 +358,8 @@ impl Log {
             return Ok(false);
         }
         // Pending again, marked long idle with no deliveries: the next claim hands it out at once.
-        let mut conn = self.conn.clone();
         let _: Value = self
-            .bounded(
+            .query(
                 redis::cmd("XCLAIM")
                     .arg(self.keys.stream())
                     .arg(group)
@@ -381,22 +371,15 @@ impl Log {
                     .arg("RETRYCOUNT")
                     .arg(0)
                     .arg("FORCE")
-                    .arg("JUSTID")
-                    .query_async(&mut conn),
+                    .arg("JUSTID"),
             )
             .await?;
         Ok(true)
     }
 
     pub(super) async fn backlogs(&self) -> Result<Vec<GroupBacklog>, Error> {
-        let mut conn = self.conn.clone();
         let reply = self
-            .bounded(
-                redis::cmd("XINFO")
-                    .arg("GROUPS")
-                    .arg(self.keys.stream())
-                    .query_async::<Value>(&mut conn),
-            )
+            .query::<Value>(redis::cmd("XINFO").arg("GROUPS").arg(self.keys.stream()))
             .await;
         let groups = match reply {
             Ok(Value::Array(groups)) => groups,
@@ -411,9 +394,6 @@ impl Log {
     }
 
     pub(super) async fn ping(&self) -> Result<(), Error> {
-        let mut conn = self.conn.clone();
-        self.bounded(redis::cmd("PING").query_async::<String>(&mut conn))
-            .await
-            .map(|_| ())
+        self.query::<String>(&redis::cmd("PING")).await.map(|_| ())
     }
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use redis::Value;
 
-use super::super::{Event, GroupBacklog};
+use super::super::{Event, GroupBacklog, Notification};
 
 /// One group of `XINFO GROUPS` (a flat name/value array in RESP2, a map in RESP3).
 pub(super) fn parse_group_info(group: Value) -> Option<GroupBacklog> {
@@ -72,12 +72,14 @@ pub(super) fn parse_entry(entry: Value, delivery_count: u64) -> Option<Event> {
     };
     Some(Event {
         id,
-        notification_id: field("notificationid"),
-        method: field("method"),
-        order_id: field("orderid"),
-        message_id: field("messageid"),
-        received_ms: field("received").parse().unwrap_or(0),
-        body: Bytes::from(map.get("body").cloned().unwrap_or_default()),
+        notification: Notification {
+            notification_id: field("notificationid"),
+            method: field("method"),
+            order_id: field("orderid"),
+            message_id: field("messageid"),
+            received_ms: field("received").parse().unwrap_or(0),
+            body: Bytes::from(map.get("body").cloned().unwrap_or_default()),
+        },
         delivery_count,
         decision_required: map.get("decision").map(|flag| flag.as_slice() == b"1"),
     })
@@ -97,14 +99,15 @@ fn text(value: Value) -> Option<String> {
 
 /// Dead letters are kept as JSON objects in a hash keyed by event id.
 pub(super) fn encode_event(event: &Event) -> Vec<u8> {
+    let n = &event.notification;
     serde_json::to_vec(&serde_json::json!({
         "id": event.id,
-        "notificationid": event.notification_id,
-        "method": event.method,
-        "orderid": event.order_id,
-        "messageid": event.message_id,
-        "received": event.received_ms,
-        "body": String::from_utf8_lossy(&event.body),
+        "notificationid": n.notification_id,
+        "method": n.method,
+        "orderid": n.order_id,
+        "messageid": n.message_id,
+        "received": n.received_ms,
+        "body": String::from_utf8_lossy(&n.body),
         "deliveries": event.delivery_count,
         "decision": event.decision_required,
     }))
@@ -123,12 +126,14 @@ pub(super) fn decode_event(bytes: &[u8]) -> Option<Event> {
     let number = |name: &str| value.get(name).and_then(|v| v.as_u64()).unwrap_or_default();
     Some(Event {
         id: text("id"),
-        notification_id: text("notificationid"),
-        method: text("method"),
-        order_id: text("orderid"),
-        message_id: text("messageid"),
-        received_ms: number("received"),
-        body: Bytes::from(text("body")),
+        notification: Notification {
+            notification_id: text("notificationid"),
+            method: text("method"),
+            order_id: text("orderid"),
+            message_id: text("messageid"),
+            received_ms: number("received"),
+            body: Bytes::from(text("body")),
+        },
         delivery_count: number("deliveries"),
         decision_required: value.get("decision").and_then(serde_json::Value::as_bool),
     })
