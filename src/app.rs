@@ -21,7 +21,7 @@ use crate::{
         account::Accounts,
         convert::Defaults,
         notification::Notifications,
-        server::{Health, RPC_TIMEOUT_MARGIN, Services},
+        server::{RPC_TIMEOUT_MARGIN, Services},
     },
     notify::{Deliveries, Intake},
     ops::{health::Readiness, http_server, reload::Reloader, signal},
@@ -128,8 +128,8 @@ impl App {
             client: core.client.clone(),
             interval: config.trustly.reload_interval,
         };
-        let stores = stores(&config.store).await?;
         let (tasks, shutdown) = (TaskTracker::new(), CancellationToken::new());
+        let stores = stores(&config.store, &tasks, &shutdown).await?;
         let intake = Arc::new(intake(&config, &core, &stores));
         Ok(Self {
             reloader: Some(reloader),
@@ -217,8 +217,14 @@ fn core(config: &Config, endpoint: Endpoint) -> Result<Core, RunError> {
     })
 }
 
-/// Redis when a URL is configured (durable, shared by replicas), memory otherwise.
-async fn stores(settings: &config::Store) -> Result<Stores, RunError> {
+/// Redis when a URL is configured (durable, shared by replicas), memory otherwise. A Redis that
+/// cannot be reached yet is connected to in the background (on `tasks`, until `shutdown`); until
+/// then the stores answer "unavailable" and the sidecar is not ready.
+async fn stores(
+    settings: &config::Store,
+    tasks: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Result<Stores, RunError> {
     let Some(url) = &settings.redis_url else {
         tracing::warn!(
             "store: IN MEMORY, not durable; set {} in production",
@@ -235,13 +241,14 @@ async fn stores(settings: &config::Store) -> Result<Stores, RunError> {
         .split(',')
         .map(|u| u.trim().to_owned())
         .collect();
-    let conn = store::connection::connect(
+    let conn = store::connection::Connector::new(
         &urls,
         settings.cluster,
         settings.ca_pem.as_deref(),
         settings.timeout,
-    )
-    .await?;
+    )?
+    .start(tasks, shutdown.clone())
+    .await;
     info!(prefix = %settings.prefix, "store: Redis (durable, shared by replicas)");
     let (prefix, timeout) = (&settings.prefix, settings.timeout);
     Ok(Stores {
@@ -380,14 +387,12 @@ pub async fn run(
     let readiness = Arc::new(Readiness::new(app.log.clone()));
     let ops = OpsServer::start(ops, &readiness);
     let addr = grpc.local_addr().ok();
-    // The store must answer before anything reports SERVING.
-    app.log.ping().await?;
     let intake_addr = intake.local_addr().ok();
     if let Some(addr) = intake_addr {
         info!(%addr, path = %app.intake.path, "notification intake listening");
     }
     spawn_background(&mut app, intake);
-    let (server, health) = grpc::server(
+    let server = grpc::server(
         Services {
             payments: app.payments.clone(),
             accounts: app.accounts.clone(),
@@ -395,31 +400,36 @@ pub async fn run(
         },
         &app.token,
         app.rpc_timeout,
+        readiness.watch(),
     )?;
-    // Keys loaded, client built, store answering: serving.
-    health.set_serving(true).await;
+    // Keys loaded, client built: ready whenever the store answers, from the first call on when
+    // it does now.
+    readiness.probe().await;
+    readiness.set_started();
+    app.tasks
+        .spawn(Arc::clone(&readiness).monitor(app.shutdown.clone()));
     if let Some(addr) = addr {
         info!(%addr, "gRPC API listening (trustly.v1, grpc.health.v1, reflection)");
     }
     if let (Some(sandbox), Some(grpc), Some(intake)) = (&app.sandbox, addr, intake_addr) {
         sandbox.banner(grpc, intake, &app.intake.path, ops.addr);
     }
-    readiness.set_serving(true);
     let (stop, draining) = (app.shutdown.clone(), Arc::clone(&readiness));
     let result = server
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(grpc),
             async move {
                 shutdown.await;
-                // Not ready from the first moment of shutdown, so load balancers stop sending.
-                draining.set_serving(false);
+                // Not ready (/readyz 503, gRPC health NOT_SERVING, health watches end) from the
+                // first moment of shutdown, so load balancers stop sending.
+                draining.drain();
                 info!("shutting down: draining in-flight calls, streams and notifications");
                 // Subscriber streams end and intake stops accepting, so the server can drain.
                 stop.cancel();
             },
         )
         .await;
-    drain(app, health, ops).await;
+    drain(app, ops).await;
     Ok(result?)
 }
 
@@ -447,10 +457,9 @@ fn spawn_background(app: &mut App, intake: TcpListener) {
     ));
 }
 
-/// After the gRPC server stopped: every service NOT_SERVING, background work and intake drain,
-/// then the ops endpoints and the sandbox stop.
-async fn drain(app: App, health: Health, ops: OpsServer) {
-    health.set_serving(false).await;
+/// After the gRPC server stopped: background work and intake drain, then the ops endpoints and
+/// the sandbox stop.
+async fn drain(app: App, ops: OpsServer) {
     app.shutdown.cancel();
     app.tasks.close();
     app.tasks.wait().await;

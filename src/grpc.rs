@@ -1,13 +1,14 @@
 //! The gRPC API: typed RPCs over the wire core. `payment` implements `PaymentService`, `convert`
 //! validates requests and builds the wire core's typed methods (and back), `status` is the one
 //! place errors become `tonic::Status`, `auth` checks the bearer token, `server` builds the one server every service is added to
-//! (limits, auth, health).
+//! (limits, auth, health), `health` reports readiness as `grpc.health.v1`.
 //!
 //! Only this module uses the generated `pb` types.
 
 pub mod account;
 mod auth;
 pub mod convert;
+pub mod health;
 pub mod notification;
 pub mod payment;
 pub mod requests;
@@ -52,6 +53,9 @@ pub enum Error {
     /// The call carries no valid bearer token.
     #[error("no valid bearer token")]
     Unauthenticated,
+    /// The sidecar is draining: a stream ends so its client reconnects to another replica.
+    #[error("sidecar shutting down")]
+    ShuttingDown,
 }
 
 impl Error {

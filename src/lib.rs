@@ -11,7 +11,7 @@
 //!              problem (exit 64), read section by section
 //!   grpc/      thin tonic adapters: pb <-> domain, validation, the one error → Status map
 //!              (status.rs), bearer-token auth, server.rs (the one server builder: limits, auth,
-//!              health, reflection for every service)
+//!              health, reflection for every service), health (grpc.health.v1 = readiness)
 //!   payments/  payment use cases: execute with idempotency, 637 recovery, the polling window,
 //!              balances, accounts; no pb, no tonic
 //!   notify/    notifications: intake (verify → dedupe → persist → signed answer), decisions,
@@ -19,8 +19,8 @@
 //!   store/     log/{redis,memory}, decisions, orders, lease, idempotency, accounts, polls
 //!   trustly/   wire core: canonical serialization, RSA sign/verify, keys, envelopes,
 //!              methods/ by family, notification kinds, time (the one calendar), JSON-RPC client
-//!   ops/       http_server (HTTP/1 accept loop), health (/healthz, /readyz), metrics, reload
-//!              (keys, password), signal, telemetry (logs, OTLP spans)
+//!   ops/       http_server (HTTP/1 accept loop), health (readiness monitor, /healthz, /readyz),
+//!              metrics, reload (keys, password), signal, telemetry (logs, OTLP spans)
 //!   monitor    consumer-lag gauges, read from the store at each scrape
 //!   sim/       trustly-sim: a stateful Trustly stand-in (tests, benchmarks, sandbox); a dev tool
 //!   money      exact Amount / Currency (rust_decimal, never floats)

@@ -52,7 +52,7 @@ pub enum Error {
     Timeout(Duration),
     #[error("unexpected store reply: {0}")]
     Protocol(&'static str),
-    /// The first connection failed: names the server (never the password) and why.
+    /// A connection attempt failed: names the server (never the password) and why.
     #[error("cannot reach redis at {endpoint}: {cause}")]
     Connect {
         endpoint: String,

@@ -101,7 +101,8 @@ impl std::fmt::Debug for Store {
 }
 
 /// The Redis URL, or a comma-separated list of them. Trimmed: a URL stored in a Secret with
-/// `--from-file` often ends in a newline.
+/// `--from-file` often ends in a newline. Parsed here as the Redis client will parse it, so a
+/// malformed URL stops the start (exit 64) instead of being retried as an unreachable server.
 fn redis_url(r: &mut Reader<'_>) -> Option<Secret<String>> {
     r.optional(ENV_REDIS_URL, |url| {
         let url = url.trim();
@@ -111,10 +112,19 @@ fn redis_url(r: &mut Reader<'_>) -> Option<Secret<String>> {
                 Some("redis" | "rediss")
             )
         };
-        if url.split(',').all(redis) {
-            Ok(Secret::new(url.to_owned()))
-        } else {
-            Err("must be a redis:// or rediss:// URL (a comma-separated list for a cluster)".into())
+        if !url.split(',').all(redis) {
+            return Err(
+                "must be a redis:// or rediss:// URL (a comma-separated list for a cluster)".into(),
+            );
+        }
+        // The client's own words ("Invalid port", "Missing hostname"), never the URL: it may
+        // carry a password.
+        match url
+            .split(',')
+            .find_map(|u| redis::IntoConnectionInfo::into_connection_info(u.trim()).err())
+        {
+            Some(error) => Err(format!("not a valid Redis URL: {error}")),
+            None => Ok(Secret::new(url.to_owned())),
         }
     })
 }

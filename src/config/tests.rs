@@ -148,6 +148,23 @@ fn a_public_grpc_address_needs_a_token_and_urls_are_checked() {
 }
 
 #[test]
+fn a_malformed_redis_url_is_a_configuration_error_without_its_password() {
+    for bad in [
+        "redis://app:hunter2@127.0.0.1:99999",
+        "redis://app:hunter2@127.0.0.1/not-a-db",
+        "redis://127.0.0.1:6379,redis://app:hunter2@:6380",
+    ] {
+        let cluster = if bad.contains(',') { "true" } else { "false" };
+        let text = refused(sandbox(&[
+            (ENV_REDIS_URL, bad),
+            (ENV_REDIS_CLUSTER, cluster),
+        ]));
+        assert_names(&text, &[ENV_REDIS_URL, "not a valid Redis URL"]);
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+}
+
+#[test]
 fn durations_parse() {
     assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
     assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));

@@ -233,11 +233,13 @@ fn message(item: Item) -> pb::StreamNotificationsResponse {
 }
 
 /// The status that ends a stream: RESOURCE_EXHAUSTED for a subscriber that fell behind,
-/// UNAVAILABLE when the store failed; the subscriber reconnects and resumes from the group.
+/// UNAVAILABLE when the store failed or the sidecar shuts down; the subscriber reconnects and
+/// resumes from the group.
 fn closed_status(closed: Closed) -> Status {
     match closed {
         Closed::TooSlow => super::Error::SubscriberTooSlow.into(),
         Closed::Store(error) => super::Error::Store(error).into(),
+        Closed::ShuttingDown => super::Error::ShuttingDown.into(),
     }
 }
 

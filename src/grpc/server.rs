@@ -1,21 +1,22 @@
 //! The one gRPC server builder: every service gets the same message-size limits, the same
 //! per-connection concurrency limit, the same timeout and the same bearer-token check, and every
-//! service is reported to the health service (SERVING once up, NOT_SERVING at shutdown). Adding a
+//! service is reported by the health service (SERVING exactly when ready, see `health`). Adding a
 //! service here is the only way to serve it, so no service can miss a limit.
 //!
 //! Knows nothing of how the services are built (see `app`), of Trustly or of the store.
 
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tonic::{
-    server::NamedService,
     service::interceptor::InterceptedService,
     transport::{Server, server::Router},
 };
-use tonic_health::server::HealthReporter;
+use tonic_health::pb::health_server::HealthServer;
 
-use super::{BearerToken, Payments, account::Accounts, notification::Notifications};
+use super::{BearerToken, Payments, account::Accounts, health, notification::Notifications};
 use crate::{
+    ops::health::State,
     pb::{
         self, account_service_server::AccountServiceServer,
         notification_service_server::NotificationServiceServer,
@@ -43,30 +44,6 @@ pub struct Services {
     pub notifications: Notifications,
 }
 
-/// The health status of every `trustly.v1` service, switched together.
-pub struct Health {
-    reporter: HealthReporter,
-}
-
-impl Health {
-    /// SERVING (keys loaded, client built, store answering) or NOT_SERVING (shutting down), for
-    /// every service at once.
-    pub async fn set_serving(&self, serving: bool) {
-        self.set::<PaymentServiceServer<Payments>>(serving).await;
-        self.set::<NotificationServiceServer<Notifications>>(serving)
-            .await;
-        self.set::<AccountServiceServer<Accounts>>(serving).await;
-    }
-
-    async fn set<S: NamedService>(&self, serving: bool) {
-        if serving {
-            self.reporter.set_serving::<S>().await;
-        } else {
-            self.reporter.set_not_serving::<S>().await;
-        }
-    }
-}
-
 /// Applies the request and response size limits to one generated server type.
 macro_rules! limited {
     ($server:expr) => {
@@ -76,14 +53,15 @@ macro_rules! limited {
     };
 }
 
-/// The server with every service, its limits and its auth; the health service answers without a
-/// token (probes carry none). Each RPC may run `rpc_timeout`.
+/// The server with every service, its limits and its auth; the health service reports
+/// `readiness` and answers without a token (probes carry none). Each RPC may run `rpc_timeout`.
 pub fn server(
     services: Services,
     token: &BearerToken,
     rpc_timeout: Duration,
-) -> Result<(Router, Health), tonic_reflection::server::Error> {
-    let (reporter, health) = tonic_health::server::health_reporter();
+    readiness: watch::Receiver<State>,
+) -> Result<Router, tonic_reflection::server::Error> {
+    let health = HealthServer::new(health::HealthService::new(readiness));
     let reflection_v1 = limited!(reflection().build_v1()?);
     let reflection_v1alpha = limited!(reflection().build_v1alpha()?);
     let router = Server::builder()
@@ -105,7 +83,7 @@ pub fn server(
             limited!(AccountServiceServer::new(services.accounts)),
             token.clone(),
         ));
-    Ok((router, Health { reporter }))
+    Ok(router)
 }
 
 /// The span of one gRPC call: every log line of the call carries the RPC and, once known, the

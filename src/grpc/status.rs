@@ -35,6 +35,8 @@ pub mod reason {
     /// A subscriber fell behind its bounded buffer and was closed.
     pub const SUBSCRIBER_TOO_SLOW: &str = "SUBSCRIBER_TOO_SLOW";
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    /// The sidecar is shutting down; reconnect (to another replica).
+    pub const SHUTTING_DOWN: &str = "SHUTTING_DOWN";
 }
 
 impl From<Error> for Status {
@@ -70,6 +72,12 @@ impl From<Error> for Status {
                 Code::Unauthenticated,
                 "a valid bearer token is required",
                 reason::UNAUTHENTICATED,
+                HashMap::new(),
+            ),
+            Error::ShuttingDown => with_info(
+                Code::Unavailable,
+                "sidecar shutting down; reconnect",
+                reason::SHUTTING_DOWN,
                 HashMap::new(),
             ),
         }
@@ -353,6 +361,11 @@ mod tests {
                 Error::Unauthenticated,
                 Code::Unauthenticated,
                 reason::UNAUTHENTICATED,
+            ),
+            (
+                Error::ShuttingDown,
+                Code::Unavailable,
+                reason::SHUTTING_DOWN,
             ),
         ]);
     }

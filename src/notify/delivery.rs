@@ -71,6 +71,9 @@ pub enum Closed {
     TooSlow,
     #[error("notification store unavailable")]
     Store(#[source] store::Error),
+    /// The sidecar drains: a drain, not the end of the log, so the subscriber reconnects.
+    #[error("sidecar shutting down")]
+    ShuttingDown,
 }
 
 /// The delivery use cases over one store.
@@ -212,6 +215,10 @@ impl Subscriber {
     async fn run(self) {
         metrics::global().subscribers.inc();
         self.serve().await;
+        if self.shutdown.is_cancelled() {
+            // A stream ending with OK would look like the end of the log to its subscriber.
+            self.close(End::Closed(Closed::ShuttingDown));
+        }
         metrics::global().subscribers.dec();
     }
 
@@ -261,7 +268,8 @@ impl Subscriber {
     }
 
     /// Ends the stream: [`Closed::TooSlow`] for a subscriber that fell behind, [`Closed::Store`]
-    /// when the store failed; the subscriber reconnects and resumes from the group.
+    /// when the store failed, [`Closed::ShuttingDown`] at shutdown; the subscriber reconnects and
+    /// resumes from the group.
     fn close(&self, end: End) {
         match end {
             End::Gone => {}
@@ -273,6 +281,7 @@ impl Subscriber {
                     Closed::Store(error) => {
                         debug!(%error, "notification store failed; closing the stream");
                     }
+                    Closed::ShuttingDown => {}
                 }
                 let _ = self.tx.try_send(Err(closed));
             }

@@ -429,26 +429,46 @@ fn a_flag_and_its_variable_are_the_same_setting_and_the_flag_wins() {
 }
 
 #[test]
-fn an_unreachable_redis_is_named_by_address_and_cause_without_its_password() {
-    // A port nobody listens on: bound, then released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("redis://app:hunter2-secret@127.0.0.1:{port}");
-    let mut args = vec!["--sandbox", "--redis-url", &url];
+fn a_malformed_redis_url_exits_64_without_its_password() {
+    let mut args = vec![
+        "--sandbox",
+        "--redis-url",
+        "redis://app:hunter2-secret@127.0.0.1:99999",
+    ];
     args.extend(FREE_PORTS);
     let output = sidecar(&args, &[]);
-    assert!(!output.status.success());
+    assert_eq!(output.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains(&format!(
-            "cannot reach redis at 127.0.0.1:{port}: connection refused"
-        )),
-        "{stderr}"
-    );
+    assert!(stderr.contains("not a valid Redis URL"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
+}
+
+/// Redis down at start is not a configuration error: the sidecar serves (not ready), says why in
+/// its logs, and stops cleanly.
+#[tokio::test]
+async fn an_unreachable_redis_is_named_by_address_and_cause_without_its_password() {
+    // A port nobody listens on: bound, then released.
+    let port = support::requests::free_port();
+    let url = format!("redis://app:hunter2-secret@127.0.0.1:{port}");
+    let h = sim::SimHarness::start().await;
+    let process = app::spawn_process(&h, &[("TRUSTLY_SIDECAR_REDIS_URL", &url)]).await;
+    let expected = format!("cannot reach redis at 127.0.0.1:{port}: connection refused");
+    let logs = h
+        .eventually("the cause is logged", || {
+            let logs = process.logs();
+            let found = logs.contains(&expected);
+            async move { found.then_some(logs) }
+        })
+        .await;
+    let get = |path: &str| {
+        let url = format!("http://{}{path}", process.ops_addr);
+        async move { reqwest::get(url).await.expect("ops port").status().as_u16() }
+    };
+    assert_eq!(get("/healthz").await, 200, "alive");
+    assert_eq!(get("/readyz").await, 503, "not ready");
+    let (status, logs_at_exit) = process.terminate().await;
+    assert!(status.success(), "a clean stop: {status:?}\n{logs_at_exit}");
+    assert!(!logs.contains("hunter2") && !logs_at_exit.contains("hunter2"));
 }
 
 #[test]

@@ -17,9 +17,9 @@ use trustly_sidecar::pb::{
     notification_service_client::NotificationServiceClient,
 };
 
-struct Cluster {
+pub struct Cluster {
     nodes: Vec<Child>,
-    ports: Vec<u16>,
+    pub ports: Vec<u16>,
     _dir: tempfile::TempDir,
 }
 
@@ -46,66 +46,92 @@ fn cluster_port() -> u16 {
     }
 }
 
-fn start_cluster() -> Cluster {
-    let ports: Vec<u16> = (0..3).map(|_| cluster_port()).collect();
-    let mut cluster = Cluster {
-        nodes: Vec::new(),
-        ports: ports.clone(),
-        _dir: tempfile::tempdir().unwrap(),
-    };
-    let dir = cluster._dir.path().to_owned();
-    for port in &ports {
-        let node = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--cluster-enabled",
-                "yes",
-            ])
-            .args([
-                "--cluster-config-file",
-                &format!("nodes-{port}.conf"),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .current_dir(&dir)
+impl Cluster {
+    /// Three free ports, nothing started yet (a sidecar may be told the URLs first).
+    pub fn unstarted() -> Self {
+        Cluster {
+            nodes: Vec::new(),
+            ports: (0..3).map(|_| cluster_port()).collect(),
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The seed URLs, comma-separated (`TRUSTLY_SIDECAR_REDIS_URL`).
+    pub fn urls(&self) -> String {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Starts the three nodes and forms the cluster; returns once every node reports it ok.
+    /// Blocking: call it off the runtime when a sidecar runs on it.
+    pub fn start(&mut self) {
+        let dir = self._dir.path().to_owned();
+        for port in &self.ports {
+            let node = Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                ])
+                .args([
+                    "--cluster-config-file",
+                    &format!("nodes-{port}.conf"),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .current_dir(&dir)
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server");
+            self.nodes.push(node);
+        }
+        self.form();
+    }
+
+    fn form(&self) {
+        let ports = &self.ports;
+        for port in ports {
+            wait_for(
+                || std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok(),
+                "node up",
+            );
+        }
+        let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
             .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server");
-        cluster.nodes.push(node);
+            .status()
+            .expect("redis-cli");
+        assert!(created.success(), "cluster create");
+        for port in ports {
+            wait_for(
+                || {
+                    let info = Command::new("redis-cli")
+                        .args(["-p", &port.to_string(), "cluster", "info"])
+                        .output()
+                        .unwrap();
+                    String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok")
+                },
+                "cluster ok",
+            );
+        }
     }
-    for port in &ports {
-        wait_for(
-            || std::net::TcpStream::connect(("127.0.0.1", *port)).is_ok(),
-            "node up",
-        );
-    }
-    let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let created = Command::new("redis-cli")
-        .arg("--cluster")
-        .arg("create")
-        .args(&addresses)
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
-        .stdout(Stdio::null())
-        .status()
-        .expect("redis-cli");
-    assert!(created.success(), "cluster create");
-    for port in &ports {
-        wait_for(
-            || {
-                let info = Command::new("redis-cli")
-                    .args(["-p", &port.to_string(), "cluster", "info"])
-                    .output()
-                    .unwrap();
-                String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok")
-            },
-            "cluster ok",
-        );
-    }
+}
+
+fn start_cluster() -> Cluster {
+    let mut cluster = Cluster::unstarted();
+    cluster.start();
     cluster
 }
 
@@ -122,12 +148,7 @@ fn wait_for(mut check: impl FnMut() -> bool, what: &str) {
 #[tokio::test]
 async fn notifications_idempotency_and_accounts_work_on_a_cluster() {
     let cluster = start_cluster();
-    let urls = cluster
-        .ports
-        .iter()
-        .map(|p| format!("redis://127.0.0.1:{p}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let urls = cluster.urls();
     let h = SimHarness::start().await;
     let (vars, files) = app::vars_for(
         &h,

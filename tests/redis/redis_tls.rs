@@ -1,5 +1,5 @@
 //! Redis over TLS with a password: `rediss://` verified against a private CA works end to end; a
-//! server signed by another CA is refused at start.
+//! server signed by another CA is refused (a TLS failure), and the sidecar stays up but not ready.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed expectation is the assertion
 
@@ -12,7 +12,15 @@ use std::{
 };
 
 use support::{app, sim::*};
-use trustly_sidecar::{App, config::Config, pb};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+use tonic_types::StatusExt;
+use trustly_sidecar::{
+    grpc::status::reason,
+    pb,
+    store::{ConnectCause, Error, connection},
+};
 
 fn openssl(dir: &Path, args: &[&str]) {
     let status = Command::new("openssl")
@@ -217,8 +225,31 @@ async fn a_server_signed_by_another_ca_is_refused() {
     let redis = tls_redis(dir.path());
     let h = SimHarness::start().await;
     let url = format!("rediss://default:s3cret@127.0.0.1:{}", redis.port);
-    let wrong_ca = dir.path().join("other-ca.crt").display().to_string();
-    let (vars, _files) = app::vars_for(
+    let wrong_ca = dir.path().join("other-ca.crt");
+    let pem = std::fs::read(&wrong_ca).unwrap();
+    let error = connection::connect(
+        std::slice::from_ref(&url),
+        false,
+        Some(&pem),
+        Duration::from_secs(2),
+    )
+    .await
+    .err()
+    .expect("an untrusted certificate must not connect");
+    assert!(
+        matches!(
+            error,
+            Error::Connect {
+                cause: ConnectCause::Tls,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    // The sidecar does not exit: it keeps retrying (the certificate may be fixed on the server)
+    // and, until it connects, is not ready and refuses what needs the store.
+    let wrong_ca = wrong_ca.display().to_string();
+    let (vars, files) = app::vars_for(
         &h,
         &[
             ("TRUSTLY_SIDECAR_REDIS_URL", &url),
@@ -226,9 +257,26 @@ async fn a_server_signed_by_another_ca_is_refused() {
             ("TRUSTLY_SIDECAR_REDIS_TIMEOUT", "2s"),
         ],
     );
-    let config = Config::from_lookup(|var| vars.get(var).cloned()).expect("config");
-    assert!(
-        App::build(config).await.is_err(),
-        "an untrusted certificate must not connect"
+    let sidecar = app::spawn(vars, files).await;
+    let readyz = reqwest::get(format!("http://{}/readyz", sidecar.ops_addr))
+        .await
+        .unwrap();
+    assert_eq!(readyz.status().as_u16(), 503);
+    let health = HealthClient::new(sidecar.channel.clone())
+        .check(HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(health.status(), ServingStatus::NotServing);
+    let status = pb::account_service_client::AccountServiceClient::new(sidecar.channel.clone())
+        .list_accounts(pb::ListAccountsRequest {
+            end_user_id: "user-1".into(),
+        })
+        .await
+        .expect_err("no store, no answer");
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    assert_eq!(
+        status.get_details_error_info().unwrap().reason,
+        reason::STORE_UNAVAILABLE
     );
 }

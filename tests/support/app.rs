@@ -176,6 +176,8 @@ pub struct Process {
     child: Option<std::process::Child>,
     pub channel: Channel,
     pub intake_addr: SocketAddr,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served.
+    pub ops_addr: SocketAddr,
     log: tempfile::NamedTempFile,
     _files: Vec<tempfile::NamedTempFile>,
 }
@@ -204,9 +206,10 @@ pub async fn spawn_process(sim: &sim::SimHarness, extra: &[(&str, &str)]) -> Pro
         vars.insert((*name).to_owned(), (*value).to_owned());
     }
     let addr = |var: &str| -> SocketAddr { vars[var].parse().expect("a listen address") };
-    let (grpc, intake) = (
+    let (grpc, intake, ops) = (
         addr("TRUSTLY_SIDECAR_GRPC_LISTEN"),
         addr("TRUSTLY_SIDECAR_NOTIFICATION_LISTEN"),
+        addr("TRUSTLY_SIDECAR_OPS_LISTEN"),
     );
     let log = tempfile::NamedTempFile::new().expect("log file");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_trustly-sidecar"))
@@ -229,12 +232,18 @@ pub async fn spawn_process(sim: &sim::SimHarness, extra: &[(&str, &str)]) -> Pro
         child: Some(child),
         channel: channel.expect("the sidecar serves gRPC within 10 s"),
         intake_addr: intake,
+        ops_addr: ops,
         log,
         _files: files,
     }
 }
 
 impl Process {
+    /// The logs written so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.log.path()).expect("logs")
+    }
+
     /// SIGKILL (a crash: nothing drains); returns the logs written until then.
     pub async fn kill(mut self) -> String {
         if let Some(mut child) = self.child.take() {

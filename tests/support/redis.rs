@@ -24,13 +24,20 @@ impl PrivateRedis {
         Self::launch(true).await
     }
 
-    async fn launch(durable: bool) -> Self {
-        let mut redis = PrivateRedis {
+    /// A free port and a data directory, nothing started yet: `resume` starts it (a sidecar may
+    /// be told its URL first).
+    pub fn unstarted() -> Self {
+        PrivateRedis {
             port: super::requests::free_port(),
             dir: tempfile::tempdir().expect("redis data dir"),
-            durable,
+            durable: false,
             child: None,
-        };
+        }
+    }
+
+    async fn launch(durable: bool) -> Self {
+        let mut redis = Self::unstarted();
+        redis.durable = durable;
         redis.resume().await;
         redis
     }
