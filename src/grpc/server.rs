@@ -1,6 +1,7 @@
 //! The one gRPC server builder: every service gets the same message-size limits, the same
-//! per-connection concurrency limit, the same timeout and the same bearer-token check, and every
-//! service is reported to the health service (SERVING once up, NOT_SERVING at shutdown). Adding a
+//! per-connection concurrency limit, the same timeout, the same bearer-token check and the same
+//! RPC metrics (`rpc_metrics`), and every service is reported to the health service (SERVING
+//! once up, NOT_SERVING at shutdown). Adding a
 //! service here is the only way to serve it, so no service can miss a limit.
 //!
 //! Knows nothing of how the services are built (see `app`), of Trustly or of the store.
@@ -13,8 +14,12 @@ use tonic::{
     transport::{Server, server::Router},
 };
 use tonic_health::server::HealthReporter;
+use tower_layer::{Identity, Stack};
 
-use super::{BearerToken, Payments, account::Accounts, notification::Notifications};
+use super::{
+    BearerToken, Payments, account::Accounts, notification::Notifications,
+    rpc_metrics::RpcMetricsLayer,
+};
 use crate::{
     pb::{
         self, account_service_server::AccountServiceServer,
@@ -76,13 +81,16 @@ macro_rules! limited {
     };
 }
 
-/// The server with every service, its limits and its auth; the health service answers without a
-/// token (probes carry none). Each RPC may run `rpc_timeout`.
+/// The router [`server`] builds: every service behind the RPC metrics layer.
+pub type GrpcRouter = Router<Stack<RpcMetricsLayer, Identity>>;
+
+/// The server with every service, its limits, its auth and its metrics; the health service
+/// answers without a token (probes carry none). Each RPC may run `rpc_timeout`.
 pub fn server(
     services: Services,
     token: &BearerToken,
     rpc_timeout: Duration,
-) -> Result<(Router, Health), tonic_reflection::server::Error> {
+) -> Result<(GrpcRouter, Health), tonic_reflection::server::Error> {
     let (reporter, health) = tonic_health::server::health_reporter();
     let reflection_v1 = limited!(reflection().build_v1()?);
     let reflection_v1alpha = limited!(reflection().build_v1alpha()?);
@@ -90,6 +98,7 @@ pub fn server(
         .trace_fn(rpc_span)
         .timeout(rpc_timeout)
         .concurrency_limit_per_connection(MAX_CONCURRENT_RPCS_PER_CONNECTION)
+        .layer(RpcMetricsLayer)
         .add_service(limited!(health))
         .add_service(InterceptedService::new(reflection_v1, token.clone()))
         .add_service(InterceptedService::new(reflection_v1alpha, token.clone()))

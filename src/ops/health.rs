@@ -34,7 +34,8 @@ impl Readiness {
     }
 
     pub async fn is_ready(&self) -> bool {
-        self.serving.load(Ordering::SeqCst) && self.log.ping().await.is_ok()
+        metrics::global()
+            .set_ready(self.serving.load(Ordering::SeqCst) && self.log.ping().await.is_ok())
     }
 }
 
@@ -53,6 +54,7 @@ pub async fn handle(
         "/readyz" if readiness.is_ready().await => text(StatusCode::OK, "ready\n".into()),
         "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into()),
         "/metrics" => {
+            readiness.is_ready().await;
             monitor::record_backlogs(&readiness.log.log).await;
             http_server::response(
                 StatusCode::OK,
