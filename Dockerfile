@@ -3,6 +3,7 @@
 #
 #   docker build -t trustly-sidecar:0.1.0 .
 #   docker build --build-arg CARGO_FEATURES=openssl -t trustly-sidecar:0.1.0-openssl .
+#   docker build --build-arg TRUSTLY_SIDECAR_REVISION=$(git rev-parse --short HEAD) -t ... .
 #
 # helm/README.md has the run commands and how the chart uses the image.
 
@@ -13,6 +14,9 @@ FROM rust:1.95.0-bookworm AS builder
 # ships libssl3), "otel" for TRUSTLY_SIDECAR_OTLP_ENDPOINT, e.g. "openssl otel". Empty: the
 # default, pure-Rust signing backend only.
 ARG CARGO_FEATURES=""
+# The git commit for the trustly_sidecar_build_info metric (.git is not in the build context);
+# empty: "unknown".
+ARG TRUSTLY_SIDECAR_REVISION=""
 # libssl-dev and pkg-config only matter with the openssl feature; protoc is not needed (protox).
 RUN if [ -n "$CARGO_FEATURES" ]; then \
       apt-get update && apt-get install -y --no-install-recommends libssl-dev pkg-config \

@@ -5,10 +5,17 @@
 //! vendored `google.rpc` error details (the Rust side of those is `tonic-types`), so a stock
 //! reflection client can decode the `ErrorInfo` and `BadRequest` every error carries. protox adds
 //! every transitive import (`google/protobuf/{timestamp,duration,any}.proto`) to both sets.
+//!
+//! Also sets `TRUSTLY_SIDECAR_REVISION` (the `build_info` metric's `revision`): the variable when
+//! the build sets it (a Docker build has no `.git`), else `git rev-parse --short HEAD`, else
+//! `unknown`.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, process::Command};
+
+const REVISION_VAR: &str = "TRUSTLY_SIDECAR_REVISION";
 
 fn main() -> anyhow::Result<()> {
+    println!("cargo:rustc-env={REVISION_VAR}={}", revision());
     let proto_root = "proto";
     let trustly = [
         "proto/trustly/v1/types.proto",
@@ -35,4 +42,38 @@ fn main() -> anyhow::Result<()> {
         .build_server(true)
         .compile_fds(protox::compile(trustly, [proto_root])?)?;
     Ok(())
+}
+
+/// The commit being built, for `build_info`. Re-run when the checkout moves to another commit
+/// (HEAD, the branch it names, or packed refs changes); only existing files are watched, since
+/// cargo re-runs the script on every build for a path that does not exist.
+fn revision() -> String {
+    println!("cargo:rerun-if-env-changed={REVISION_VAR}");
+    if let Ok(revision) = std::env::var(REVISION_VAR)
+        && !revision.trim().is_empty()
+    {
+        return revision.trim().to_owned();
+    }
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .and_then(|output| String::from_utf8(output.stdout).ok())
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty())
+    };
+    let Some(revision) = git(&["rev-parse", "--short", "HEAD"]) else {
+        return "unknown".to_owned();
+    };
+    let branch = git(&["symbolic-ref", "-q", "HEAD"]);
+    for name in ["HEAD", "packed-refs"].into_iter().chain(branch.as_deref()) {
+        if let Some(path) = git(&["rev-parse", "--git-path", name])
+            && std::path::Path::new(&path).exists()
+        {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
+    revision
 }

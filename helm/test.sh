@@ -7,8 +7,13 @@
 #      the only custom resource let through is the ServiceMonitor (structural check);
 #   4. the Secret invariants (helm/check_mounts.py --check): key volume 0400, mounted read-only by
 #      the sidecar container only, no secret in any env var or ConfigMap;
-#   5. value sets the chart must refuse (schema and template `fail`), each with its message.
-# Tools are installed on first use into .ci/.tools (gitignored) and reused after that.
+#   5. value sets the chart must refuse (schema and template `fail`), each with its message;
+#   6. the alerts and the dashboard: `promtool check rules` and `promtool test rules` on the rule
+#      file the chart ships (helm/tests/alerts.test.yaml: a case per alert), the rendered
+#      PrometheusRule and dashboard ConfigMap carry those files verbatim, and every dashboard
+#      query parses as PromQL (helm/check_monitoring.py, then promtool).
+# Tools are installed on first use into .ci/.tools (gitignored) and reused after that; promtool
+# comes from Debian's `prometheus` package (.ci/setup installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -124,7 +129,10 @@ expect_kinds sidecar-example-no-netpol "ConfigMap Deployment Service"
 render sidecar-native-created-secret -f "$VALUES/sidecar-native-values.yaml" "${secret_args[@]}"
 expect_kinds sidecar-native-created-secret "ConfigMap Deployment NetworkPolicy Secret Service ServiceMonitor"
 render standalone-redis-tls-cluster -f "$VALUES/standalone-values.yaml"
-expect_kinds standalone-redis-tls-cluster "ConfigMap Deployment Ingress NetworkPolicy PodDisruptionBudget Service ServiceMonitor"
+expect_kinds standalone-redis-tls-cluster "ConfigMap ConfigMap Deployment Ingress NetworkPolicy PodDisruptionBudget PrometheusRule Service ServiceMonitor"
+render sidecar-monitoring -f "$VALUES/sidecar-values.yaml" --set prometheusRule.enabled=true \
+  --set grafanaDashboard.enabled=true --set serviceMonitor.enabled=true
+expect_kinds sidecar-monitoring "ConfigMap ConfigMap NetworkPolicy PrometheusRule Service ServiceMonitor"
 render standalone-no-netpol -f "$VALUES/standalone-no-netpol-values.yaml"
 expect_kinds standalone-no-netpol "ConfigMap Deployment PodDisruptionBudget Service"
 render standalone-created-secret "${created_standalone[@]}"
@@ -240,5 +248,22 @@ expect_fail "running as root" "securityContext.runAsNonRoot does not match: true
   -f "$VALUES/sidecar-values.yaml" --set securityContext.runAsNonRoot=false
 expect_fail "ingress host differs from the notification URL" "must be the host of notifications.url" \
   -f "$VALUES/standalone-values.yaml" --set ingress.host=other.example.com
+
+# --- 6. alerts and dashboard ----------------------------------------------------------------
+log "alerts and dashboard (promtool, helm/check_monitoring.py)"
+PROMTOOL=${PROMTOOL_BIN:-promtool}
+command -v "$PROMTOOL" >/dev/null \
+  || { echo "promtool not found: run .ci/setup (Debian package prometheus) or set PROMTOOL_BIN" >&2; exit 1; }
+"$PROMTOOL" check rules "$CHART/files/alerts.yaml"
+passed=$((passed + 1))
+"$PROMTOOL" test rules helm/tests/alerts.test.yaml
+passed=$((passed + 1))
+python3 helm/check_monitoring.py --chart "$CHART" --queries-out "$OUT/dashboard-queries.yaml" \
+  "$OUT/standalone-redis-tls-cluster.yaml" "$OUT/sidecar-monitoring.yaml"
+passed=$((passed + 3))
+"$PROMTOOL" check rules "$OUT/dashboard-queries.yaml" >/dev/null \
+  || { "$PROMTOOL" check rules "$OUT/dashboard-queries.yaml"; echo "FAIL a dashboard query is not PromQL" >&2; exit 1; }
+echo "ok    every dashboard query parses as PromQL"
+passed=$((passed + 1))
 
 printf '\nhelm/test.sh: all %d chart checks passed\n' "$passed"

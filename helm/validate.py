@@ -4,7 +4,8 @@
 Uses the kubernetes-validate package as a library, in strict mode (unknown fields are errors),
 for every Kubernetes version given with -k. Unlike its command line, a kind without a schema is an
 ERROR here, not a warning: only the custom resources listed in CRD_KINDS are let through, and
-those get a small structural check of their own.
+those get a small structural check of their own (the PrometheusRule's rules are also checked and
+unit-tested by promtool in test.sh).
 
 Usage: validate.py -k 1.31.0 [-k 1.29.0] rendered.yaml...
 Exit status: 0 when every document of every file passed, 1 otherwise.
@@ -18,7 +19,10 @@ import yaml
 from kubernetes_validate import utils
 
 # Custom resources the chart may render; no Kubernetes schema covers them.
-CRD_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+CRD_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+}
 
 
 def check_service_monitor(doc):
@@ -41,6 +45,32 @@ def check_service_monitor(doc):
     return problems
 
 
+def check_prometheus_rule(doc):
+    """spec.groups as prometheus-operator reads them: named groups of alerting rules."""
+    problems = []
+    spec = doc.get("spec") or {}
+    extra = set(spec) - {"groups"}
+    if extra:
+        problems.append(f"unexpected spec fields {sorted(extra)}")
+    groups = spec.get("groups") or []
+    if not groups:
+        problems.append("spec.groups is empty")
+    for g, group in enumerate(groups):
+        if not isinstance(group.get("name"), str) or not group.get("name"):
+            problems.append(f"spec.groups[{g}].name must be a non-empty string")
+        for r, rule in enumerate(group.get("rules") or []):
+            where = f"spec.groups[{g}].rules[{r}]"
+            if not isinstance(rule.get("alert"), str) or not isinstance(rule.get("expr"), str):
+                problems.append(f"{where} needs an alert name and an expr string")
+            extra = set(rule) - {"alert", "expr", "for", "labels", "annotations"}
+            if extra:
+                problems.append(f"{where}: unexpected fields {sorted(extra)}")
+    return problems
+
+
+CRD_CHECKS = {"ServiceMonitor": check_service_monitor, "PrometheusRule": check_prometheus_rule}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-k", "--kubernetes-version", action="append", required=True)
@@ -59,7 +89,7 @@ def main():
             name = f"{doc.get('kind')}/{(doc.get('metadata') or {}).get('name')}"
             key = (doc.get("apiVersion"), doc.get("kind"))
             if key in CRD_KINDS:
-                problems = check_service_monitor(doc) if key[1] == "ServiceMonitor" else []
+                problems = CRD_CHECKS[key[1]](doc)
                 for p in problems:
                     print(f"ERROR {path}: {name}: {p}")
                 failures += bool(problems)

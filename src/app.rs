@@ -118,6 +118,7 @@ impl App {
         debug!(?config, "configuration loaded");
         let mut endpoint = endpoint(&config).await?;
         log_summary(&config, &endpoint.url);
+        crate::metrics::global().set_build_info(&config.trustly.signer.backend().to_string());
         let sandbox = endpoint.sandbox.take();
         let core = core(&config, endpoint)?;
         let reloader = Reloader {

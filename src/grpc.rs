@@ -1,7 +1,8 @@
 //! The gRPC API: typed RPCs over the wire core. `payment` implements `PaymentService`, `convert`
 //! validates requests and builds the wire core's typed methods (and back), `status` is the one
-//! place errors become `tonic::Status`, `auth` checks the bearer token, `server` builds the one server every service is added to
-//! (limits, auth, health), `health` reports readiness as `grpc.health.v1`.
+//! place errors become `tonic::Status`, `auth` checks the bearer token, `server` builds the one
+//! server every service is added to (limits, auth, health, and `rpc_metrics`: every call's
+//! latency and status code), `health` reports readiness as `grpc.health.v1`.
 //!
 //! Only this module uses the generated `pb` types.
 
@@ -13,6 +14,7 @@ pub mod notification;
 pub mod payment;
 pub mod requests;
 pub mod responses;
+pub mod rpc_metrics;
 pub mod server;
 pub mod status;
 pub mod validate;

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::{app, sim::*};
-use trustly_sidecar::pb::{self, notification_service_client::NotificationServiceClient};
+use trustly_sidecar::pb::{
+    self, account_service_client::AccountServiceClient,
+    notification_service_client::NotificationServiceClient,
+};
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     let response = reqwest::Client::new()
@@ -74,13 +77,13 @@ async fn metrics_describe_a_scripted_flow() {
     assert!(
         metric(
             &text,
-            r#"trustly_sidecar_rpc_seconds_count{rpc="Deposit",code="Ok"}"#
+            r#"trustly_sidecar_rpc_seconds_count{service="trustly.v1.PaymentService",method="Deposit",code="OK"}"#
         ) >= 2.0
     );
     assert!(
         metric(
             &text,
-            r#"trustly_sidecar_rpc_seconds_count{rpc="Deposit",code="FailedPrecondition"}"#
+            r#"trustly_sidecar_rpc_seconds_count{service="trustly.v1.PaymentService",method="Deposit",code="FAILED_PRECONDITION"}"#
         ) >= 1.0
     );
     assert!(
@@ -108,7 +111,12 @@ async fn metrics_describe_a_scripted_flow() {
             r#"trustly_sidecar_idempotency_total{result="conflict"}"#
         ) >= 1.0
     );
-    assert!(metric(&text, "trustly_sidecar_stream_deliveries_total") >= 2.0);
+    assert!(
+        metric(
+            &text,
+            r#"trustly_sidecar_stream_deliveries_total{group="metrics"}"#
+        ) >= 2.0
+    );
     assert!(metric(&text, "trustly_sidecar_stream_subscribers") >= 1.0);
     // Two events delivered to the group and not acknowledged; nothing left undelivered.
     assert_eq!(
@@ -164,6 +172,120 @@ async fn metrics_describe_a_scripted_flow() {
         ),
         0.0
     );
+}
+
+#[tokio::test]
+async fn every_service_is_measured_with_canonical_codes_once_per_call() {
+    let h = SimHarness::start().await;
+    let (vars, files) = app::vars_for(&h, &[]);
+    let mut sidecar = app::spawn(vars, files).await;
+    let channel = sidecar.channel.clone();
+    let empty = pb::RefundRequest::default();
+    let invalid = sidecar.client.refund(empty).await.expect_err("invalid");
+    assert_eq!(invalid.code(), tonic::Code::InvalidArgument);
+    let mut notifications = NotificationServiceClient::new(channel.clone());
+    let stream = notifications
+        .stream_notifications(pb::StreamNotificationsRequest {
+            consumer_group: "codes".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ack = |group: &str| pb::AcknowledgeNotificationRequest {
+        consumer_group: group.into(),
+        event_id: "1-0".into(),
+        ..Default::default()
+    };
+    notifications
+        .acknowledge_notification(ack("codes"))
+        .await
+        .unwrap();
+    let refused = notifications
+        .acknowledge_notification(ack("no spaces"))
+        .await;
+    assert_eq!(refused.unwrap_err().code(), tonic::Code::InvalidArgument);
+    let mut accounts = AccountServiceClient::new(channel.clone());
+    accounts
+        .list_accounts(pb::ListAccountsRequest {
+            end_user_id: "u-codes".into(),
+        })
+        .await
+        .unwrap();
+    let missing = accounts
+        .get_account(pb::GetAccountRequest {
+            account_id: "no-such-account".into(),
+        })
+        .await;
+    assert_eq!(missing.unwrap_err().code(), tonic::Code::NotFound);
+    assert_eq!(unknown_method(channel).await, tonic::Code::Unimplemented);
+    drop(stream); // the stream is measured when it ends: cancelled by its client
+
+    let rpc = |service: &str, method: &str, code: &str| {
+        format!(
+            r#"trustly_sidecar_rpc_seconds_count{{service="trustly.v1.{service}",method="{method}",code="{code}"}}"#
+        )
+    };
+    let text = h
+        .eventually("the cancelled stream is recorded", || async {
+            let (_, text) = get(sidecar.ops_addr, "/metrics").await;
+            let stream = rpc("NotificationService", "StreamNotifications", "CANCELLED");
+            metric_value(&text, &stream).is_some().then_some(text)
+        })
+        .await;
+    for (series, count) in [
+        (rpc("PaymentService", "Refund", "INVALID_ARGUMENT"), 1.0),
+        (rpc("NotificationService", "AcknowledgeNotification", "OK"), 1.0),
+        (rpc("NotificationService", "AcknowledgeNotification", "INVALID_ARGUMENT"), 1.0),
+        (rpc("NotificationService", "StreamNotifications", "CANCELLED"), 1.0),
+        (rpc("AccountService", "ListAccounts", "OK"), 1.0),
+        (rpc("AccountService", "GetAccount", "NOT_FOUND"), 1.0),
+        (
+            r#"trustly_sidecar_rpc_seconds_count{service="unknown",method="unknown",code="UNIMPLEMENTED"}"#.to_owned(),
+            1.0,
+        ),
+    ] {
+        assert_eq!(metric(&text, &series), count, "{series}");
+    }
+    assert!(
+        !text.contains("code=\"InvalidArgument\""),
+        "no Rust code names"
+    );
+    assert!(!text.contains("grpc.health"), "probes are not API calls");
+    let build = text
+        .lines()
+        .find(|line| line.starts_with("trustly_sidecar_build_info{"))
+        .expect("build_info");
+    assert!(
+        build.starts_with(&format!(
+            r#"trustly_sidecar_build_info{{version="{}",revision=""#,
+            env!("CARGO_PKG_VERSION")
+        )) && build.ends_with(r#",backend="rustcrypto"} 1"#),
+        "{build}"
+    );
+    assert_eq!(metric(&text, "trustly_sidecar_ready "), 1.0);
+    for process in [
+        "process_resident_memory_bytes ",
+        "process_cpu_seconds_total ",
+        "process_open_fds ",
+        "process_max_fds ",
+        "process_start_time_seconds ",
+    ] {
+        assert!(metric(&text, process) > 0.0, "{process}");
+    }
+}
+
+/// Calls a method no `trustly.v1` service has; returns the code it gets.
+async fn unknown_method(channel: tonic::transport::Channel) -> tonic::Code {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    grpc.unary::<_, pb::BalanceResponse, _>(
+        tonic::Request::new(pb::BalanceRequest {}),
+        http::uri::PathAndQuery::from_static("/trustly.v1.PaymentService/NoSuchMethod"),
+        tonic_prost::ProstCodec::default(),
+    )
+    .await
+    .expect_err("no such method")
+    .code()
 }
 
 #[tokio::test]

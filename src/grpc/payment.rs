@@ -17,7 +17,6 @@ use super::{
     convert::{self, Defaults},
 };
 use crate::{
-    metrics,
     payments::{Answer, BankDetails, Error as EngineError, Payments as Engine, Prepared},
     pb::{self, payment_service_server::PaymentService},
     trustly::methods as m,
@@ -50,14 +49,10 @@ pub const REPLAY_METADATA: &str = "trustly-idempotent-replay";
 /// last answer instead of a new call to Trustly: that answer's age in whole seconds.
 pub const ANSWER_AGE_METADATA: &str = "trustly-answer-age-seconds";
 
-/// Runs a handler body and turns its answer into a gRPC reply with the replay / age metadata,
-/// recording the RPC's latency by status code.
-async fn respond<T>(
-    rpc: &'static str,
-    body: impl std::future::Future<Output = Result<Answer<T>, Error>>,
-) -> Reply<T> {
-    let started = std::time::Instant::now();
-    let reply = body.await.map_err(Status::from).map(|answer| {
+/// Runs a handler body and turns its answer into a gRPC reply with the replay / age metadata.
+/// (Latency and status codes are recorded for every RPC by the server's metrics layer.)
+async fn respond<T>(body: impl std::future::Future<Output = Result<Answer<T>, Error>>) -> Reply<T> {
+    body.await.map_err(Status::from).map(|answer| {
         let mut response = Response::new(answer.value);
         if answer.replayed {
             response.metadata_mut().insert(
@@ -71,12 +66,7 @@ async fn respond<T>(
                 .insert(ANSWER_AGE_METADATA, age.into());
         }
         response
-    });
-    let code = reply
-        .as_ref()
-        .map_or_else(Status::code, |_| tonic::Code::Ok);
-    metrics::global().rpc(rpc, &format!("{code:?}"), started.elapsed());
-    reply
+    })
 }
 
 /// An opened order (Deposit, Withdraw, SelectAccount), as the engine answers.
@@ -166,13 +156,6 @@ fn settlement(a: m::SettlementReference) -> pb::MerchantSettlementResponse {
     }
 }
 
-/// An RPC's name (its metric label): its request type's name without `Request`.
-const fn rpc_name(request_type: &'static str) -> &'static str {
-    request_type
-        .split_at(request_type.len() - "Request".len())
-        .0
-}
-
 /// Declares `PaymentService`, one row per RPC: its method with its `pb` request and response
 /// types, then the use case that answers it (given the service and the request under the two
 /// names before the rows; `?` refuses an invalid request) and how its answer becomes the
@@ -184,7 +167,7 @@ macro_rules! payment_service {
         impl PaymentService for Payments {$(
             async fn $method(&self, request: Request<pb::$req>) -> Reply<pb::$resp> {
                 let ($service, $request) = (self, request.into_inner());
-                respond(const { rpc_name(stringify!($req)) }, async move {
+                respond(async move {
                     Ok($answer.await?.map(payment_service!(@reply $($reply)?)))
                 })
                 .await

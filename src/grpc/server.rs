@@ -1,6 +1,7 @@
 //! The one gRPC server builder: every service gets the same message-size limits, the same
-//! per-connection concurrency limit, the same timeout and the same bearer-token check, and every
-//! service is reported by the health service (SERVING exactly when ready, see `health`). Adding a
+//! per-connection concurrency limit, the same timeout, the same bearer-token check and the same
+//! RPC metrics (`rpc_metrics`), and every service is reported by the health service (SERVING
+//! exactly when ready, see `health`). Adding a
 //! service here is the only way to serve it, so no service can miss a limit.
 //!
 //! Knows nothing of how the services are built (see `app`), of Trustly or of the store.
@@ -13,8 +14,12 @@ use tonic::{
     transport::{Server, server::Router},
 };
 use tonic_health::pb::health_server::HealthServer;
+use tower_layer::{Identity, Stack};
 
-use super::{BearerToken, Payments, account::Accounts, health, notification::Notifications};
+use super::{
+    BearerToken, Payments, account::Accounts, health, notification::Notifications,
+    rpc_metrics::RpcMetricsLayer,
+};
 use crate::{
     ops::health::State,
     pb::{
@@ -53,14 +58,18 @@ macro_rules! limited {
     };
 }
 
-/// The server with every service, its limits and its auth; the health service reports
-/// `readiness` and answers without a token (probes carry none). Each RPC may run `rpc_timeout`.
+/// The router [`server`] builds: every service behind the RPC metrics layer.
+pub type GrpcRouter = Router<Stack<RpcMetricsLayer, Identity>>;
+
+/// The server with every service, its limits, its auth and its metrics; the health service
+/// reports `readiness` and answers without a token (probes carry none). Each RPC may run
+/// `rpc_timeout`.
 pub fn server(
     services: Services,
     token: &BearerToken,
     rpc_timeout: Duration,
     readiness: watch::Receiver<State>,
-) -> Result<Router, tonic_reflection::server::Error> {
+) -> Result<GrpcRouter, tonic_reflection::server::Error> {
     let health = HealthServer::new(health::HealthService::new(readiness));
     let reflection_v1 = limited!(reflection().build_v1()?);
     let reflection_v1alpha = limited!(reflection().build_v1alpha()?);
@@ -68,6 +77,7 @@ pub fn server(
         .trace_fn(rpc_span)
         .timeout(rpc_timeout)
         .concurrency_limit_per_connection(MAX_CONCURRENT_RPCS_PER_CONNECTION)
+        .layer(RpcMetricsLayer)
         .add_service(limited!(health))
         .add_service(InterceptedService::new(reflection_v1, token.clone()))
         .add_service(InterceptedService::new(reflection_v1alpha, token.clone()))

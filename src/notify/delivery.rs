@@ -316,6 +316,7 @@ impl Subscriber {
                     .dead_letter(&self.group, &event)
                     .await
                     .map_err(|e| End::Closed(Closed::Store(e)))?;
+                metrics::global().dead_lettered(&self.group);
                 continue;
             }
             if !self.methods.is_empty() && !self.methods.contains(&event.notification.method) {
@@ -329,10 +330,7 @@ impl Subscriber {
             let redelivery = event.delivery_count > 1;
             let notification = notification(&self.store, event).await;
             self.send(Item::Notification(Box::new(notification)))?;
-            metrics::global().deliveries.inc();
-            if redelivery {
-                metrics::global().redeliveries.inc();
-            }
+            metrics::global().delivered(&self.group, redelivery);
             sent += 1;
         }
         Ok(sent)

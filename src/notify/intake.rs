@@ -255,10 +255,11 @@ impl Intake {
             self.decision_deadline,
         )
         .await?;
-        let decision = match (decision, self.decision_fallback) {
-            (Some(decision), _) => decision,
-            (None, DecisionFallback::Answer) => Decision::fallback(&logged.method),
+        let (decision, outcome) = match (decision, self.decision_fallback) {
+            (Some(decision), _) => (decision, "decided"),
+            (None, DecisionFallback::Answer) => (Decision::fallback(&logged.method), "fallback"),
             (None, DecisionFallback::Withhold) => {
+                metrics::global().notification(&logged.method, "withheld");
                 info!(notification_id = %logged.notification_id, method = %logged.method, "no decision in time; withholding the answer so Trustly resends");
                 return Ok(text(StatusCode::SERVICE_UNAVAILABLE, "decision pending"));
             }
@@ -268,6 +269,7 @@ impl Intake {
             .log
             .set_reply(&logged.notification_id, &reply)
             .await?;
+        metrics::global().notification(&logged.method, outcome);
         Ok(json_ok(reply))
     }
 

@@ -116,6 +116,7 @@ impl Readiness {
             }
             before != *state
         });
+        metrics::global().set_ready(self.state.borrow().ready());
     }
 }
 
@@ -135,6 +136,8 @@ pub async fn handle(
         "/readyz" if readiness.probe().await => text(StatusCode::OK, "ready\n".into()),
         "/readyz" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n".into()),
         "/metrics" => {
+            // The `ready` gauge as of this scrape, not of the last probe.
+            readiness.probe().await;
             monitor::record_backlogs(&readiness.log.log).await;
             http_server::response(
                 StatusCode::OK,

@@ -89,6 +89,20 @@ async fn ack(
         .acknowledged
 }
 
+/// The value of one metric series (its name and labels as exposed), 0 when it is absent. The
+/// registry is process-wide: counts include the other tests of this binary.
+async fn series(sidecar: &app::Sidecar, series: &str) -> f64 {
+    let text = reqwest::get(format!("http://{}/metrics", sidecar.ops_addr))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// Every delivery the simulator recorded for `order_id` (the sidecar's answers, judged by it).
 async fn deposit_flow(extra: &[(&str, &str)]) {
     let (h, mut sidecar) = start(extra).await;
@@ -469,6 +483,11 @@ async fn unacknowledged_events_are_redelivered_then_dead_lettered_and_replayed()
         .await
         .expect_err("no longer dead");
     assert_eq!(status.code(), Code::NotFound);
+    // Delivery series carry the consumer group.
+    for counter in ["dead_letters", "stream_redeliveries", "stream_deliveries"] {
+        let name = format!(r#"trustly_sidecar_{counter}_total{{group="app"}}"#);
+        assert!(series(&sidecar, &name).await >= 1.0, "{name}");
+    }
 }
 
 #[tokio::test]
@@ -653,6 +672,11 @@ async fn without_a_decision_in_time_the_answer_is_withheld_until_one_comes() {
         .map(|d| d["status"].clone())
         .collect();
     assert_eq!(statuses, [json!("CONTINUE")]);
+    let kyc = |outcome| {
+        format!(r#"trustly_sidecar_notifications_total{{method="kyc",outcome="{outcome}"}}"#)
+    };
+    assert!(series(&sidecar, &kyc("withheld")).await >= 2.0);
+    assert!(series(&sidecar, &kyc("decided")).await >= 1.0);
 }
 
 #[tokio::test]
@@ -683,6 +707,8 @@ async fn the_answer_fallback_continues_without_a_subscriber() {
         (h.order(&order_id).await["order"]["status"] == "Credited").then_some(())
     })
     .await;
+    let fallback = r#"trustly_sidecar_notifications_total{method="kyc",outcome="fallback"}"#;
+    assert!(series(&sidecar, fallback).await >= 1.0);
 }
 
 #[tokio::test]
