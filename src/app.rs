@@ -44,10 +44,8 @@ pub enum RunError {
     Trustly(#[from] trustly::Error),
     #[error(transparent)]
     Sandbox(#[from] sandbox::Error),
-    #[error("grpc reflection")]
-    Reflection(#[from] tonic_reflection::server::Error),
-    #[error("grpc server")]
-    Transport(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Grpc(#[from] grpc::server::Error),
     #[error("notification store")]
     Store(#[from] store::Error),
 }
@@ -416,20 +414,16 @@ pub async fn run(
         sandbox.banner(grpc, intake, &app.intake.path, ops.addr);
     }
     let (stop, draining) = (app.shutdown.clone(), Arc::clone(&readiness));
-    let result = server
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(grpc),
-            async move {
-                shutdown.await;
-                // Not ready (/readyz 503, gRPC health NOT_SERVING, health watches end) from the
-                // first moment of shutdown, so load balancers stop sending.
-                draining.drain();
-                info!("shutting down: draining in-flight calls, streams and notifications");
-                // Subscriber streams end and intake stops accepting, so the server can drain.
-                stop.cancel();
-            },
-        )
-        .await;
+    let result = grpc::server::serve(server, grpc, async move {
+        shutdown.await;
+        // Not ready (/readyz 503, gRPC health NOT_SERVING, health watches end) from the first
+        // moment of shutdown, so load balancers stop sending.
+        draining.drain();
+        info!("shutting down: draining in-flight calls, streams and notifications");
+        // Subscriber streams end and intake stops accepting, so the server can drain.
+        stop.cancel();
+    })
+    .await;
     drain(app, ops).await;
     Ok(result?)
 }

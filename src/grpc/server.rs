@@ -58,6 +58,27 @@ macro_rules! limited {
     };
 }
 
+/// Why the gRPC server could not be built or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("grpc reflection")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("grpc server")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains in-flight calls.
+pub async fn serve(
+    router: GrpcRouter,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), Error> {
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    Ok(router
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await?)
+}
+
 /// The router [`server`] builds: every service behind the RPC metrics layer.
 pub type GrpcRouter = Router<Stack<RpcMetricsLayer, Identity>>;
 
@@ -69,7 +90,7 @@ pub fn server(
     token: &BearerToken,
     rpc_timeout: Duration,
     readiness: watch::Receiver<State>,
-) -> Result<GrpcRouter, tonic_reflection::server::Error> {
+) -> Result<GrpcRouter, Error> {
     let health = HealthServer::new(health::HealthService::new(readiness));
     let reflection_v1 = limited!(reflection().build_v1()?);
     let reflection_v1alpha = limited!(reflection().build_v1alpha()?);
