@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod sim_checkout;
 mod sim_methods;
 mod sim_notifications;
 mod sim_protocol;
