@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod browser;
 mod sim_checkout;
 mod sim_methods;
 mod sim_notifications;
