@@ -113,7 +113,7 @@ pub const OPTIONS: &[OrderOption] = &[
         title: "Notifications out of order",
         origin: Origin::Ours,
         effect: Some(Effect::OutOfOrder),
-        note: "account, credit and pending, in that order: Trustly does not guarantee the order",
+        note: "account, credit and pending, in that order: do not rely on the order of arrival",
         kinds: DEPOSIT,
     },
     OrderOption {
