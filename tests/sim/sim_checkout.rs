@@ -65,6 +65,10 @@ fn methods(received: &[ReceivedNotification]) -> Vec<&str> {
 
 const SWEDISH_ACCOUNT: &str = "69706212";
 
+/// How long a held order is watched for a delivery that must not happen: the harness's retry
+/// policy would have made several attempts by then.
+const HELD_QUIET: std::time::Duration = std::time::Duration::from_millis(300);
+
 fn account() -> Value {
     json!({ "clearinghouse": "SWEDEN", "bank_number": "6112", "account_number": SWEDISH_ACCOUNT })
 }
@@ -245,7 +249,7 @@ async fn held_notifications_wait_for_release_by_hand() {
     let (order_id, _) = open(&h, "Deposit", data).await;
     let (status, _) = choose(&h, &order_id, "confirm", json!({})).await;
     assert_eq!(status, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tokio::time::sleep(HELD_QUIET).await;
     assert!(h.merchant.received().is_empty(), "held");
     let detail = h.order(&order_id).await;
     assert_eq!(detail["order"]["held"], 2);
