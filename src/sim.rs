@@ -5,14 +5,17 @@
 //!   MessageID 637, validation, every method of spec §5).
 //! - `state`: orders, accounts, balances, withdrawals, ledger; `scenario`: what happens after the
 //!   API call (complete, cancel, fail, D1, answers to `debit`/`kyc`).
-//! - `notify`: signed notifications, resent with growing intervals until a valid signed answer.
-//! - `http`: the server, fault injection and the admin API (`admin`).
+//! - `notify`: signed notifications, resent with growing intervals until a valid signed answer,
+//!   or held for release by hand (`HoldNotifications`).
+//! - `checkout`: the end user's checkout page and its choices, with "Set order options".
+//! - `http`: the server, fault injection, the console and the admin API (`admin`).
 //! - `keys`: the PUBLICLY KNOWN test key pair of the sandbox, `trustly-sim` and `trustly-notify`.
 //!
 //! It uses the wire core (`trustly::`) for everything on the wire, and nothing of the sidecar.
 
 pub mod admin;
 pub mod api;
+pub mod checkout;
 pub mod clock;
 mod http;
 // The publicly known test pair lives with the other keys (config refuses it in live).

@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use rust_decimal::Decimal;
-use tracing::info;
+use tracing::{info, warn};
 use url::Url;
 
 use crate::{
@@ -104,7 +104,7 @@ impl Sandbox {
             info!("  ops               http://{ops}/metrics (/healthz, /readyz)");
         }
         info!("  simulator API     {}", self.api_url());
-        info!("  simulator admin   {admin} (a development tool: no auth)");
+        info!("  simulator admin   {admin} (console and admin API: a development tool, no auth)");
         info!("  try: grpcurl -plaintext {grpc} list");
         if intake_url == format!("http://{}{path}", config::DEFAULT_NOTIFICATION_LISTEN) {
             info!("  try: cargo run --release --bin trustly-notify   (posts a signed test credit)");
@@ -112,6 +112,11 @@ impl Sandbox {
             info!("  try: cargo run --release --bin trustly-notify -- --url {intake_url}");
         }
         info!("  try: curl {admin}/orders");
+        if !self.simulator.addr().ip().is_loopback() {
+            warn!(
+                "the simulator's console and admin API are not on loopback: anyone who reaches them can drive it"
+            );
+        }
         info!("sandbox ready");
     }
 }

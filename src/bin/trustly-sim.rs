@@ -16,7 +16,8 @@ use trustly_sidecar::{
 /// Exit code for invalid configuration (BSD `EX_USAGE`).
 const EXIT_CONFIG: u8 = 64;
 
-/// A faithful, stateful stand-in for Trustly's merchant API (JSON-RPC at /api/1, admin at /admin).
+/// A faithful, stateful stand-in for Trustly's merchant API (JSON-RPC at /api/1, checkout pages at
+/// /_/, console and admin API at /admin).
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Flags {
@@ -175,6 +176,7 @@ async fn main() -> ExitCode {
         warn!("Anyone can forge these signatures. For local development only.");
         warn!("==================================================================");
     }
+    let listen = config.listen;
     let simulator = match Simulator::start(config).await {
         Ok(simulator) => simulator,
         Err(error) => {
@@ -182,7 +184,17 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    info!(api = %simulator.api_url(), admin = %simulator.admin_url(), "ready");
+    info!(api = %simulator.api_url(), console = %simulator.admin_url(), "ready");
+    info!(
+        "checkout pages at /_/orderclient.php; the console and admin API at /admin are a \
+         development tool: no auth"
+    );
+    if !listen.ip().is_loopback() {
+        warn!(
+            %listen,
+            "not loopback: anyone who can reach this address can drive the console and admin API"
+        );
+    }
     shutdown.await;
     info!("shutting down");
     simulator.shutdown().await;

@@ -1,5 +1,6 @@
-//! The admin API: drive scenarios, inject faults, and read what the simulator received and sent.
-//! Every answer is JSON; see the README for the routes with curl examples.
+//! The admin API: drive scenarios, inject faults, release held notifications, and read what the
+//! simulator received and sent. Every answer is JSON; see the README for the routes with curl
+//! examples. The console (`GET /admin`) is a page over these routes.
 
 use std::sync::Arc;
 
@@ -11,8 +12,11 @@ use serde_json::{Value, json};
 use super::{
     Fault, Sim, api, notify,
     scenario::{self, ActionError, Complete},
-    state::NotificationRecord,
+    state::{NotificationRecord, Order, State},
 };
+
+/// The console: HTML, CSS and JS inline, over the JSON routes below.
+pub const CONSOLE_PAGE: &str = include_str!("assets/console.html");
 
 /// Handles `/admin/<path>`.
 pub async fn handle(
@@ -22,8 +26,16 @@ pub async fn handle(
     body: &[u8],
 ) -> (StatusCode, Value) {
     match (method, path) {
-        (&Method::GET, ["orders"]) => ok(&sim.state.lock().orders.values().collect::<Vec<_>>()),
+        (&Method::GET, ["orders"]) => {
+            let state = sim.state.lock();
+            let orders: Vec<Value> = state.orders.values().map(|o| listed(&state, o)).collect();
+            ok(&orders)
+        }
         (&Method::GET, ["orders", id]) => order(sim, id),
+        (&Method::POST, ["orders", id, "release"]) => match notify::release(sim, id) {
+            Some(released) => ok(&json!({ "released": released })),
+            None => not_found(&format!("no order {id}")),
+        },
         (&Method::POST, ["orders", id, action]) => match parse_or_default::<Complete>(body) {
             Ok(options) => act(sim, id, action, &options).await,
             Err(error) => error,
@@ -31,6 +43,10 @@ pub async fn handle(
         (&Method::GET, ["notifications"]) => {
             ok(&sim.state.lock().notifications.values().collect::<Vec<_>>())
         }
+        (&Method::GET, ["notifications", id]) => match sim.state.lock().notifications.get(*id) {
+            Some(record) => ok(&with_curl(record)),
+            None => not_found(&format!("no notification {id}")),
+        },
         (&Method::POST, ["notifications", id, "resend"]) => {
             if !sim.state.lock().notifications.contains_key(*id) {
                 return not_found(&format!("no notification {id}"));
@@ -72,17 +88,51 @@ fn order(sim: &Sim, id: &str) -> (StatusCode, Value) {
     let Some(order) = state.orders.get(id) else {
         return not_found(&format!("no order {id}"));
     };
-    let notifications: Vec<&NotificationRecord> = order
+    let notifications: Vec<Value> = order
         .notification_ids
         .iter()
         .filter_map(|n| state.notifications.get(n))
+        .map(with_curl)
         .collect();
     let deliveries: Vec<_> = state
         .deliveries
         .iter()
         .filter(|d| d.order_id == id)
         .collect();
+    let order = listed(&state, order);
     ok(&json!({ "order": order, "notifications": notifications, "deliveries": deliveries }))
+}
+
+/// An order with the actions its state allows and how many of its notifications are held (the
+/// console's buttons).
+fn listed(state: &State, order: &Order) -> Value {
+    let held = order
+        .notification_ids
+        .iter()
+        .filter(|id| state.notifications.get(*id).is_some_and(|n| n.held))
+        .count();
+    let mut value = json!(order);
+    value["actions"] = json!(scenario::actions(order.kind, order.status));
+    value["held"] = json!(held);
+    value
+}
+
+/// A notification with the command that posts its signed body again, as Trustly's Notification
+/// tool gives one (https://docs.trustly.com/api/notification-tool).
+fn with_curl(record: &NotificationRecord) -> Value {
+    let mut value = json!(record);
+    let body = String::from_utf8_lossy(&record.body);
+    value["curl"] = json!(format!(
+        "curl -X POST -H 'Content-Type: application/json; charset=utf-8' --data-raw {} {}",
+        shell_quote(&body),
+        shell_quote(&record.url)
+    ));
+    value
+}
+
+/// `text` as one POSIX shell word: single-quoted, each `'` closed, escaped and reopened.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 async fn act(sim: &Arc<Sim>, id: &str, action: &str, options: &Complete) -> (StatusCode, Value) {
@@ -180,4 +230,15 @@ fn not_found(message: &str) -> (StatusCode, Value) {
 
 fn bad_request(message: &str) -> (StatusCode, Value) {
     (StatusCode::BAD_REQUEST, json!({ "error": message }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_quote_survives_quotes_and_backslashes() {
+        assert_eq!(shell_quote("plain"), "'plain'");
+        assert_eq!(shell_quote(r#"{"a":"it's \n"}"#), r#"'{"a":"it'\''s \n"}'"#);
+    }
 }

@@ -1,5 +1,5 @@
-//! The simulator's HTTP server: routing, body limits, fault injection around `/api/1`, the
-//! checkout page, and the admin API.
+//! The simulator's HTTP server: routing, body limits, fault injection around `/api/1`, the end
+//! user's checkout (`/_/`), and the console and admin API (`/admin`).
 
 use std::{sync::Arc, time::Duration};
 
@@ -9,7 +9,7 @@ use hyper::{Method, Request, Response, StatusCode, body::Incoming};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
-use super::{Sim, admin, api};
+use super::{Sim, admin, api, checkout};
 
 /// Largest request body accepted. Trustly requests are a few KiB; 1 MiB leaves room for any
 /// real request while bounding memory per connection.
@@ -81,6 +81,7 @@ impl std::error::Error for Dropped {}
 async fn route(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
     let body = match Limited::new(req.into_body(), MAX_BODY_BYTES)
         .collect()
         .await
@@ -104,7 +105,19 @@ async fn route(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Response<Full<By
                 .await
                 .unwrap_or(Err(Dropped))
         }
-        (&Method::GET, ["_", "orderclient.php"]) => Ok(html(StatusCode::OK, CHECKOUT_PAGE)),
+        (&Method::GET, ["_", "orderclient.php"]) => {
+            let (status, page) = checkout::page(&sim, query.as_deref());
+            Ok(page_response(status, page))
+        }
+        (&Method::GET, ["_", "checkout", order_id]) => {
+            let (status, value) = checkout::view(&sim, order_id);
+            Ok(json(status, &value))
+        }
+        (&Method::POST, ["_", "checkout", order_id, action]) => {
+            let (status, value) = checkout::act(&sim, order_id, action, &body).await;
+            Ok(json(status, &value))
+        }
+        (&Method::GET, ["admin"]) => Ok(page_response(StatusCode::OK, admin::CONSOLE_PAGE)),
         (_, ["admin", rest @ ..]) => {
             let (status, value) = admin::handle(&sim, &method, rest, &body).await;
             Ok(json(status, &value))
@@ -198,6 +211,22 @@ fn html(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     )
 }
 
+/// What the simulator's pages may load: their own inline CSS and JS and calls to this server,
+/// nothing from elsewhere.
+const PAGE_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
+    style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; \
+    form-action 'none'; frame-ancestors 'none'";
+
+/// A checkout or console page, with the policy that keeps it self-contained.
+fn page_response(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = html(status, body);
+    response.headers_mut().insert(
+        hyper::header::CONTENT_SECURITY_POLICY,
+        hyper::header::HeaderValue::from_static(PAGE_POLICY),
+    );
+    response
+}
+
 fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
     json_bytes(status, api::encode(value))
 }
@@ -209,16 +238,3 @@ fn json_bytes(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
 fn response(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Full<Bytes>> {
     crate::http_server::response(status, content_type, body)
 }
-
-/// The end user's checkout. The simulated bank flow is driven from the admin API; this page says
-/// how, so a developer who opens the returned URL is not left guessing.
-const CHECKOUT_PAGE: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Trustly simulator checkout</title></head>
-<body>
-<h1>Trustly simulator</h1>
-<p>This order is waiting for the simulated end user. Drive it from the admin API, for example:</p>
-<pre>curl -X POST http://HOST/admin/orders/ORDERID/complete
-curl -X POST http://HOST/admin/orders/ORDERID/cancel</pre>
-<p>The OrderID is in this page's URL.</p>
-</body></html>
-"#;

@@ -11,7 +11,7 @@ use super::{
     Sim, api,
     clock::Timestamp,
     scenario,
-    state::{DeliveryAttempt, NotificationRecord},
+    state::{DeliveryAttempt, MAX_LOGGED_ANSWER_CHARS, NotificationRecord},
 };
 use crate::trustly::{
     canonical,
@@ -47,26 +47,94 @@ impl Default for RetryPolicy {
 /// Largest notification answer read; a signed `{"status":"OK"}` is well under 1 KiB.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
+/// One step of a delivery sequence: wait `after`, then deliver the notification until it is
+/// acknowledged. A notification may appear twice (a duplicate, as Trustly may send).
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub notification_id: String,
+    pub after: Duration,
+}
+
+impl Step {
+    pub fn now(notification_id: &str) -> Self {
+        Self {
+            notification_id: notification_id.to_owned(),
+            after: Duration::ZERO,
+        }
+    }
+}
+
 /// Signs `records`, stores them, and delivers them in order in the background.
 pub async fn deliver(sim: &Arc<Sim>, records: Vec<NotificationRecord>) {
+    let steps = records
+        .iter()
+        .map(|r| Step::now(&r.notification_id))
+        .collect();
+    deliver_steps(sim, records, steps).await;
+}
+
+/// Signs `records`, stores them, and delivers them as `steps` say, in the background. The
+/// notifications of an order with `HoldNotifications` are only stored: they wait for
+/// [`release`].
+pub async fn deliver_steps(sim: &Arc<Sim>, records: Vec<NotificationRecord>, steps: Vec<Step>) {
     if records.is_empty() {
         return;
     }
-    let ids = sign_and_store(sim, records).await;
+    let held = sign_and_store(sim, records).await;
+    let steps: VecDeque<Step> = steps
+        .into_iter()
+        .filter(|step| !held.contains(&step.notification_id))
+        .collect();
+    if steps.is_empty() {
+        return;
+    }
     let task_sim = Arc::clone(sim);
     sim.tasks
-        .spawn(async move { run_sequence(task_sim, ids, true).await });
+        .spawn(async move { run_sequence(task_sim, steps, true).await });
 }
 
-/// Sends an already delivered notification once more, unchanged (a duplicate, as Trustly may send).
+/// Sends a notification once more, unchanged (a duplicate, as Trustly may send). A held one is
+/// released by this: it is delivered, and the merchant's answer counts as for a first delivery.
 pub fn resend(sim: &Arc<Sim>, notification_id: String) {
+    let was_held = sim
+        .state
+        .lock()
+        .notifications
+        .get_mut(&notification_id)
+        .is_some_and(|n| std::mem::take(&mut n.held));
     let task_sim = Arc::clone(sim);
+    let steps = VecDeque::from([Step::now(&notification_id)]);
     sim.tasks
-        .spawn(async move { run_sequence(task_sim, vec![notification_id], false).await });
+        .spawn(async move { run_sequence(task_sim, steps, was_held).await });
 }
 
+/// Delivers every held notification of `order_id`, in the order they were made; returns their
+/// ids (`None` for an unknown order). Later notifications of the order are held again.
+pub fn release(sim: &Arc<Sim>, order_id: &str) -> Option<Vec<String>> {
+    let released: Vec<String> = {
+        let mut state = sim.state.lock();
+        let ids = state.orders.get(order_id)?.notification_ids.clone();
+        ids.into_iter()
+            .filter(|id| {
+                state
+                    .notifications
+                    .get_mut(id)
+                    .is_some_and(|n| std::mem::take(&mut n.held))
+            })
+            .collect()
+    };
+    if !released.is_empty() {
+        let steps = released.iter().map(|id| Step::now(id)).collect();
+        let task_sim = Arc::clone(sim);
+        sim.tasks
+            .spawn(async move { run_sequence(task_sim, steps, true).await });
+    }
+    Some(released)
+}
+
+/// Signs and stores `records`; returns the ids of those held for release by hand.
 async fn sign_and_store(sim: &Arc<Sim>, records: Vec<NotificationRecord>) -> Vec<String> {
-    let mut ids = Vec::with_capacity(records.len());
+    let mut held = Vec::new();
     for mut record in records {
         let signature = sim
             .sign(canonical::plaintext(
@@ -81,20 +149,29 @@ async fn sign_and_store(sim: &Arc<Sim>, records: Vec<NotificationRecord>) -> Vec
             &signature,
             record.data.clone(),
         ));
-        ids.push(record.notification_id.clone());
+        if record.held {
+            held.push(record.notification_id.clone());
+        }
         sim.state
             .lock()
             .notifications
             .insert(record.notification_id.clone(), record);
     }
-    ids
+    held
 }
 
 /// Delivers notifications one after another; an answer may add follow-ups (a Withdraw `debit`
-/// answered FAILED is followed by `cancel`). Stops if one is never acknowledged.
-async fn run_sequence(sim: Arc<Sim>, ids: Vec<String>, follow_up: bool) {
-    let mut queue = VecDeque::from(ids);
-    while let Some(id) = queue.pop_front() {
+/// answered FAILED is followed by `cancel`), which are held like the rest of a held order's.
+/// Stops if one is never acknowledged.
+async fn run_sequence(sim: Arc<Sim>, mut queue: VecDeque<Step>, follow_up: bool) {
+    while let Some(step) = queue.pop_front() {
+        if !step.after.is_zero() {
+            tokio::select! {
+                () = tokio::time::sleep(step.after) => {}
+                () = sim.shutdown.cancelled() => return,
+            }
+        }
+        let id = step.notification_id;
         let Some((status, limit)) = deliver_until_acknowledged(&sim, &id).await else {
             return;
         };
@@ -105,9 +182,10 @@ async fn run_sequence(sim: Arc<Sim>, ids: Vec<String>, follow_up: bool) {
             let mut state = sim.state.lock();
             scenario::after_answer(&mut state, &id, &status, limit.as_deref())
         };
-        let next_ids = sign_and_store(&sim, next).await;
-        for id in next_ids.into_iter().rev() {
-            queue.push_front(id);
+        let next_ids: Vec<String> = next.iter().map(|n| n.notification_id.clone()).collect();
+        let held = sign_and_store(&sim, next).await;
+        for id in next_ids.iter().rev().filter(|id| !held.contains(id)) {
+            queue.push_front(Step::now(id));
         }
     }
 }
@@ -164,9 +242,13 @@ async fn attempt_delivery(sim: &Arc<Sim>, record: &NotificationRecord) -> Delive
         outcome: String::new(),
         status: None,
         limit: None,
+        answer: None,
     };
     let answered = match post(sim, record, &mut attempt.http_status).await {
-        Ok(body) => verified_answer(sim, record, &body).await,
+        Ok(body) => {
+            attempt.answer = Some(logged_answer(&body));
+            verified_answer(sim, record, &body).await
+        }
         Err(outcome) => Err(outcome),
     };
     attempt.outcome = match answered {
@@ -208,6 +290,14 @@ async fn post(
             BodyReadError::TooLarge => "answer_too_large",
             BodyReadError::Transport(error) => transport_outcome(&error),
         })
+}
+
+/// The answer as text for the log, cut at [`MAX_LOGGED_ANSWER_CHARS`].
+fn logged_answer(body: &[u8]) -> String {
+    String::from_utf8_lossy(body)
+        .chars()
+        .take(MAX_LOGGED_ANSWER_CHARS)
+        .collect()
 }
 
 /// The status (and `limit`) a merchant answered with.

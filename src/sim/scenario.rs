@@ -116,24 +116,70 @@ pub fn complete(
     Ok(out)
 }
 
-/// The end user abandons the checkout, or a queued charge is cancelled.
+/// The end user abandons the checkout, or a queued charge is cancelled. A queued payout can be
+/// cancelled too: the simulator's own scenario (Trustly documents no such step), modelled on
+/// DenyWithdrawal's `cancel` + `credit` (spec §4.2): the money returns to the merchant balance.
 pub fn cancel(state: &mut State, order_id: &str) -> Result<Vec<NotificationRecord>, ActionError> {
     let order = Target::find(state, order_id, "cancel")?;
-    let cancellable = match order.kind {
-        OrderKind::Deposit | OrderKind::Withdraw | OrderKind::SelectAccount => {
-            matches!(
-                order.status,
-                OrderStatus::Initiated | OrderStatus::AwaitingMerchant
-            )
-        }
-        OrderKind::Charge => order.status == OrderStatus::Queued,
-        _ => false,
-    };
-    if !cancellable {
-        return Err(order.wrong("an unfinished checkout or a queued charge"));
+    if !can_cancel(order.kind, order.status) {
+        return Err(order.wrong("an unfinished checkout, a queued charge or a queued payout"));
+    }
+    if order.kind.is_payout() {
+        state.credit_order(order_id, "Cancelled AccountPayout");
+        state.set_status(order_id, OrderStatus::Cancelled, Some("FAILED"));
+        let mut out = notify(state, order_id, "cancel", Map::new());
+        out.extend(notify(state, order_id, "credit", Map::new()));
+        return Ok(out);
     }
     state.set_status(order_id, OrderStatus::Cancelled, None);
     Ok(notify(state, order_id, "cancel", Map::new()))
+}
+
+/// The admin actions an order in this state allows, for the console's buttons.
+pub fn actions(kind: OrderKind, status: OrderStatus) -> Vec<&'static str> {
+    let mut actions = Vec::new();
+    if can_complete(kind, status) {
+        actions.push("complete");
+    }
+    if kind == OrderKind::Deposit && status == OrderStatus::Initiated {
+        actions.push("credit-then-debit");
+    }
+    if can_fail(kind, status) {
+        actions.push("fail");
+    }
+    if can_cancel(kind, status) {
+        actions.push("cancel");
+    }
+    actions
+}
+
+fn can_complete(kind: OrderKind, status: OrderStatus) -> bool {
+    match kind {
+        OrderKind::Deposit | OrderKind::Withdraw | OrderKind::SelectAccount => {
+            status == OrderStatus::Initiated
+        }
+        OrderKind::AccountPayout | OrderKind::RegisterAccountPayout | OrderKind::Charge => {
+            status == OrderStatus::Queued
+        }
+        OrderKind::Refund | OrderKind::MerchantSettlement => false,
+    }
+}
+
+fn can_cancel(kind: OrderKind, status: OrderStatus) -> bool {
+    match kind {
+        OrderKind::Deposit | OrderKind::Withdraw | OrderKind::SelectAccount => matches!(
+            status,
+            OrderStatus::Initiated | OrderStatus::AwaitingMerchant
+        ),
+        OrderKind::Charge | OrderKind::AccountPayout | OrderKind::RegisterAccountPayout => {
+            status == OrderStatus::Queued
+        }
+        OrderKind::Refund | OrderKind::MerchantSettlement => false,
+    }
+}
+
+fn can_fail(kind: OrderKind, status: OrderStatus) -> bool {
+    kind.is_payout() && matches!(status, OrderStatus::Queued | OrderStatus::Executed)
 }
 
 /// A queued payout fails at the bank: the money returns to the merchant balance with `credit`,
@@ -144,9 +190,7 @@ pub fn fail(
     options: &Complete,
 ) -> Result<Vec<NotificationRecord>, ActionError> {
     let order = Target::find(state, order_id, "fail")?;
-    if !(order.kind.is_payout()
-        && matches!(order.status, OrderStatus::Queued | OrderStatus::Executed))
-    {
+    if !can_fail(order.kind, order.status) {
         return Err(order.wrong("a queued or executed payout"));
     }
     state.credit_order(order_id, "Failed AccountPayout");

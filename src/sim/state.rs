@@ -18,7 +18,7 @@ mod balance;
 mod logs;
 
 pub use balance::LedgerRow;
-pub use logs::{DeliveryAttempt, MAX_LOG_ENTRIES, RequestRecord};
+pub use logs::{DeliveryAttempt, MAX_LOG_ENTRIES, MAX_LOGGED_ANSWER_CHARS, RequestRecord};
 
 /// What created an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -86,6 +86,26 @@ pub struct Order {
     pub created: String,
     pub modified: String,
     pub notification_ids: Vec<String>,
+    /// What the end user's checkout shows and allows (Deposit, Withdraw, SelectAccount).
+    pub checkout: Option<CheckoutTerms>,
+    /// `HoldNotifications`: the order's notifications wait until released by hand (console or
+    /// admin API), as in Trustly's test environment.
+    pub hold_notifications: bool,
+}
+
+/// The checkout attributes the end user's page needs, kept from the opening request.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CheckoutTerms {
+    pub success_url: String,
+    pub fail_url: String,
+    pub country: String,
+    pub locale: String,
+    pub shopper_statement: Option<String>,
+    /// The merchant fixed the amount (Deposit `Amount`, Withdraw `SuggestedAmount`).
+    pub fixed_amount: bool,
+    /// `SuggestedMinAmount` / `SuggestedMaxAmount`: the range the end user may choose from.
+    pub min_amount: Option<Decimal>,
+    pub max_amount: Option<Decimal>,
 }
 
 /// A registered bank account. The simulator is Trustly, so it may keep the full details; they are
@@ -116,6 +136,8 @@ pub struct NotificationRecord {
     pub answered_status: Option<String>,
     pub attempts: u32,
     pub gave_up: bool,
+    /// Waiting to be released by hand (the order has `HoldNotifications`).
+    pub held: bool,
 }
 
 /// The answer given the first time a UUID was used, and what it answered.
@@ -207,6 +229,8 @@ impl State {
             created: now.clone(),
             modified: now,
             notification_ids: Vec::new(),
+            checkout: None,
+            hold_notifications: false,
         })
     }
 
@@ -334,6 +358,7 @@ impl State {
             answered_status: None,
             attempts: 0,
             gave_up: false,
+            held: order.hold_notifications,
         };
         if let Some(order) = self.orders.get_mut(order_id) {
             order.notification_ids.push(notification_id);

@@ -278,6 +278,20 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// Fewest letters and digits an account number may have: the simulator's own plausibility floor
+/// (Trustly documents none), below any real account number or IBAN.
+const MIN_ACCOUNT_NUMBER_CHARS: usize = 4;
+
+/// Whether `text` could be an account number: letters, digits, spaces and hyphens, with at least
+/// [`MIN_ACCOUNT_NUMBER_CHARS`] letters and digits (RegisterAccount, and the checkout's entry).
+pub fn plausible_account_number(text: &str) -> bool {
+    let alphanumeric = text.chars().filter(char::is_ascii_alphanumeric).count();
+    alphanumeric >= MIN_ACCOUNT_NUMBER_CHARS
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(host)) => host == "localhost",

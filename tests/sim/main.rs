@@ -5,6 +5,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod browser;
+mod sim_checkout;
 mod sim_methods;
 mod sim_notifications;
 mod sim_protocol;

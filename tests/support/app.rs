@@ -19,6 +19,8 @@ pub struct Sidecar {
     pub ops_addr: SocketAddr,
     pub client: PaymentServiceClient<Channel>,
     pub channel: Channel,
+    /// The sandbox simulator's console and admin API (`http://addr/admin`), in sandbox mode.
+    pub simulator_admin: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), RunError>>>,
     _files: Vec<tempfile::NamedTempFile>,
@@ -88,6 +90,7 @@ async fn start(
         .or_insert_with(|| "127.0.0.1:0".to_owned());
     let config = Config::from_lookup(|var| vars.get(var).cloned()).expect("valid config");
     let app = App::build(config).await.expect("app builds");
+    let simulator_admin = app.simulator_admin_url();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let intake_addr = intake.local_addr().expect("addr");
@@ -113,6 +116,7 @@ async fn start(
         ops_addr,
         client: PaymentServiceClient::new(channel.clone()),
         channel,
+        simulator_admin,
         stop: Some(stop),
         task: Some(task),
         _files: files,

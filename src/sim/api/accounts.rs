@@ -5,10 +5,6 @@ use serde_json::{Value, json};
 use super::Context;
 use crate::sim::{state::Account, validate::*};
 
-/// Fewest letters and digits an account number may have: the simulator's own plausibility floor
-/// (Trustly documents none), below any real account number or IBAN.
-const MIN_ACCOUNT_NUMBER_CHARS: usize = 4;
-
 pub(super) fn register(cx: &mut Context<'_>, data: &Fields<'_>) -> Result<Value, Rejection> {
     data.attributes(false)?;
     let account = bank_account(cx, data)?;
@@ -27,15 +23,7 @@ pub(super) fn bank_account(cx: &mut Context<'_>, data: &Fields<'_>) -> Result<Ac
     let account_number = data.required("AccountNumber")?;
     data.present("Firstname")?;
     data.present("Lastname")?;
-    let digits = account_number
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .count();
-    if digits < MIN_ACCOUNT_NUMBER_CHARS
-        || !account_number
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
-    {
+    if !plausible_account_number(&account_number) {
         return Err(INVALID_BANK_ACCOUNT_NUMBER);
     }
     Ok(cx

@@ -44,7 +44,14 @@ pub struct DeliveryAttempt {
     pub status: Option<String>,
     /// The `limit` a `kyc` answer gave with CONTINUE (Trustly's 2024 schema), as sent.
     pub limit: Option<String>,
+    /// The merchant's answer body as text, cut at [`MAX_LOGGED_ANSWER_CHARS`]: what the console
+    /// shows beside a delivery that was not acknowledged.
+    pub answer: Option<String>,
 }
+
+/// Characters of a merchant's answer kept per delivery attempt: a signed answer is well under
+/// 1 KiB, and an error page's first 2 KiB say what went wrong without filling the log.
+pub const MAX_LOGGED_ANSWER_CHARS: usize = 2048;
 
 impl State {
     pub fn log_request(&mut self, record: RequestRecord) {
