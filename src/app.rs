@@ -30,12 +30,17 @@ use crate::{
         self, Store,
         accounts::{AccountCache, DetailsHasher},
         idempotency::Idempotency,
+        wake::Listener,
     },
     trustly::{
         self, Client, ClientConfig,
         sign::{CryptoPool, SwappableSigner, Verifier},
     },
 };
+
+/// Longest wait at start for the wake-up subscription (one round trip when Redis answers): past
+/// it the sidecar serves anyway, its subscribers polling until the listener gets through.
+const WAKE_SUBSCRIBE_WAIT: Duration = Duration::from_secs(2);
 
 /// Why the sidecar stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +84,8 @@ pub struct App {
     token: BearerToken,
     rpc_timeout: Duration,
     balance_interval: Option<Duration>,
+    /// Hears other replicas' appends and decisions (Redis only); taken by `run`.
+    wake_listener: Option<Listener>,
     /// The in-process simulator of `--sandbox`.
     sandbox: Option<Sandbox>,
     tasks: TaskTracker,
@@ -101,11 +108,13 @@ struct Core {
     crypto: CryptoPool,
 }
 
-/// The stores: the notification log, idempotency records and the account cache.
+/// The stores: the notification log, idempotency records and the account cache; on Redis, the
+/// listener that wakes the log's waiters for other replicas' writes.
 struct Stores {
     log: Store,
     idempotency: Idempotency,
     accounts: AccountCache,
+    wake_listener: Option<Listener>,
 }
 
 impl App {
@@ -145,6 +154,7 @@ impl App {
             token: BearerToken::new(config.grpc.token.clone()),
             rpc_timeout: config.trustly.timeout + RPC_TIMEOUT_MARGIN,
             balance_interval: config.payments.balance_interval,
+            wake_listener: stores.wake_listener,
             sandbox,
             tasks,
             shutdown,
@@ -233,6 +243,7 @@ async fn stores(
             log: Store::memory(),
             idempotency: Idempotency::memory(),
             accounts: AccountCache::memory(),
+            wake_listener: None,
         });
     };
     let urls: Vec<String> = url
@@ -250,15 +261,18 @@ async fn stores(
     .await;
     info!(prefix = %settings.prefix, "store: Redis (durable, shared by replicas)");
     let (prefix, timeout) = (&settings.prefix, settings.timeout);
+    let retention = settings.notification_retention;
+    let log = Store::redis(conn.clone(), prefix, retention, timeout);
+    if let Some(every) = settings.test_poll_every {
+        log.wakes.poll_only_every(every);
+    }
+    let ca_pem = settings.ca_pem.as_deref();
+    let wake_listener = Listener::new(&urls, ca_pem, log.wakes.clone(), timeout)?;
     Ok(Stores {
         idempotency: Idempotency::redis(conn.clone(), prefix, timeout),
-        accounts: AccountCache::redis(
-            conn.clone(),
-            prefix,
-            timeout,
-            settings.notification_retention,
-        ),
-        log: Store::redis(conn, prefix, settings.notification_retention, timeout),
+        accounts: AccountCache::redis(conn, prefix, timeout, retention),
+        log,
+        wake_listener: Some(wake_listener),
     })
 }
 
@@ -391,6 +405,8 @@ pub async fn run(
         info!(%addr, path = %app.intake.path, "notification intake listening");
     }
     spawn_background(&mut app, intake);
+    // Subscribers that start before the wake-up subscription would poll at first.
+    let _ = tokio::time::timeout(WAKE_SUBSCRIBE_WAIT, app.log.wakes.until_live()).await;
     let server = grpc::server(
         Services {
             payments: app.payments.clone(),
@@ -428,8 +444,12 @@ pub async fn run(
     Ok(result?)
 }
 
-/// The key reloader, the balance poller and notification intake, all owned by the app's tasks.
+/// The wake-up listener, the key reloader, the balance poller and notification intake, all owned
+/// by the app's tasks.
 fn spawn_background(app: &mut App, intake: TcpListener) {
+    if let Some(listener) = app.wake_listener.take() {
+        app.tasks.spawn(listener.run(app.shutdown.clone()));
+    }
     if let Some(reloader) = app.reloader.take() {
         app.tasks
             .spawn(reloader.run(signal::hangup(), app.shutdown.clone()));

@@ -2,7 +2,8 @@
 //! subscribers' [`decisions`], what is known about [`orders`], the fleet [`lease`], the
 //! [`idempotency`] records, the AccountID cache ([`accounts`]) and the poll records ([`polls`]).
 //! Each has two backends with the same semantics: Redis (durable, shared, on one [`Connection`])
-//! and memory (the embedded default; lost on restart, said at start).
+//! and memory (the embedded default; lost on restart, said at start). Appends and decisions
+//! [`wake`] their waiters on every replica.
 //!
 //! One backend pattern everywhere: the concept's public type wraps a [`Backend`] (its state in
 //! memory, or its Redis side) and each method matches on it once. It needs no trait, no boxing
@@ -21,6 +22,7 @@ pub mod lease;
 pub mod log;
 pub mod orders;
 pub mod polls;
+pub mod wake;
 
 use std::{
     sync::Arc,
@@ -32,9 +34,10 @@ use parking_lot::Mutex;
 pub use connection::Connection;
 pub use decisions::Decisions;
 pub use lease::Lease;
-pub use log::{AppendWatch, Event, GroupBacklog, Log, NewEvent, Reader, Recorded, Start};
+pub use log::{Event, GroupBacklog, Log, NewEvent, Reader, Recorded, Start};
 pub use orders::Orders;
 pub use polls::Polls;
+pub use wake::{AppendWatch, Wakes};
 
 /// Milliseconds since the Unix epoch: the time unit of every stored record.
 pub fn now_ms() -> u64 {
@@ -176,34 +179,49 @@ pub struct Store {
     pub orders: Orders,
     pub lease: Lease,
     pub polls: Polls,
+    /// Wakes subscribers and decision waits (the Redis ones need a [`wake::Listener`] to hear
+    /// other replicas).
+    pub wakes: Wakes,
 }
 
 impl Store {
     /// Everything in this process's memory.
     pub fn memory() -> Self {
         let messages = orders::MessageIndex::default();
+        let wakes = Wakes::memory();
         Store {
-            log: Log::memory(messages.clone()),
-            decisions: Decisions(Backend::memory()),
+            log: Log::memory(messages.clone(), wakes.clone()),
+            decisions: Decisions {
+                backend: Backend::memory(),
+                wakes: wakes.clone(),
+            },
             orders: Orders::memory(messages),
             lease: Lease(Backend::memory()),
             polls: Polls(Backend::memory()),
+            wakes,
         }
     }
 
-    /// Everything on `conn` under `prefix`; notification records are kept `retention`.
+    /// Everything on `conn` under `prefix`; notification records are kept `retention`. Other
+    /// replicas' appends and decisions wake this one's waiters once a [`wake::Listener`] on
+    /// `wakes` runs; until then they poll.
     pub fn redis(conn: Connection, prefix: &str, retention: Duration, timeout: Duration) -> Self {
         let at = RedisAt::new(conn.clone(), prefix, timeout);
+        let wakes = Wakes::redis(prefix);
         Store {
-            log: Log::redis(conn.clone(), prefix, retention, timeout),
-            // Decisions are kept as long as the events that await them.
-            decisions: Decisions(Backend::Redis(Expiring {
-                at: at.clone(),
-                ttl: retention,
-            })),
+            log: Log::redis(conn.clone(), prefix, retention, timeout, wakes.clone()),
+            decisions: Decisions {
+                // Kept as long as the events that await them.
+                backend: Backend::Redis(Expiring {
+                    at: at.clone(),
+                    ttl: retention,
+                }),
+                wakes: wakes.clone(),
+            },
             orders: Orders::redis(conn, prefix, retention, timeout),
             lease: Lease(Backend::Redis(at.clone())),
             polls: Polls(Backend::Redis(at)),
+            wakes,
         }
     }
 

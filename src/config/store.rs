@@ -42,6 +42,9 @@ pub struct Store {
     pub timeout: Duration,
     pub notification_retention: Duration,
     pub idempotency_retention: Duration,
+    /// Not a setting (always `None` when read): tests set it to make subscribers and decision
+    /// waits poll only this often, proving that wake-ups reach them without polling.
+    pub test_poll_every: Option<Duration>,
 }
 
 impl Store {
@@ -78,6 +81,7 @@ impl Store {
             timeout: timeout?,
             notification_retention: notification_retention?,
             idempotency_retention: idempotency_retention?,
+            test_poll_every: None,
         })
     }
 }

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 
 use crate::{money::Amount, store};
 
-/// How often intake looks for a subscriber's decision while it waits.
+/// How often intake looks for a subscriber's decision while decisions recorded on other replicas
+/// cannot wake it (their wake-up subscription is down); otherwise a recorded decision wakes it.
 const DECISION_POLL: Duration = Duration::from_millis(50);
 
 /// Whether a notification's answer waits for a subscriber's decision: every `kyc`, and a `debit`
@@ -29,14 +30,20 @@ pub async fn wait(
     deadline: Duration,
 ) -> Result<Option<Decision>, store::Error> {
     let deadline = tokio::time::Instant::now() + deadline;
+    // Before the first look: a decision recorded between a look and the wait still wakes it.
+    let mut decided = decisions.watch();
     loop {
         if let Some(decision) = decisions.get(notification_id).await? {
             return Ok(Some(Decision::decode(&decision)));
         }
-        if tokio::time::Instant::now() >= deadline {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
             return Ok(None);
         }
-        tokio::time::sleep(DECISION_POLL).await;
+        let look_again = now + decisions.poll_every(DECISION_POLL);
+        decided
+            .wait(notification_id, deadline.min(look_again))
+            .await;
     }
 }
 

@@ -24,7 +24,8 @@ use crate::{
 pub const SUBSCRIBER_BUFFER: usize = 256;
 /// Events read from the log per round trip.
 const READ_BATCH: usize = 64;
-/// Longest wait for events appended by other replicas (this replica's wake subscribers at once).
+/// Longest wait for events appended by other replicas while their wake-ups cannot reach this one
+/// (its wake-up subscription is down); appends otherwise wake subscribers at once.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest time between two looks for events whose ack deadline passed (redelivery is at most
 /// this late, or a quarter of the ack deadline when that is shorter).
@@ -205,6 +206,12 @@ struct Subscriber {
     shutdown: CancellationToken,
 }
 
+/// What a round did: how many events it sent, and whether a whole batch came (more may wait).
+struct Round {
+    sent: usize,
+    full: bool,
+}
+
 /// Why a subscription ended.
 enum End {
     Gone,
@@ -223,29 +230,42 @@ impl Subscriber {
     }
 
     async fn serve(&self) {
-        let mut last_sent = tokio::time::Instant::now();
         let mut appends = self.store.log.watch_appends();
         // Stale events only exist after an ack deadline: looking for them on every round would
         // add a Redis round trip to every delivery for nothing.
         let claim_every = (self.delivery.ack_deadline / 4).min(MAX_CLAIM_INTERVAL);
-        let mut next_claim = tokio::time::Instant::now();
+        let now = tokio::time::Instant::now();
+        let (mut last_sent, mut last_read, mut next_claim) = (now, now, now);
+        // New events are read when an append woke us (or may have) and when the poll is due;
+        // a round only due for claims or a heartbeat does not read them.
+        let mut read = true;
         loop {
             if self.tx.is_closed() || self.shutdown.is_cancelled() {
                 return;
             }
-            let claim = tokio::time::Instant::now() >= next_claim;
+            let now = tokio::time::Instant::now();
+            let claim = now >= next_claim;
             if claim {
-                next_claim = tokio::time::Instant::now() + claim_every;
+                next_claim = now + claim_every;
             }
-            match self.round(claim).await {
-                Ok(0) => {}
-                Ok(_) => {
-                    last_sent = tokio::time::Instant::now();
+            read = read || now >= last_read + self.poll_every();
+            if read {
+                last_read = now;
+            }
+            match self.round(claim, read).await {
+                Ok(Round {
+                    sent: 0,
+                    full: false,
+                }) => {}
+                Ok(round) => {
+                    if round.sent > 0 {
+                        last_sent = tokio::time::Instant::now();
+                    }
                     // More may be waiting (a backlog drains a batch per round): read again as
                     // soon as the stream has room for a whole batch, instead of sleeping.
                     tokio::select! {
                         room = self.tx.reserve_many(READ_BATCH.min(self.tx.max_capacity())) => match room {
-                            Ok(_) => continue,
+                            Ok(_) => { read = true; continue },
                             Err(_) => return,
                         },
                         () = self.shutdown.cancelled() => return,
@@ -259,12 +279,21 @@ impl Subscriber {
                 }
                 last_sent = tokio::time::Instant::now();
             }
-            tokio::select! {
-                () = appends.wait(POLL_INTERVAL) => {}
+            let until = (last_read + self.poll_every())
+                .min(next_claim)
+                .min(last_sent + self.delivery.heartbeat_interval);
+            read = tokio::select! {
+                woken = appends.wait_until(until) => woken,
                 () = self.shutdown.cancelled() => return,
                 () = self.tx.closed() => return,
-            }
+            };
         }
+    }
+
+    /// How long the subscriber may go without reading new events: [`POLL_INTERVAL`] while other
+    /// replicas' appends cannot wake it, a long safety net while they can.
+    fn poll_every(&self) -> Duration {
+        self.store.wakes.poll_every(POLL_INTERVAL)
     }
 
     /// Ends the stream: [`Closed::TooSlow`] for a subscriber that fell behind, [`Closed::Store`]
@@ -288,9 +317,8 @@ impl Subscriber {
         }
     }
 
-    /// One pass: redeliver what went stale (when `claim`), then what is new. Returns how many
-    /// were sent.
-    async fn round(&self, claim: bool) -> Result<usize, End> {
+    /// One pass: redeliver what went stale (when `claim`), then what is new (when `read`).
+    async fn round(&self, claim: bool, read: bool) -> Result<Round, End> {
         let reader = Reader::new(&self.group, &self.consumer, READ_BATCH);
         let stale = if claim {
             self.store
@@ -301,12 +329,17 @@ impl Subscriber {
         } else {
             Vec::new()
         };
-        let fresh = self
-            .store
-            .log
-            .read_new(reader, Duration::ZERO)
-            .await
-            .map_err(|e| End::Closed(Closed::Store(e)))?;
+        let fresh = if read {
+            self.store
+                .log
+                .read_new(reader, Duration::ZERO)
+                .await
+                .map_err(|e| End::Closed(Closed::Store(e)))?
+        } else {
+            Vec::new()
+        };
+        // A full batch (even one filtered out or dead-lettered) may have more behind it.
+        let full = stale.len() == READ_BATCH || fresh.len() == READ_BATCH;
         let mut sent = 0;
         for event in stale.into_iter().chain(fresh) {
             if event.delivery_count > self.delivery.max_deliveries {
@@ -333,7 +366,7 @@ impl Subscriber {
             metrics::global().delivered(&self.group, redelivery);
             sent += 1;
         }
-        Ok(sent)
+        Ok(Round { sent, full })
     }
 
     fn send(&self, item: Item) -> Result<(), End> {
@@ -355,30 +388,26 @@ mod tests {
     use bytes::Bytes;
     use tokio::sync::mpsc;
 
-    #[tokio::test]
-    async fn a_subscriber_that_falls_behind_is_closed_with_resource_exhausted_and_loses_nothing() {
-        let store = Store::memory();
-        let log = store.log.clone();
-        log.join("g", &Start::GroupPosition).await.expect("join");
-        for i in 0..10u64 {
-            let event = NewEvent {
-                notification: log::Notification {
-                    notification_id: format!("n{i}"),
-                    method: "credit".into(),
-                    order_id: "1".into(),
-                    message_id: "m".into(),
-                    received_ms: 1_000 + i,
-                    body: Bytes::from_static(b"{}"),
-                },
-                decision_required: false,
-            };
-            log.record(&event, Some(&Bytes::from_static(b"ok")))
-                .await
-                .expect("record");
-        }
-        // A buffer of 3 + the slot kept for the closing status; nobody reads it.
-        let (tx, mut rx) = mpsc::channel(4);
-        let subscriber = Subscriber {
+    async fn append(log: &store::Log, i: u64, method: &str) {
+        let event = NewEvent {
+            notification: log::Notification {
+                notification_id: format!("n{i}"),
+                method: method.into(),
+                order_id: "1".into(),
+                message_id: "m".into(),
+                received_ms: 1_000 + i,
+                body: Bytes::from_static(b"{}"),
+            },
+            decision_required: false,
+        };
+        log.record(&event, Some(&Bytes::from_static(b"ok")))
+            .await
+            .expect("record");
+    }
+
+    /// A subscriber of group `g` (joined at its position) sending to `tx`.
+    fn subscriber(store: Store, tx: Sender, methods: Vec<String>) -> Subscriber {
+        Subscriber {
             store,
             delivery: Delivery {
                 ack_deadline: Duration::from_millis(1),
@@ -386,11 +415,50 @@ mod tests {
                 heartbeat_interval: Duration::from_secs(3600),
             },
             group: "g".into(),
-            consumer: "slow".into(),
-            methods: Vec::new(),
+            consumer: "c".into(),
+            methods,
             tx,
             shutdown: CancellationToken::new(),
-        };
+        }
+    }
+
+    type Sender = mpsc::Sender<Result<Item, Closed>>;
+
+    #[tokio::test]
+    async fn a_backlog_filtered_out_whole_batches_at_a_time_drains_without_waiting() {
+        let store = Store::memory();
+        let log = store.log.clone();
+        log.join("g", &Start::GroupPosition).await.expect("join");
+        let skipped = READ_BATCH as u64 * 3;
+        for i in 0..skipped {
+            append(&log, i, "credit").await;
+        }
+        append(&log, skipped, "pending").await;
+        let (tx, mut rx) = mpsc::channel(8);
+        let subscriber = subscriber(store, tx, vec!["pending".into()]);
+        let task = tokio::spawn(subscriber.run());
+        // Each full batch is read again at once, not after a poll interval.
+        let first = tokio::time::timeout(Duration::from_millis(500), rx.recv())
+            .await
+            .expect("delivered without waiting for a poll");
+        assert!(
+            matches!(first, Some(Ok(Item::Notification(n))) if n.method == "pending"),
+            "only the method asked for"
+        );
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_is_closed_with_resource_exhausted_and_loses_nothing() {
+        let store = Store::memory();
+        let log = store.log.clone();
+        log.join("g", &Start::GroupPosition).await.expect("join");
+        for i in 0..10u64 {
+            append(&log, i, "credit").await;
+        }
+        // A buffer of 3 + the slot kept for the closing status; nobody reads it.
+        let (tx, mut rx) = mpsc::channel(4);
+        let subscriber = subscriber(store, tx, Vec::new());
         tokio::time::timeout(Duration::from_secs(5), subscriber.run())
             .await
             .expect("the subscriber is closed, not blocked");

@@ -161,6 +161,21 @@ impl Connector {
     }
 }
 
+/// A client for one server of `urls` (for connections of their own, such as the wake-up
+/// subscription), verifying a `rediss://` server against `ca_pem` like [`connect`].
+pub(crate) fn client(url: &str, ca_pem: Option<&[u8]>) -> Result<redis::Client, Error> {
+    Ok(match ca_pem {
+        Some(ca) => redis::Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca.to_vec()),
+            },
+        )?,
+        None => redis::Client::open(url)?,
+    })
+}
+
 /// Runs one Redis call within `timeout`.
 pub(crate) async fn bounded<T>(
     timeout: Duration,

@@ -12,7 +12,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{Error, connection::Connection, orders::MessageIndex};
+use super::{
+    Error,
+    connection::Connection,
+    orders::MessageIndex,
+    wake::{AppendWatch, Wakes},
+};
 
 /// A verified notification as the log keeps it: what every event carries, new or stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -99,38 +104,6 @@ pub struct GroupBacklog {
     pub pending: u64,
 }
 
-/// Appends made by this process since the watch last woke (see [`Log::watch_appends`]).
-pub struct AppendWatch(tokio::sync::watch::Receiver<u64>);
-
-impl AppendWatch {
-    /// Waits until this process appends an event (or has appended one since the last wait), or
-    /// `max` passes. Appends by other replicas are noticed by polling: callers read at least every
-    /// `max`.
-    pub async fn wait(&mut self, max: Duration) {
-        let _ = tokio::time::timeout(max, self.0.changed()).await;
-    }
-}
-
-/// Counts appends and wakes the process's watchers (shared by the log's clones).
-#[derive(Clone, Debug)]
-pub(crate) struct Appends(std::sync::Arc<tokio::sync::watch::Sender<u64>>);
-
-impl Default for Appends {
-    fn default() -> Self {
-        Self(std::sync::Arc::new(tokio::sync::watch::Sender::new(0)))
-    }
-}
-
-impl Appends {
-    fn appended(&self) {
-        self.0.send_modify(|count| *count = count.wrapping_add(1));
-    }
-
-    fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.0.subscribe()
-    }
-}
-
 /// The notification log of the configured backend.
 #[derive(Clone)]
 pub struct Log(Backend);
@@ -153,20 +126,23 @@ macro_rules! on_backend {
 }
 
 impl Log {
-    /// A memory log indexing MessageIDs into `messages` (shared with the memory `Orders`).
-    pub(crate) fn memory(messages: MessageIndex) -> Self {
-        Log(Backend::Memory(memory::Log::new(messages)))
+    /// A memory log indexing MessageIDs into `messages` (shared with the memory `Orders`),
+    /// waking `wakes` on each append.
+    pub(crate) fn memory(messages: MessageIndex, wakes: Wakes) -> Self {
+        Log(Backend::Memory(memory::Log::new(messages, wakes)))
     }
 
-    /// The Redis log on `conn` under `prefix`; events and dedupe records live `retention`.
+    /// The Redis log on `conn` under `prefix`; events and dedupe records live `retention`. Each
+    /// append wakes `wakes` here and is announced to the other replicas.
     pub(crate) fn redis(
         conn: Connection,
         prefix: &str,
         retention: Duration,
         timeout: Duration,
+        wakes: Wakes,
     ) -> Self {
         Log(Backend::Redis(redis::Log::new(
-            conn, prefix, retention, timeout,
+            conn, prefix, retention, timeout, wakes,
         )))
     }
 
@@ -193,7 +169,7 @@ impl Log {
     }
 
     /// Events never delivered to the reader's group, waiting at most `block` for the first (Redis
-    /// does not wait: its readers poll).
+    /// does not wait: its readers wait on [`Self::watch_appends`]).
     pub async fn read_new(&self, reader: Reader<'_>, block: Duration) -> Result<Vec<Event>, Error> {
         match &self.0 {
             Backend::Memory(log) => Ok(log.read_new(reader, block).await),
@@ -231,13 +207,14 @@ impl Log {
         on_backend!(self, log => log.replay_dead_letter(group, event_id))
     }
 
-    /// Follows this process's appends. A subscriber holds one and waits on it between reads;
-    /// an append that happens while it is busy reading is not missed (unlike a bare `Notify`).
+    /// Follows appends (this replica's, and the others' while their announcements are heard).
+    /// A subscriber holds one and waits on it between reads; an append that happens while it is
+    /// busy reading is not missed (unlike a bare `Notify`).
     pub fn watch_appends(&self) -> AppendWatch {
-        AppendWatch(match &self.0 {
-            Backend::Memory(log) => log.appends(),
-            Backend::Redis(log) => log.appends(),
-        })
+        match &self.0 {
+            Backend::Memory(log) => log.wakes().watch_appends(),
+            Backend::Redis(log) => log.wakes().watch_appends(),
+        }
     }
 
     /// The backlog of every consumer group.

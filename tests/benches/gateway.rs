@@ -16,7 +16,8 @@
 //! - the same AccountPayout through the sidecar over gRPC, concurrency 1 and 64, with the
 //!   in-memory store and with Redis (idempotency record per call);
 //! - notification intake with Redis persistence and signed replies (closed loop, 32 connections),
-//!   and intake → subscriber latency at a fixed 200 notifications/s;
+//!   and intake → subscriber latency at a fixed 200 notifications/s, with the subscriber on the
+//!   same sidecar and on a second sidecar process sharing the Redis (both on the sidecar core);
 //! - the sidecar's RSS idle and its peak under the loads above.
 //!
 //! Needs `taskset` (util-linux), `redis-server` (started privately, pinned to core 1) and 2 cores.
@@ -432,8 +433,23 @@ where
 #[derive(Clone, Debug, Default, serde::Serialize)]
 struct NotificationFigures {
     intake: Stats,
-    /// Intake → subscriber at NOTIFICATION_RATE per second.
+    /// Intake → subscriber on the same replica at NOTIFICATION_RATE per second.
     delivery: Stats,
+    /// Intake on one replica → subscriber on another (two processes, one Redis), same rate.
+    cross_replica: Stats,
+}
+
+/// Pre-signed notifications (each notificationid posted once) and where the next one is.
+struct Bodies {
+    bodies: Vec<(String, Vec<u8>)>,
+    next: AtomicU64,
+}
+
+impl Bodies {
+    fn take(&self) -> Option<&(String, Vec<u8>)> {
+        self.bodies
+            .get(self.next.fetch_add(1, Ordering::Relaxed) as usize)
+    }
 }
 
 async fn notification_path(
@@ -449,12 +465,12 @@ async fn notification_path(
     let trustly = fastest_backend()
         .signer(trustly_key.clone())
         .expect("signer");
-    // Enough for the warm-up and window at well over the fastest backend's ceiling, plus the
-    // fixed-rate run.
+    // Enough for the warm-up and window at well over the fastest backend's ceiling, plus the two
+    // fixed-rate runs.
     let budget = ((window + WARM_UP).as_secs_f64() * 8000.0) as usize
-        + (window.as_secs_f64() * f64::from(NOTIFICATION_RATE)) as usize;
-    let bodies: Arc<Vec<(String, Vec<u8>)>> = Arc::new(
-        tokio::task::spawn_blocking(move || {
+        + 2 * (window.as_secs_f64() * f64::from(NOTIFICATION_RATE)) as usize;
+    let bodies = Arc::new(Bodies {
+        bodies: tokio::task::spawn_blocking(move || {
             (0..budget)
                 .map(|i| {
                     let id = format!("{}", 7_000_000_000u64 + i as u64);
@@ -464,26 +480,20 @@ async fn notification_path(
         })
         .await
         .expect("pre-sign"),
-    );
+        next: AtomicU64::new(0),
+    });
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(INTAKE_CONNECTIONS)
         .build()
         .expect("http client");
     let url = format!("http://{}/trustly/notifications", sidecar.intake);
 
-    // Throughput: closed loop over the pre-signed bodies (each notificationid posted once).
-    let next = Arc::new(AtomicU64::new(0));
+    // Throughput: closed loop over the pre-signed bodies.
     let intake = {
-        let (http, url, bodies, next) = (
-            http.clone(),
-            url.clone(),
-            Arc::clone(&bodies),
-            Arc::clone(&next),
-        );
+        let (http, url, bodies) = (http.clone(), url.clone(), Arc::clone(&bodies));
         measure(INTAKE_CONNECTIONS, window, move |_| {
-            let i = next.fetch_add(1, Ordering::Relaxed) as usize;
             let post = bodies
-                .get(i)
+                .take()
                 .map(|(_, body)| http.post(url.clone()).body(body.clone()).send());
             async move {
                 match post {
@@ -503,10 +513,33 @@ async fn notification_path(
         .await
     };
 
-    // Latency: a subscriber on the sidecar, notifications posted at a fixed rate (open loop).
-    let mut stream = NotificationServiceClient::new(sidecar.channel().await)
+    let delivery = fixed_rate_delivery(&sidecar, &sidecar, &http, &bodies, window).await;
+    // A second replica on the same Redis (and core): its subscriber hears the first's appends.
+    let replica = SidecarProcess::start_sharing(env, backend, sidecar.prefix.clone()).await;
+    let cross_replica = fixed_rate_delivery(&sidecar, &replica, &http, &bodies, window).await;
+    replica.stop().await;
+    memory.peak_kib = memory.peak_kib.max(sampler.stop().await);
+    sidecar.stop().await;
+    NotificationFigures {
+        intake,
+        delivery,
+        cross_replica,
+    }
+}
+
+/// Latency: a subscriber on `subscriber`, notifications posted to `intake` at a fixed rate
+/// (open loop).
+async fn fixed_rate_delivery(
+    intake: &SidecarProcess,
+    subscriber: &SidecarProcess,
+    http: &reqwest::Client,
+    bodies: &Bodies,
+    window: Duration,
+) -> Stats {
+    let group = format!("bench-latency-{}", uuid::Uuid::new_v4());
+    let mut stream = NotificationServiceClient::new(subscriber.channel().await)
         .stream_notifications(pb::StreamNotificationsRequest {
-            consumer_group: "bench-latency".into(),
+            consumer_group: group.clone(),
             start: pb::StartPosition::New as i32,
             ..Default::default()
         })
@@ -515,7 +548,7 @@ async fn notification_path(
         .into_inner();
     let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
-    let ack_channel = sidecar.channel().await;
+    let ack_channel = subscriber.channel().await;
     let receiver = {
         let (sent, latencies) = (Arc::clone(&sent), Arc::clone(&latencies));
         tokio::spawn(async move {
@@ -528,10 +561,11 @@ async fn notification_path(
                     latencies.lock().push(began.elapsed());
                 }
                 let mut acks = NotificationServiceClient::new(ack_channel.clone());
+                let group = group.clone();
                 tokio::spawn(async move {
                     let _ = acks
                         .acknowledge_notification(pb::AcknowledgeNotificationRequest {
-                            consumer_group: "bench-latency".into(),
+                            consumer_group: group,
                             event_id: n.event_id,
                             ..Default::default()
                         })
@@ -540,12 +574,15 @@ async fn notification_path(
             }
         })
     };
+    let url = format!("http://{}/trustly/notifications", intake.intake);
     let count = (window.as_secs_f64() * f64::from(NOTIFICATION_RATE)) as usize;
     let mut ticks = tokio::time::interval(Duration::from_secs(1) / NOTIFICATION_RATE);
-    let start = next.load(Ordering::Relaxed) as usize;
     let began = Instant::now();
     let mut posts = Vec::new();
-    for (id, body) in bodies.iter().skip(start).take(count) {
+    for _ in 0..count {
+        let Some((id, body)) = bodies.take() else {
+            break;
+        };
         ticks.tick().await;
         sent.lock().insert(id.clone(), Instant::now());
         posts.push(tokio::spawn(
@@ -565,9 +602,7 @@ async fn notification_path(
     let delivered_count = delivered.len() as u64;
     let mut delivery = stats(delivered, errors, posting);
     delivery.errors += count as u64 - delivered_count.min(count as u64);
-    memory.peak_kib = memory.peak_kib.max(sampler.stop().await);
-    sidecar.stop().await;
-    NotificationFigures { intake, delivery }
+    delivery
 }
 
 /// A signed `credit` notification as Trustly would post it.
@@ -665,6 +700,8 @@ struct SidecarProcess {
     child: Child,
     grpc: SocketAddr,
     intake: SocketAddr,
+    /// The Redis key prefix (`None`: the memory store).
+    prefix: Option<String>,
 }
 
 fn free_addr() -> SocketAddr {
@@ -675,6 +712,12 @@ fn free_addr() -> SocketAddr {
 
 impl SidecarProcess {
     async fn start(env: &Env, backend: Backend, store: Store) -> Self {
+        let prefix = (store == Store::Redis).then(|| format!("bench-{}", uuid::Uuid::new_v4()));
+        Self::start_sharing(env, backend, prefix).await
+    }
+
+    /// A sidecar on Redis under `prefix` (another sidecar's: a second replica), or on memory.
+    async fn start_sharing(env: &Env, backend: Backend, prefix: Option<String>) -> Self {
         let (grpc, intake, ops) = (free_addr(), free_addr(), free_addr());
         let mut command = Command::new("taskset");
         command
@@ -698,19 +741,17 @@ impl SidecarProcess {
             )
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        if store == Store::Redis {
+        if let Some(prefix) = &prefix {
             command
                 .env("TRUSTLY_SIDECAR_REDIS_URL", &env.redis_url)
-                .env(
-                    "TRUSTLY_SIDECAR_REDIS_PREFIX",
-                    format!("bench-{}", uuid::Uuid::new_v4()),
-                );
+                .env("TRUSTLY_SIDECAR_REDIS_PREFIX", prefix);
         }
         let child = command.spawn().expect("taskset runs the sidecar");
         let sidecar = Self {
             child,
             grpc,
             intake,
+            prefix,
         };
         let _ = sidecar.channel().await; // serving
         tokio::time::sleep(Duration::from_millis(500)).await; // settle before the idle RSS
@@ -865,6 +906,12 @@ fn targets(r: &BackendReport) -> Vec<(String, String, String, bool)> {
         r.notifications.delivery.p99_ms <= 5.0,
     ));
     rows.push((
+        format!("intake -> other replica's subscriber p99 at {NOTIFICATION_RATE}/s"),
+        format!("{:.3} ms", r.notifications.cross_replica.p99_ms),
+        "<= 5 ms".into(),
+        r.notifications.cross_replica.p99_ms <= 5.0,
+    ));
+    rows.push((
         "RSS idle".into(),
         format!("{:.1} MB", r.memory.idle_kib as f64 / 1024.0),
         "<= 30 MB".into(),
@@ -929,6 +976,11 @@ fn print_table(report: &[BackendReport], pinned: bool, window: Duration) {
         row(
             &format!("intake -> subscriber, {NOTIFICATION_RATE}/s"),
             &r.notifications.delivery,
+            false,
+        );
+        row(
+            &format!("intake A -> subscriber B, {NOTIFICATION_RATE}/s"),
+            &r.notifications.cross_replica,
             false,
         );
         println!(

@@ -9,3 +9,4 @@ mod notification_resilience;
 mod notifications;
 mod notify_cli;
 mod store;
+mod wakeups;

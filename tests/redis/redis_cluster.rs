@@ -249,3 +249,50 @@ async fn notifications_idempotency_and_accounts_work_on_a_cluster() {
     assert_eq!(again.into_inner().order_id, first.order_id);
     drop(cluster);
 }
+
+/// The `redis://` URL of a node that does not own the notification family's slot, first: the
+/// replicas then listen on a node other than the one their appends run on, so wake-ups must
+/// cross the cluster bus.
+fn urls_listening_away_from_the_log(cluster: &Cluster) -> String {
+    let owns_log = |port: &u16| {
+        let probe = Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "get", "{notifications}probe"])
+            .output()
+            .unwrap();
+        !String::from_utf8_lossy(&probe.stdout).contains("MOVED")
+    };
+    let mut ports = cluster.ports.clone();
+    ports.sort_by_key(owns_log);
+    assert!(!owns_log(&ports[0]) && owns_log(&ports[2]), "one owner");
+    ports
+        .iter()
+        .map(|p| format!("redis://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[tokio::test]
+async fn appends_and_decisions_wake_the_other_replica_through_the_cluster() {
+    use support::replicas::{self, post, signed, subscribe, woken};
+    let cluster = start_cluster();
+    let urls = urls_listening_away_from_the_log(&cluster);
+    let prefix = format!("test-{}", uuid::Uuid::new_v4());
+    let h = SimHarness::start().await;
+    let (a, b) = replicas::pair(
+        &h,
+        &[
+            ("TRUSTLY_SIDECAR_REDIS_URL", &urls),
+            ("TRUSTLY_SIDECAR_REDIS_CLUSTER", "true"),
+            ("TRUSTLY_SIDECAR_REDIS_PREFIX", &prefix),
+        ],
+    )
+    .await;
+    let mut on_b = subscribe(&b, "app").await;
+    // Its first read is over: from now on only a wake-up makes it read again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _) = post(a.intake_addr, signed("credit", "9600000001")).await;
+    assert_eq!(status, 200);
+    assert_eq!(woken(&mut on_b).await.notification_id, "9600000001");
+    replicas::decision_on_b_answers_intake_on_a(&a, &b, "9600000002").await;
+    drop(cluster);
+}

@@ -215,6 +215,21 @@ async fn rediss_with_a_private_ca_and_a_password_works_end_to_end() {
             .map(|v| v.to_str().unwrap()),
         Some("true")
     );
+    // The wake-up subscription is made over TLS too, with the same CA and password.
+    let ca_pem = std::fs::read(&ca).unwrap();
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(ca_pem),
+    };
+    let client = redis::Client::build_with_tls(url.as_str(), certificates).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let subscribers: Vec<(String, u64)> = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg("trustly-sidecar:wake")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(subscribers[0].1, 1, "{subscribers:?}");
 }
 
 #[tokio::test]

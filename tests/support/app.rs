@@ -61,14 +61,24 @@ pub fn secret_file(content: &str) -> tempfile::NamedTempFile {
 /// Spawns a sidecar from TRUSTLY_SIDECAR_* variables (as a Helm chart would set them).
 pub async fn spawn(vars: HashMap<String, String>, files: Vec<tempfile::NamedTempFile>) -> Sidecar {
     let intake = TcpListener::bind("127.0.0.1:0").await.expect("bind intake");
-    start(vars, files, intake).await
+    start(vars, files, intake, |_| {}).await
 }
 
 /// Like [`spawn`], with the default NotificationURL pointing at this sidecar's own intake, so the
 /// simulator's notifications arrive here.
 pub async fn spawn_with_intake(
+    vars: HashMap<String, String>,
+    files: Vec<tempfile::NamedTempFile>,
+) -> Sidecar {
+    spawn_adjusted(vars, files, |_| {}).await
+}
+
+/// Like [`spawn_with_intake`], with `adjust` applied to the configuration read from `vars` (for
+/// what no variable sets, such as `store.test_poll_every`).
+pub async fn spawn_adjusted(
     mut vars: HashMap<String, String>,
     files: Vec<tempfile::NamedTempFile>,
+    adjust: impl FnOnce(&mut Config),
 ) -> Sidecar {
     let intake = TcpListener::bind("127.0.0.1:0").await.expect("bind intake");
     let url = format!(
@@ -76,19 +86,21 @@ pub async fn spawn_with_intake(
         intake.local_addr().expect("addr")
     );
     vars.insert("TRUSTLY_SIDECAR_NOTIFICATION_URL".into(), url);
-    start(vars, files, intake).await
+    start(vars, files, intake, adjust).await
 }
 
 async fn start(
     vars: HashMap<String, String>,
     files: Vec<tempfile::NamedTempFile>,
     intake: TcpListener,
+    adjust: impl FnOnce(&mut Config),
 ) -> Sidecar {
     let mut vars = vars;
     // A sandbox's simulator on a free port, never the default one a developer may be using.
     vars.entry("TRUSTLY_SIDECAR_SANDBOX_SIMULATOR_LISTEN".to_owned())
         .or_insert_with(|| "127.0.0.1:0".to_owned());
-    let config = Config::from_lookup(|var| vars.get(var).cloned()).expect("valid config");
+    let mut config = Config::from_lookup(|var| vars.get(var).cloned()).expect("valid config");
+    adjust(&mut config);
     let app = App::build(config).await.expect("app builds");
     let simulator_admin = app.simulator_admin_url();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

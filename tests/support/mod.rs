@@ -5,6 +5,7 @@
 pub mod app;
 pub mod fake_trustly;
 pub mod redis;
+pub mod replicas;
 pub mod requests;
 pub mod sim;
 

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::{Event, GroupBacklog, NewEvent, Reader, Recorded, Start};
-use crate::store::orders::MessageIndex;
+use crate::store::{orders::MessageIndex, wake::Wakes};
 
 /// Events kept before the oldest are dropped: a memory bound for a long-running sandbox.
 pub const MAX_EVENTS: usize = 100_000;
@@ -54,20 +54,22 @@ struct Inner {
 }
 
 /// The in-memory log. Cloning shares it.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Log {
     inner: Arc<Mutex<Inner>>,
-    appends: super::Appends,
+    wakes: Wakes,
     /// MessageID → order id, written with each event and read by [`crate::store::Orders`].
     messages: MessageIndex,
 }
 
 impl Log {
-    /// A log that indexes MessageIDs into `messages` (shared with the memory `Orders`).
-    pub(crate) fn new(messages: MessageIndex) -> Self {
+    /// A log that indexes MessageIDs into `messages` (shared with the memory `Orders`) and wakes
+    /// `wakes` on each append.
+    pub(crate) fn new(messages: MessageIndex, wakes: Wakes) -> Self {
         Self {
+            inner: Arc::default(),
+            wakes,
             messages,
-            ..Self::default()
         }
     }
 
@@ -98,14 +100,14 @@ impl Log {
             inner.events.pop_first();
         }
         drop(inner);
-        self.appends.appended();
+        self.wakes.appended();
         Recorded::New {
             event_id: id.render(),
         }
     }
 
-    pub(super) fn appends(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.appends.watch()
+    pub(super) fn wakes(&self) -> &Wakes {
+        &self.wakes
     }
 
     pub(super) fn set_reply(&self, notification_id: &str, reply: &Bytes) {
@@ -138,15 +140,12 @@ impl Log {
         let deadline = tokio::time::Instant::now() + block;
         loop {
             // Registered before looking, so an append between the look and the wait wakes us.
-            let mut appended = self.appends.watch();
+            let mut appended = self.wakes.watch_appends();
             let events = self.take_new(reader);
             if !events.is_empty() {
                 return events;
             }
-            if tokio::time::timeout_at(deadline, appended.changed())
-                .await
-                .is_err()
-            {
+            if !appended.wait_until(deadline).await {
                 return Vec::new();
             }
         }

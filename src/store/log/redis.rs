@@ -19,9 +19,13 @@ use entries::{
 use crate::store::{
     Error,
     connection::{Connection, bounded},
+    wake::Wakes,
 };
 
-/// Appends unless the notificationid is known, and stores the reply, atomically.
+/// Appends unless the notificationid is known, and stores the reply, atomically; an append is
+/// announced on the wake channel (ARGV[11], message ARGV[12]) in the same step, so other
+/// replicas' subscribers wake without polling and intake pays no extra round trip. `pcall`: a
+/// user without pub/sub rights loses only the wake-ups (replicas then poll), never an append.
 /// Reply values are `R<bytes>` (answered) or `P` (awaiting a decision). The `decision` field
 /// (`1`/`0`, whether the event awaits a subscriber's decision) was added after the first release:
 /// entries without it read as `decision_required: None`.
@@ -33,6 +37,7 @@ local id = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*',
   'received', ARGV[7], 'body', ARGV[8], 'decision', ARGV[10])
 redis.call('SET', KEYS[2], ARGV[9], 'EX', ARGV[2])
 if ARGV[6] ~= '' and ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[2]) end
+redis.pcall('PUBLISH', ARGV[11], ARGV[12])
 return {1, id}
 ";
 
@@ -70,8 +75,8 @@ pub struct Log {
     keys: Keys,
     retention: Duration,
     timeout: Duration,
-    /// Wakes this process's subscribers when it appends (others poll).
-    appends: super::Appends,
+    /// Wakes this process's subscribers when it appends (the others hear the announcement).
+    wakes: Wakes,
 }
 
 impl Log {
@@ -81,6 +86,7 @@ impl Log {
         prefix: &str,
         retention: Duration,
         timeout: Duration,
+        wakes: Wakes,
     ) -> Self {
         Self {
             conn,
@@ -89,7 +95,7 @@ impl Log {
             },
             retention,
             timeout,
-            appends: Default::default(),
+            wakes,
         }
     }
 
@@ -138,14 +144,16 @@ impl Log {
             .arg(n.received_ms)
             .arg(n.body.as_ref())
             .arg(stored_reply)
-            .arg(if event.decision_required { "1" } else { "0" });
+            .arg(if event.decision_required { "1" } else { "0" })
+            .arg(self.wakes.channel())
+            .arg(self.wakes.append_message());
         let mut conn = self.conn.clone();
         let (fresh, value): (i64, Vec<u8>) =
             self.bounded(invocation.invoke_async(&mut conn)).await?;
         if fresh == 1 {
             let event_id =
                 String::from_utf8(value).map_err(|_| Error::Protocol("stream id is not text"))?;
-            self.appends.appended();
+            self.wakes.appended();
             return Ok(Recorded::New { event_id });
         }
         Ok(Recorded::Duplicate {
@@ -153,8 +161,8 @@ impl Log {
         })
     }
 
-    pub(super) fn appends(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.appends.watch()
+    pub(super) fn wakes(&self) -> &Wakes {
+        &self.wakes
     }
 
     pub(super) async fn set_reply(
@@ -211,7 +219,7 @@ impl Log {
     }
 
     /// Non-blocking read: a blocking XREADGROUP would stall the shared multiplexed connection, so
-    /// callers poll (see `notify::hub`).
+    /// callers wait on the wake-ups between reads (see `notify::delivery`).
     pub(super) async fn read_new(&self, reader: Reader<'_>) -> Result<Vec<Event>, Error> {
         let reply: Value = self
             .query(
