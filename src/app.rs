@@ -25,6 +25,7 @@ use crate::{
     },
     notify::{Deliveries, Intake},
     ops::{health::Readiness, http_server, reload::Reloader, signal},
+    orders::OrderBook,
     payments::{self, AccountSettings, BalanceWatch, IdempotencySettings},
     store::{
         self, Store,
@@ -396,6 +397,7 @@ pub async fn run(
             payments: app.payments.clone(),
             accounts: app.accounts.clone(),
             notifications: app.notifications.clone(),
+            orders: grpc::orders::Orders::new(OrderBook::new(app.log.order_states.clone())),
         },
         &app.token,
         app.rpc_timeout,
