@@ -180,7 +180,15 @@ impl Fact {
         at_ms: u64,
     ) -> Option<Self> {
         let kind = Kind::of_method(method)?;
-        let field = |name: &str| identifier(request.get(name));
+        // Deposit and Withdraw carry Amount and Currency among their Attributes.
+        let field = |name: &str| {
+            let top = identifier(request.get(name));
+            if top.is_empty() {
+                identifier(request.get("Attributes").and_then(|a| a.get(name)))
+            } else {
+                top
+            }
+        };
         let order_id = match kind {
             Kind::Refund => field("OrderID"),
             _ => identifier(answer.get("orderid")),

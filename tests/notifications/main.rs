@@ -8,4 +8,5 @@ mod support;
 mod notification_resilience;
 mod notifications;
 mod notify_cli;
+mod order_state;
 mod store;
