@@ -208,7 +208,7 @@ impl Intake {
     }
 
     /// Adds a stored notification to its order's state (duplicates too: a fact counts once, and
-    /// Trustly's resend repairs an update that failed). Never fails the answer.
+    /// a resend fills in an update that failed the first time). Never fails the answer.
     async fn note_order(&self, notification: &SignedPart, logged: &LoggedNotification) {
         let Some(fact) = Fact::notification(
             &logged.method,
