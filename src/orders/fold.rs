@@ -91,25 +91,7 @@ fn state_of(kind: Kind, seen: Seen) -> State {
 /// The order its facts tell (`None` without facts). Facts sharing an id count once.
 pub fn fold(facts: impl IntoIterator<Item = Fact>) -> Option<Order> {
     let mut contradictions = BTreeSet::new();
-    let mut by_id: BTreeMap<String, Fact> = BTreeMap::new();
-    // Sorted first so that, of two facts sharing an id, the smaller is kept whatever came first.
-    let mut all: Vec<Fact> = facts.into_iter().collect();
-    all.sort();
-    for fact in all {
-        match by_id.get(&fact.id) {
-            Some(kept) if *kept != fact => {
-                contradictions.insert(Contradiction::Fact {
-                    fact_id: fact.id.clone(),
-                });
-            }
-            Some(_) => {}
-            None => {
-                by_id.insert(fact.id.clone(), fact);
-            }
-        }
-    }
-    let mut facts: Vec<Fact> = by_id.into_values().collect();
-    facts.sort_by(|a, b| (a.at_ms, &a.id).cmp(&(b.at_ms, &b.id)));
+    let facts = by_id(facts, &mut contradictions);
     let first = facts.first()?.clone();
     let kind = kind_of(&facts, &mut contradictions);
     let mut order = Order {
@@ -178,6 +160,33 @@ pub fn fold(facts: impl IntoIterator<Item = Fact>) -> Option<Order> {
     order.rpcs.sort();
     order.contradictions = contradictions.into_iter().collect();
     Some(order)
+}
+
+/// The facts, one per id, in (time, id) order. Sorted first so that, of two facts sharing an id,
+/// the smaller is kept whatever came first; the other is flagged.
+fn by_id(
+    facts: impl IntoIterator<Item = Fact>,
+    contradictions: &mut BTreeSet<Contradiction>,
+) -> Vec<Fact> {
+    let mut all: Vec<Fact> = facts.into_iter().collect();
+    all.sort();
+    let mut kept: BTreeMap<String, Fact> = BTreeMap::new();
+    for fact in all {
+        match kept.get(&fact.id) {
+            Some(first) if *first != fact => {
+                contradictions.insert(Contradiction::Fact {
+                    fact_id: fact.id.clone(),
+                });
+            }
+            Some(_) => {}
+            None => {
+                kept.insert(fact.id.clone(), fact);
+            }
+        }
+    }
+    let mut facts: Vec<Fact> = kept.into_values().collect();
+    facts.sort_by(|a, b| (a.at_ms, &a.id).cmp(&(b.at_ms, &b.id)));
+    facts
 }
 
 /// Adds one fact's identifiers, money and time to the order.

@@ -147,7 +147,15 @@ async fn d1_credit_then_debit_ends_debited_with_both_totals() {
     let order_id = deposit(&s, "m-order-d1").await;
     h.act(&order_id, "credit-then-debit", json!({"reorder": true}))
         .await;
-    let order = reaches(&h, &s, &order_id, pb::OrderState::Debited).await;
+    // Reordered, the `debit` alone already reads debited: wait for both notifications.
+    let order = h
+        .eventually("both D1 notifications", || async {
+            get(&s, &order_id)
+                .await
+                .filter(|o| o.notification_ids.len() == 2)
+        })
+        .await;
+    assert_eq!(order.state(), pb::OrderState::Debited);
     assert_eq!(
         (
             order.credited_amount.as_str(),
