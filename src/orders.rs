@@ -6,10 +6,12 @@
 //! JSON-RPC uuid), stored first-write-wins, and [`fold`] is a function of that set: the state of a
 //! kind depends only on which notification methods were seen, and the totals are exact sums over
 //! distinct facts. So any arrival order, any duplicate and any number of replicas give the same
-//! order, and a replay of the notification log rebuilds it. Knows nothing of gRPC or HTTP.
+//! order, and a replay of the notification log ([`follow`]) rebuilds it. Knows nothing of gRPC or
+//! HTTP.
 
 mod book;
 mod fold;
+pub mod follow;
 #[cfg(test)]
 mod tests;
 
