@@ -240,3 +240,64 @@ proptest! {
         prop_assert_eq!(fold(facts), fold(arrived));
     }
 }
+
+#[tokio::test]
+async fn list_pages_through_the_matching_orders_oldest_first() {
+    let book = OrderBook::new(crate::store::Store::memory().order_states);
+    for i in 0..7u32 {
+        let mut fact = note(
+            i,
+            if i % 2 == 0 { "credit" } else { "pending" },
+            "1.00",
+            100 - u64::from(i),
+        );
+        fact.order_id = format!("order-{i}");
+        fact.end_user_id = if i == 3 { "other" } else { "user-1" }.into();
+        book.record(&fact).await.unwrap();
+        book.record(&fact).await.unwrap();
+    }
+    let mut query = Query {
+        end_user_id: "user-1".into(),
+        page_size: 2,
+        ..Query::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = book.list(&query).await.unwrap();
+        assert!(page.orders.len() <= 2);
+        seen.extend(page.orders.into_iter().map(|o| o.order_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        query.page_token = page.next_page_token;
+    }
+    // Oldest first: order-6 has the earliest fact; order-3 is another user's.
+    assert_eq!(
+        seen,
+        [
+            "order-6", "order-5", "order-4", "order-2", "order-1", "order-0"
+        ]
+    );
+    let credited = book
+        .list(&Query {
+            state: Some(State::Credited),
+            from_ms: 95,
+            to_ms: Some(100),
+            ..Query::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<_> = credited
+        .orders
+        .iter()
+        .map(|o| o.order_id.as_str())
+        .collect();
+    assert_eq!(ids, ["order-4", "order-2"]);
+    let bad = book
+        .list(&Query {
+            page_token: "not a token".into(),
+            ..Query::default()
+        })
+        .await;
+    assert!(matches!(bad, Err(Error::PageToken)));
+}

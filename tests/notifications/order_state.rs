@@ -337,3 +337,57 @@ async fn a_notification_logged_without_its_state_update_is_rebuilt_from_the_log(
         ("30.00", ["8200001".to_owned()].as_slice())
     );
 }
+
+#[tokio::test]
+async fn list_pages_through_orders_on_redis() {
+    use trustly_sidecar::orders::{Fact, OrderBook, Query, Source};
+    let store = trustly_sidecar::store::Store::connect(
+        &redis_url(),
+        None,
+        &unique_prefix(),
+        std::time::Duration::from_secs(3600),
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .expect("redis");
+    let book = OrderBook::new(store.order_states);
+    let now = trustly_sidecar::store::now_ms();
+    for i in 0..5u64 {
+        let fact = Fact {
+            id: format!("n:{i}"),
+            source: Source::Notification,
+            method: "credit".into(),
+            order_id: format!("order-{i}"),
+            message_id: format!("m-{i}"),
+            end_user_id: "user-1".into(),
+            amount: "1.00".into(),
+            currency: "EUR".into(),
+            // Two orders share a millisecond: the token orders them by id.
+            at_ms: now - 10 + i / 2 * 2,
+        };
+        book.record(&fact).await.expect("record");
+    }
+    let mut query = Query {
+        page_size: 2,
+        ..Query::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = book.list(&query).await.expect("list");
+        seen.extend(page.orders.into_iter().map(|o| o.order_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        query.page_token = page.next_page_token;
+    }
+    assert_eq!(
+        seen,
+        ["order-0", "order-1", "order-2", "order-3", "order-4"]
+    );
+    let by_message = book
+        .get_by_message("m-3")
+        .await
+        .expect("get")
+        .expect("known");
+    assert_eq!(by_message.order_id, "order-3");
+}
