@@ -4,6 +4,9 @@
 //! of orders by their earliest fact time for listing. On Redis everything is kept as long as the
 //! notification log keeps events, counted from the order's last fact.
 //!
+//! Every key carries the hash tag `{order_states}`: one Redis Cluster slot, so the pipeline that
+//! adds a fact (facts, MessageID index, time index) goes to one node.
+//!
 //! Distinct from [`super::orders`] (the Withdraw registry). Knows nothing of what a fact means.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -62,8 +65,9 @@ impl OrderStates {
             }
             Backend::Redis(Expiring { at, ttl }) => {
                 let ttl_secs = redis_ttl_secs(*ttl);
-                let facts = at.key(format_args!("order_states:facts:{order_id}"));
-                let index = at.key("order_states:index");
+                let expiry = i64::try_from(ttl_secs).unwrap_or(i64::MAX);
+                let facts = at.key(format_args!("{{order_states}}:facts:{order_id}"));
+                let index = at.key("{order_states}:index");
                 let oldest = now_ms().saturating_sub(ttl_secs.saturating_mul(1000));
                 let mut pipe = redis::pipe();
                 pipe.cmd("HSETNX")
@@ -71,9 +75,9 @@ impl OrderStates {
                     .arg(fact_id)
                     .arg(fact)
                     .ignore();
-                pipe.expire(&facts, ttl_secs as i64).ignore();
+                pipe.expire(&facts, expiry).ignore();
                 if !message_id.is_empty() {
-                    let message = at.key(format_args!("order_states:message:{message_id}"));
+                    let message = at.key(format_args!("{{order_states}}:message:{message_id}"));
                     pipe.cmd("SET")
                         .arg(message)
                         .arg(order_id)
@@ -94,7 +98,7 @@ impl OrderStates {
                     .arg("-inf")
                     .arg(format!("({oldest}"))
                     .ignore();
-                pipe.expire(&index, ttl_secs as i64).ignore();
+                pipe.expire(&index, expiry).ignore();
                 at.run(|mut conn| async move { pipe.query_async::<()>(&mut conn).await })
                     .await
             }
@@ -111,7 +115,7 @@ impl OrderStates {
                 .map(|facts| facts.values().cloned().collect())
                 .unwrap_or_default()),
             Backend::Redis(Expiring { at, .. }) => {
-                let key = at.key(format_args!("order_states:facts:{order_id}"));
+                let key = at.key(format_args!("{{order_states}}:facts:{order_id}"));
                 at.query(&redis::Cmd::hvals(key)).await
             }
         }
@@ -122,7 +126,7 @@ impl OrderStates {
         match &self.0 {
             Backend::Memory(memory) => Ok(memory.lock().messages.get(message_id).cloned()),
             Backend::Redis(Expiring { at, .. }) => {
-                let key = at.key(format_args!("order_states:message:{message_id}"));
+                let key = at.key(format_args!("{{order_states}}:message:{message_id}"));
                 at.query(&redis::Cmd::get(key)).await
             }
         }
@@ -150,7 +154,7 @@ impl OrderStates {
                 .cloned()
                 .collect()),
             Backend::Redis(Expiring { at, .. }) => {
-                let index = at.key("order_states:index");
+                let index = at.key("{order_states}:index");
                 let mut found = Vec::new();
                 let mut offset = 0;
                 while found.len() < limit {
