@@ -22,6 +22,7 @@ fn main() -> anyhow::Result<()> {
         "proto/trustly/v1/payment_service.proto",
         "proto/trustly/v1/notification_service.proto",
         "proto/trustly/v1/account_service.proto",
+        "proto/trustly/v1/order_service.proto",
     ];
     // Vendored from googleapis (Apache-2.0), the same files `tonic-types` is generated from.
     let error_details = [

@@ -25,6 +25,7 @@ use crate::{
     },
     notify::{Deliveries, Intake},
     ops::{health::Readiness, http_server, reload::Reloader, signal},
+    orders::{self, OrderBook},
     payments::{self, AccountSettings, BalanceWatch, IdempotencySettings},
     store::{
         self, Store,
@@ -412,6 +413,7 @@ pub async fn run(
             payments: app.payments.clone(),
             accounts: app.accounts.clone(),
             notifications: app.notifications.clone(),
+            orders: grpc::orders::Orders::new(OrderBook::new(app.log.order_states.clone())),
         },
         &app.token,
         app.rpc_timeout,
@@ -462,6 +464,11 @@ fn spawn_background(app: &mut App, intake: TcpListener) {
             app.shutdown.clone(),
         ));
     }
+    app.tasks.spawn(orders::follow::follow(
+        app.log.log.clone(),
+        OrderBook::new(app.log.order_states.clone()),
+        app.shutdown.clone(),
+    ));
     let handler_intake = Arc::clone(&app.intake);
     app.tasks.spawn(http_server::serve(
         intake,

@@ -2,7 +2,7 @@
 //! validates requests and builds the wire core's typed methods (and back), `status` is the one
 //! place errors become `tonic::Status`, `auth` checks the bearer token, `server` builds the one
 //! server every service is added to (limits, auth, health, and `rpc_metrics`: every call's
-//! latency and status code), `health` reports readiness as `grpc.health.v1`.
+//! latency and status code), `health` reports readiness as `grpc.health.v1`, `orders` serves `OrderService`.
 //!
 //! Only this module uses the generated `pb` types.
 
@@ -11,6 +11,7 @@ mod auth;
 pub mod convert;
 pub mod health;
 pub mod notification;
+pub mod orders;
 pub mod payment;
 pub mod requests;
 pub mod responses;

@@ -14,6 +14,8 @@
 //!              health, reflection for every service), health (grpc.health.v1 = readiness)
 //!   payments/  payment use cases: execute with idempotency, 637 recovery, the polling window,
 //!              balances, accounts; no pb, no tonic
+//!   orders/    order state: one state machine per kind, folded from the facts (RPC answers,
+//!              notifications) in store::order_states; no pb, no tonic
 //!   notify/    notifications: intake (verify → dedupe → persist → signed answer), decisions,
 //!              delivery (the subscriber engine); typed events
 //!   store/     log/{redis,memory}, decisions, orders, lease, idempotency, accounts, polls
@@ -35,6 +37,7 @@ pub mod money;
 pub mod monitor;
 pub mod notify;
 pub mod ops;
+pub mod orders;
 pub mod payments;
 pub mod pb;
 pub mod secret;

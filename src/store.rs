@@ -1,5 +1,6 @@
 //! Durable state shared by every replica, one module per concept: the notification [`log`],
-//! subscribers' [`decisions`], what is known about [`orders`], the fleet [`lease`], the
+//! subscribers' [`decisions`], what is known about [`orders`], the facts of each order's state
+//! ([`order_states`]), the fleet [`lease`], the
 //! [`idempotency`] records, the AccountID cache ([`accounts`]) and the poll records ([`polls`]).
 //! Each has two backends with the same semantics: Redis (durable, shared, on one [`Connection`])
 //! and memory (the embedded default; lost on restart, said at start). Appends and decisions
@@ -20,6 +21,7 @@ pub mod decisions;
 pub mod idempotency;
 pub mod lease;
 pub mod log;
+pub mod order_states;
 pub mod orders;
 pub mod polls;
 pub mod wake;
@@ -35,6 +37,7 @@ pub use connection::Connection;
 pub use decisions::Decisions;
 pub use lease::Lease;
 pub use log::{Event, GroupBacklog, Log, NewEvent, Reader, Recorded, Start};
+pub use order_states::OrderStates;
 pub use orders::Orders;
 pub use polls::Polls;
 pub use wake::{AppendWatch, Wakes};
@@ -177,6 +180,8 @@ pub struct Store {
     pub log: Log,
     pub decisions: Decisions,
     pub orders: Orders,
+    /// The facts each order's state is folded from (`crate::orders`).
+    pub order_states: OrderStates,
     pub lease: Lease,
     pub polls: Polls,
     /// Wakes subscribers and decision waits (the Redis ones need a [`wake::Listener`] to hear
@@ -196,6 +201,7 @@ impl Store {
                 wakes: wakes.clone(),
             },
             orders: Orders::memory(messages),
+            order_states: OrderStates(Backend::memory()),
             lease: Lease(Backend::memory()),
             polls: Polls(Backend::memory()),
             wakes,
@@ -219,6 +225,11 @@ impl Store {
                 wakes: wakes.clone(),
             },
             orders: Orders::redis(conn, prefix, retention, timeout),
+            // Kept as long as the notifications they are derived from.
+            order_states: OrderStates(Backend::Redis(Expiring {
+                at: at.clone(),
+                ttl: retention,
+            })),
             lease: Lease(Backend::Redis(at.clone())),
             polls: Polls(Backend::Redis(at)),
             wakes,

@@ -17,11 +17,12 @@ use crate::{ops::health::State, pb};
 
 /// The services whose health is reported: the server as a whole and each `trustly.v1` service
 /// (every one `server.rs` serves).
-const SERVICES: [&str; 4] = [
+const SERVICES: [&str; 5] = [
     "",
     pb::payment_service_server::SERVICE_NAME,
     pb::notification_service_server::SERVICE_NAME,
     pb::account_service_server::SERVICE_NAME,
+    pb::order_service_server::SERVICE_NAME,
 ];
 
 /// The health service; every service shares one readiness.

@@ -17,7 +17,7 @@ use tonic_health::pb::health_server::HealthServer;
 use tower_layer::{Identity, Stack};
 
 use super::{
-    BearerToken, Payments, account::Accounts, health, notification::Notifications,
+    BearerToken, Payments, account::Accounts, health, notification::Notifications, orders::Orders,
     rpc_metrics::RpcMetricsLayer,
 };
 use crate::{
@@ -25,7 +25,7 @@ use crate::{
     pb::{
         self, account_service_server::AccountServiceServer,
         notification_service_server::NotificationServiceServer,
-        payment_service_server::PaymentServiceServer,
+        order_service_server::OrderServiceServer, payment_service_server::PaymentServiceServer,
     },
     trustly,
 };
@@ -47,6 +47,7 @@ pub struct Services {
     pub payments: Payments,
     pub accounts: Accounts,
     pub notifications: Notifications,
+    pub orders: Orders,
 }
 
 /// Applies the request and response size limits to one generated server type.
@@ -112,6 +113,10 @@ pub fn server(
         ))
         .add_service(InterceptedService::new(
             limited!(AccountServiceServer::new(services.accounts)),
+            token.clone(),
+        ))
+        .add_service(InterceptedService::new(
+            limited!(OrderServiceServer::new(services.orders)),
             token.clone(),
         ));
     Ok(router)

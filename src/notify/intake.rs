@@ -18,6 +18,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use super::decisions::{self, Decision, DecisionFallback};
 use crate::{
     http_server, metrics,
+    orders::{Fact, OrderBook},
     store::{
         self, NewEvent, Recorded, Store,
         accounts::{Account, AccountCache},
@@ -175,15 +176,17 @@ impl Intake {
         event.decision_required = self.needs_decision(&event.notification).await?;
         let event = &*event;
         if event.decision_required {
-            if let Recorded::Duplicate { reply: Some(reply) } =
-                self.store.log.record(event, None).await?
-            {
+            let recorded = self.store.log.record(event, None).await?;
+            self.note_order(notification, &event.notification).await;
+            if let Recorded::Duplicate { reply: Some(reply) } = recorded {
                 return Ok(self.repeat(notification, &reply).await);
             }
             return self.await_decision(notification, &event.notification).await;
         }
         let reply = self.sign_reply(notification, "OK").await;
-        match self.store.log.record(event, Some(&reply)).await? {
+        let recorded = self.store.log.record(event, Some(&reply)).await?;
+        self.note_order(notification, &event.notification).await;
+        match recorded {
             Recorded::New { event_id } => {
                 metrics::global().notification(&event.notification.method, "stored");
                 info!(%event_id, "notification stored");
@@ -201,6 +204,25 @@ impl Intake {
             Recorded::Duplicate { reply: None } => {
                 self.await_decision(notification, &event.notification).await
             }
+        }
+    }
+
+    /// Adds a stored notification to its order's state (duplicates too: a fact counts once, and
+    /// a resend fills in an update that failed the first time). Never fails the answer.
+    async fn note_order(&self, notification: &SignedPart, logged: &LoggedNotification) {
+        let Some(fact) = Fact::notification(
+            &logged.method,
+            &logged.notification_id,
+            &logged.message_id,
+            &notification.data,
+            logged.received_ms,
+        ) else {
+            return;
+        };
+        let book = OrderBook::new(self.store.order_states.clone());
+        if let Err(error) = book.record(&fact).await {
+            metrics::global().store_errors.inc();
+            warn!(%error, "order state not updated; the notification is stored and answered");
         }
     }
 

@@ -8,5 +8,6 @@ mod support;
 mod notification_resilience;
 mod notifications;
 mod notify_cli;
+mod order_state;
 mod store;
 mod wakeups;

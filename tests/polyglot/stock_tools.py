@@ -5,7 +5,7 @@ Usage: python3 tests/polyglot/stock_tools.py ADDRESS      (e.g. 127.0.0.1:50051)
 
 With grpcio-reflection's v1alpha ProtoReflectionDescriptorDatabase (what older stock tools such as
 grpcurl 1.8 speak) it lists the services and checks that trustly.v1.PaymentService,
-NotificationService, AccountService and grpc.health.v1.Health are there, and that the error
+NotificationService, AccountService, OrderService and grpc.health.v1.Health are there, and that the error
 details every error carries (google.rpc.BadRequest, google.rpc.ErrorInfo) resolve, with every
 file they import. A Deposit built from those reflected types, with amount "10.001", must be
 refused with INVALID_ARGUMENT whose message lists `amount: ...` and whose google.rpc.BadRequest
@@ -32,6 +32,7 @@ TRUSTLY_SERVICES = (
     "trustly.v1.PaymentService",
     "trustly.v1.NotificationService",
     "trustly.v1.AccountService",
+    "trustly.v1.OrderService",
 )
 HEALTH_SERVICE = "grpc.health.v1.Health"
 # Message types a client needs to read an error's details, and the file each must come from.

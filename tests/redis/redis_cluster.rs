@@ -15,6 +15,7 @@ use support::{app, sim::*};
 use trustly_sidecar::pb::{
     self, account_service_client::AccountServiceClient,
     notification_service_client::NotificationServiceClient,
+    order_service_client::OrderServiceClient,
 };
 
 pub struct Cluster {
@@ -247,6 +248,30 @@ async fn notifications_idempotency_and_accounts_work_on_a_cluster() {
         Some("true")
     );
     assert_eq!(again.into_inner().order_id, first.order_id);
+
+    // Order state: its keys span slots (facts, MessageID index, time index).
+    let order = OrderServiceClient::new(sidecar.channel.clone())
+        .get_order(pb::GetOrderRequest {
+            message_id: "pay-cluster".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("the payout's order state")
+        .into_inner()
+        .order
+        .expect("an order");
+    assert_eq!(
+        (
+            order.order_id.as_str(),
+            order.kind(),
+            order.requested_amount.as_str()
+        ),
+        (
+            first.order_id.as_str(),
+            pb::OrderKind::AccountPayout,
+            "10.00"
+        )
+    );
     drop(cluster);
 }
 

@@ -25,11 +25,12 @@ use trustly_sidecar::{grpc::status::reason, pb};
 /// here; a connection attempt comes at most every 5 s).
 const WAIT: Duration = Duration::from_secs(30);
 /// Every service health reports on.
-const SERVICES: [&str; 4] = [
+const SERVICES: [&str; 5] = [
     "",
     "trustly.v1.PaymentService",
     "trustly.v1.NotificationService",
     "trustly.v1.AccountService",
+    "trustly.v1.OrderService",
 ];
 
 async fn get(ops: SocketAddr, path: &str) -> u16 {
