@@ -35,7 +35,10 @@ use tonic::{
 };
 use tonic_types::StatusExt;
 use trustly_sidecar::{
-    grpc::convert::{self, Defaults},
+    grpc::{
+        convert::{self, Defaults},
+        rpc_metrics::code_name,
+    },
     pb::{self, payment_service_client::PaymentServiceClient},
     trustly::{
         canonical,
@@ -1843,28 +1846,6 @@ async fn chunked_post(intake: std::net::SocketAddr, body: &[u8]) -> (u16, Vec<u8
 }
 
 // === rendering ===
-
-fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
-}
 
 /// A table cell: `|` escaped, on one line.
 fn cell(text: &str) -> String {
