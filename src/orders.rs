@@ -171,43 +171,68 @@ impl Fact {
         })
     }
 
-    /// The fact of a successful RPC answer for a method that creates or refunds an order (`None`
-    /// for any other method, or an answer without an order id). `request` is the request's
-    /// `Data`; a Refund names the order it refunds there.
-    pub fn rpc(
-        method: &str,
-        uuid: &str,
-        request: &Map<String, Value>,
-        answer: &Value,
-        at_ms: u64,
-    ) -> Option<Self> {
-        let kind = Kind::of_method(method)?;
-        // Deposit and Withdraw carry Amount and Currency among their Attributes.
-        let field = |name: &str| {
-            let top = identifier(request.get(name));
-            if top.is_empty() {
-                identifier(request.get("Attributes").and_then(|a| a.get(name)))
-            } else {
-                top
-            }
-        };
-        let order_id = match kind {
-            Kind::Refund => field("OrderID"),
+    /// The fact of a successful RPC answer to `request` (`None` for an answer without an order
+    /// id).
+    pub fn rpc(request: &OrderRequest, uuid: &str, answer: &Value, at_ms: u64) -> Option<Self> {
+        let order_id = match request.kind {
+            Kind::Refund => request.refunded_order_id.clone(),
             _ => identifier(answer.get("orderid")),
         };
         if order_id.is_empty() || order_id == "null" {
             return None;
         }
         Some(Fact {
-            id: format!("rpc:{method}:{uuid}"),
+            id: format!("rpc:{}:{uuid}", request.method),
             source: Source::Rpc,
-            method: method.to_owned(),
+            method: request.method.to_owned(),
             order_id,
+            message_id: request.message_id.clone(),
+            end_user_id: request.end_user_id.clone(),
+            amount: request.amount.clone(),
+            currency: request.currency.clone(),
+            at_ms,
+        })
+    }
+}
+
+/// What a request that creates or refunds an order says about the order, read from its `Data`
+/// before it is signed: the call keeps these few fields, not a copy of the whole request.
+#[derive(Clone, Debug)]
+pub struct OrderRequest {
+    kind: Kind,
+    method: &'static str,
+    /// The order a Refund refunds (empty for other methods' requests).
+    refunded_order_id: String,
+    message_id: String,
+    end_user_id: String,
+    amount: String,
+    currency: String,
+}
+
+impl OrderRequest {
+    /// `None` for a method that neither creates nor refunds an order.
+    pub fn of(method: &'static str, data: &Map<String, Value>) -> Option<Self> {
+        let kind = Kind::of_method(method)?;
+        // Deposit and Withdraw carry Amount and Currency among their Attributes.
+        let field = |name: &str| {
+            let top = identifier(data.get(name));
+            if top.is_empty() {
+                identifier(data.get("Attributes").and_then(|a| a.get(name)))
+            } else {
+                top
+            }
+        };
+        Some(Self {
+            kind,
+            method,
+            refunded_order_id: match kind {
+                Kind::Refund => field("OrderID"),
+                _ => String::new(),
+            },
             message_id: field("MessageID"),
             end_user_id: field("EndUserID"),
             amount: field("Amount"),
             currency: field("Currency"),
-            at_ms,
         })
     }
 }

@@ -183,12 +183,13 @@ fn facts_are_read_from_notifications_and_rpc_answers() {
     let mut request = Map::new();
     request.insert("MessageID".into(), Value::from("m-1"));
     request.insert("Amount".into(), Value::from("5.00"));
-    let fact = Fact::rpc("Deposit", "u", &request, &json!({"orderid": "42"}), 3).unwrap();
+    let deposit = OrderRequest::of("Deposit", &request).unwrap();
+    let fact = Fact::rpc(&deposit, "u", &json!({"orderid": "42"}), 3).unwrap();
     assert_eq!(
         (fact.order_id.as_str(), fact.amount.as_str()),
         ("42", "5.00")
     );
-    assert!(Fact::rpc("Balance", "u", &request, &json!({}), 3).is_none());
+    assert!(OrderRequest::of("Balance", &request).is_none());
 }
 
 fn notifications() -> impl Strategy<Value = Vec<Fact>> {

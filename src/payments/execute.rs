@@ -8,7 +8,7 @@ use tracing::{Instrument, info_span, warn};
 use super::{Answer, Error, Payments, Prepared, identifier};
 use crate::{
     metrics,
-    orders::{Fact, Kind, OrderBook},
+    orders::{Fact, OrderBook, OrderRequest},
     store::{
         self,
         idempotency::{Begin, Finish, Outcome, Scope},
@@ -31,9 +31,8 @@ impl Payments {
                 rpc_span.record(name, tracing::field::display(identifier(value)));
             }
         }
-        // Kept for the order's state when the method creates or refunds an order.
-        let order_request = Kind::of_method(prepared.method).map(|_| prepared.data.clone());
-        let method = prepared.method;
+        // What the order's state needs of the request, when it creates or refunds an order.
+        let order_request = OrderRequest::of(prepared.method, &prepared.data);
         let span = info_span!("trustly", method = prepared.method, %uuid);
         let result = async {
             let fingerprint = fingerprint(prepared.method, &prepared.data);
@@ -62,21 +61,15 @@ impl Payments {
             rpc_span.record("orderid", tracing::field::display(identifier(order_id)));
         }
         if let (Ok(answer), Some(request)) = (&result, &order_request) {
-            self.note_order(method, &uuid.to_string(), request, &answer.value)
+            self.note_order(request, &uuid.to_string(), &answer.value)
                 .await;
         }
         result
     }
 
     /// Adds an RPC answer to its order's state. Never fails the call: the answer is Trustly's.
-    async fn note_order(
-        &self,
-        method: &str,
-        uuid: &str,
-        request: &Map<String, Value>,
-        answer: &Value,
-    ) {
-        let Some(fact) = Fact::rpc(method, uuid, request, answer, store::now_ms()) else {
+    async fn note_order(&self, request: &OrderRequest, uuid: &str, answer: &Value) {
+        let Some(fact) = Fact::rpc(request, uuid, answer, store::now_ms()) else {
             return;
         };
         if let Err(error) = OrderBook::new(self.log.order_states.clone())
