@@ -12,10 +12,11 @@ use std::{
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response, body::Incoming, server::conn::http1, service::service_fn};
-use hyper_util::rt::TokioIo;
+use hyper::{Request, Response, body::Incoming};
 use serde_json::{Value, json};
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::net::TcpListener;
+
+use crate::support::test_server::TestServer;
 use trustly_sidecar::trustly::{
     canonical, keys,
     sign::{Backend, Signer, Verifier},
@@ -74,7 +75,8 @@ struct State {
 struct FakeIntake {
     addr: SocketAddr,
     state: Arc<State>,
-    server: JoinHandle<()>,
+    /// Kept for its lifetime: the server stops when the stand-in is dropped.
+    _server: TestServer,
 }
 
 impl FakeIntake {
@@ -89,21 +91,11 @@ impl FakeIntake {
             received: Mutex::new(Vec::new()),
         });
         let server_state = Arc::clone(&state);
-        let server = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = Arc::clone(&server_state);
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(Arc::clone(&state), req));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let server = TestServer::spawn(listener, move |req| handle(Arc::clone(&server_state), req));
         Self {
             addr,
             state,
-            server,
+            _server: server,
         }
     }
 
@@ -120,12 +112,6 @@ impl FakeIntake {
         let received = self.received();
         assert_eq!(received.len(), 1, "exactly one notification: {received:?}");
         received.into_iter().next().expect("one")
-    }
-}
-
-impl Drop for FakeIntake {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 

@@ -12,10 +12,11 @@ use std::{
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response, body::Incoming, server::conn::http1, service::service_fn};
-use hyper_util::rt::TokioIo;
+use hyper::{Request, Response, body::Incoming};
 use serde_json::Value;
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::net::TcpListener;
+
+use super::test_server::TestServer;
 use trustly_sidecar::trustly::{
     canonical,
     sign::{Signer, Verifier},
@@ -72,7 +73,8 @@ struct State {
 pub struct FakeTrustly {
     addr: SocketAddr,
     state: Arc<State>,
-    server: JoinHandle<()>,
+    /// Kept for its lifetime: the server stops when the stand-in is dropped.
+    _server: TestServer,
 }
 
 impl FakeTrustly {
@@ -86,21 +88,11 @@ impl FakeTrustly {
             received: Mutex::new(Vec::new()),
         });
         let server_state = Arc::clone(&state);
-        let server = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = Arc::clone(&server_state);
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(Arc::clone(&state), req));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let server = TestServer::spawn(listener, move |req| handle(Arc::clone(&server_state), req));
         Self {
             addr,
             state,
-            server,
+            _server: server,
         }
     }
 
@@ -114,12 +106,6 @@ impl FakeTrustly {
 
     pub fn received(&self) -> Vec<Received> {
         self.state.received.lock().expect("lock").clone()
-    }
-}
-
-impl Drop for FakeTrustly {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 

@@ -10,11 +10,12 @@ use std::{
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response, body::Incoming, server::conn::http1, service::service_fn};
-use hyper_util::rt::TokioIo;
+use hyper::{Request, Response, body::Incoming};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::net::TcpListener;
+
+use super::test_server::TestServer;
 use trustly_sidecar::{
     secret::Secret,
     sim::{RetryPolicy, SimConfig, Simulator},
@@ -299,7 +300,8 @@ struct EndpointState {
 pub struct MerchantEndpoint {
     url: String,
     state: Arc<EndpointState>,
-    server: JoinHandle<()>,
+    /// Kept for its lifetime: the server stops when the stand-in is dropped.
+    _server: TestServer,
 }
 
 impl MerchantEndpoint {
@@ -317,18 +319,12 @@ impl MerchantEndpoint {
             received: Mutex::new(Vec::new()),
         });
         let server_state = Arc::clone(&state);
-        let server = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = Arc::clone(&server_state);
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| answer(Arc::clone(&state), req));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Self { url, state, server }
+        let server = TestServer::spawn(listener, move |req| answer(Arc::clone(&server_state), req));
+        Self {
+            url,
+            state,
+            _server: server,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -342,12 +338,6 @@ impl MerchantEndpoint {
 
     pub fn received(&self) -> Vec<ReceivedNotification> {
         self.state.received.lock().expect("lock").clone()
-    }
-}
-
-impl Drop for MerchantEndpoint {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 
