@@ -106,15 +106,35 @@ impl State {
 pub enum Source {
     Notification,
     Rpc,
+    /// The answer intake gave Trustly to a Withdraw `debit`: the merchant's decision, or the
+    /// fallback when none came in time.
+    Decision,
+}
+
+/// The method of a decision fact that approved the debit (OK).
+pub const DECISION_APPROVED: &str = "decision:ok";
+/// The method of a decision fact that rejected the debit (FAILED, or any status but OK).
+pub const DECISION_REJECTED: &str = "decision:failed";
+
+/// What the merchant answered to a Withdraw's `debit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WithdrawDecision {
+    /// The debit came and no answer is recorded yet.
+    Awaited,
+    /// OK: Trustly goes on with the withdrawal.
+    Approved,
+    /// FAILED: Trustly aborts the withdrawal (and sends `cancel`).
+    Rejected,
 }
 
 /// One thing the sidecar saw about an order: what the fold reads, and what the store keeps.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Fact {
-    /// Unique per fact: `n:<notificationid>` or `rpc:<Method>:<uuid>`.
+    /// Unique per fact: `n:<notificationid>`, `rpc:<Method>:<uuid>` or `d:<notificationid>` (the
+    /// decision on that notification).
     pub id: String,
     pub source: Source,
-    /// The notification method or the RPC method.
+    /// The notification method, the RPC method, or [`DECISION_APPROVED`] / [`DECISION_REJECTED`].
     pub method: String,
     pub order_id: String,
     pub message_id: String,
@@ -190,6 +210,38 @@ impl Fact {
             end_user_id: request.end_user_id.clone(),
             amount: request.amount.clone(),
             currency: request.currency.clone(),
+            at_ms,
+        })
+    }
+}
+
+impl Fact {
+    /// The fact of the answer given to a Withdraw `debit` (`status` is OK or FAILED; anything but
+    /// OK rejects). `None` without an order id.
+    pub fn decision(
+        notification_id: &str,
+        order_id: &str,
+        message_id: &str,
+        status: &str,
+        at_ms: u64,
+    ) -> Option<Self> {
+        if order_id.is_empty() {
+            return None;
+        }
+        Some(Fact {
+            id: format!("d:{notification_id}"),
+            source: Source::Decision,
+            method: if status == "OK" {
+                DECISION_APPROVED
+            } else {
+                DECISION_REJECTED
+            }
+            .to_owned(),
+            order_id: order_id.to_owned(),
+            message_id: message_id.to_owned(),
+            end_user_id: String::new(),
+            amount: String::new(),
+            currency: String::new(),
             at_ms,
         })
     }
@@ -317,6 +369,9 @@ pub struct Order {
     pub debited: Decimal,
     pub refunded: Decimal,
     pub paid_out: Decimal,
+    /// A Withdraw's decision on its `debit` (`None`: not a Withdraw, or no debit and no decision
+    /// yet).
+    pub withdraw_decision: Option<WithdrawDecision>,
     /// The earliest and latest fact times.
     pub created_ms: u64,
     pub updated_ms: u64,

@@ -7,7 +7,9 @@ use tonic::{Request, Response, Status};
 use tracing::warn;
 
 use crate::{
-    orders::{self, Contradiction, Kind, Order, OrderBook, Query, State, Transition},
+    orders::{
+        self, Contradiction, Kind, Order, OrderBook, Query, State, Transition, WithdrawDecision,
+    },
     pb::{self, order_service_server::OrderService},
 };
 
@@ -128,6 +130,7 @@ fn order_message(order: Order) -> pb::Order {
         debited_amount: amount(order.debited),
         refunded_amount: amount(order.refunded),
         paid_out_amount: amount(order.paid_out),
+        withdraw_decision: decision_message(order.withdraw_decision).into(),
         create_time: timestamp(order.created_ms),
         update_time: timestamp(order.updated_ms),
         transitions: order.transitions.into_iter().map(transition).collect(),
@@ -138,6 +141,15 @@ fn order_message(order: Order) -> pb::Order {
         end_user_id: order.end_user_id,
         notification_ids: order.notification_ids,
         rpcs: order.rpcs,
+    }
+}
+
+fn decision_message(decision: Option<WithdrawDecision>) -> pb::WithdrawDecision {
+    match decision {
+        None => pb::WithdrawDecision::Unspecified,
+        Some(WithdrawDecision::Awaited) => pb::WithdrawDecision::Awaited,
+        Some(WithdrawDecision::Approved) => pb::WithdrawDecision::Approved,
+        Some(WithdrawDecision::Rejected) => pb::WithdrawDecision::Rejected,
     }
 }
 

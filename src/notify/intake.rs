@@ -179,6 +179,12 @@ impl Intake {
             let recorded = self.store.log.record(event, None).await?;
             self.note_order(notification, &event.notification).await;
             if let Recorded::Duplicate { reply: Some(reply) } = recorded {
+                // A resend fills in a decision fact that failed to record the first time.
+                if let Ok(first) = wire::parse_notification_response(&reply)
+                    && let Some(status) = first.data.get("status").and_then(Value::as_str)
+                {
+                    self.note_decision(&event.notification, status).await;
+                }
                 return Ok(self.repeat(notification, &reply).await);
             }
             return self.await_decision(notification, &event.notification).await;
@@ -223,6 +229,28 @@ impl Intake {
         if let Err(error) = book.record(&fact).await {
             metrics::global().store_errors.inc();
             warn!(%error, "order state not updated; the notification is stored and answered");
+        }
+    }
+
+    /// Adds the answer given to a Withdraw `debit` (`status`: the decision, or the fallback) to
+    /// its order's state. Never fails the answer.
+    async fn note_decision(&self, logged: &LoggedNotification, status: &str) {
+        if logged.method != "debit" {
+            return;
+        }
+        let Some(fact) = Fact::decision(
+            &logged.notification_id,
+            &logged.order_id,
+            &logged.message_id,
+            status,
+            now_ms(),
+        ) else {
+            return;
+        };
+        let book = OrderBook::new(self.store.order_states.clone());
+        if let Err(error) = book.record(&fact).await {
+            metrics::global().store_errors.inc();
+            warn!(%error, "withdraw decision not recorded in the order state; the answer is sent");
         }
     }
 
@@ -291,6 +319,7 @@ impl Intake {
             .log
             .set_reply(&logged.notification_id, &reply)
             .await?;
+        self.note_decision(logged, &decision.status).await;
         metrics::global().notification(&logged.method, outcome);
         Ok(json_ok(reply))
     }

@@ -9,7 +9,10 @@ use std::{
 
 use rust_decimal::Decimal;
 
-use super::{Contradiction, Fact, Kind, Order, Source, State, Transition};
+use super::{
+    Contradiction, DECISION_APPROVED, DECISION_REJECTED, Fact, Kind, Order, Source, State,
+    Transition, WithdrawDecision,
+};
 use crate::money::Amount;
 
 /// The notification methods seen so far: all the state machines read.
@@ -106,6 +109,7 @@ pub fn fold(facts: impl IntoIterator<Item = Fact>) -> Option<Order> {
         debited: Decimal::ZERO,
         refunded: Decimal::ZERO,
         paid_out: Decimal::ZERO,
+        withdraw_decision: None,
         created_ms: first.at_ms,
         updated_ms: first.at_ms,
         notification_ids: Vec::new(),
@@ -137,6 +141,7 @@ pub fn fold(facts: impl IntoIterator<Item = Fact>) -> Option<Order> {
         .find(|m| !m.is_empty())
         .cloned()
         .unwrap_or_default();
+    order.withdraw_decision = withdraw_decision(kind, seen, &facts);
     if matches!(kind, Kind::Deposit | Kind::Charge | Kind::Unknown) && seen.cancel && seen.credit {
         contradictions.insert(Contradiction::CancelledAndCredited);
     }
@@ -160,6 +165,26 @@ pub fn fold(facts: impl IntoIterator<Item = Fact>) -> Option<Order> {
     order.rpcs.sort();
     order.contradictions = contradictions.into_iter().collect();
     Some(order)
+}
+
+/// A Withdraw's decision, from the set of decision facts: a rejection outranks an approval (one
+/// FAILED aborts the withdrawal), a decision outranks its absence whatever came first, and a
+/// Withdraw whose `debit` came without a decision awaits one.
+fn withdraw_decision(kind: Kind, seen: Seen, facts: &[Fact]) -> Option<WithdrawDecision> {
+    let decided = |method: &str| {
+        facts
+            .iter()
+            .any(|f| f.source == Source::Decision && f.method == method)
+    };
+    if decided(DECISION_REJECTED) {
+        Some(WithdrawDecision::Rejected)
+    } else if decided(DECISION_APPROVED) {
+        Some(WithdrawDecision::Approved)
+    } else if kind == Kind::Withdraw && seen.debit {
+        Some(WithdrawDecision::Awaited)
+    } else {
+        None
+    }
 }
 
 /// The facts, one per id, in (time, id) order. Sorted first so that, of two facts sharing an id,
@@ -230,6 +255,8 @@ fn apply(
                 _ => {}
             }
         }
+        // Read as a set by `withdraw_decision`; no money moves with it.
+        Source::Decision => {}
         Source::Rpc => {
             order
                 .rpcs

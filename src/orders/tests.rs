@@ -114,6 +114,70 @@ fn a_withdraw_is_debited_then_confirmed_or_cancelled_on_deny() {
     assert!(order.contradictions.is_empty());
 }
 
+fn decision(notification_id: u32, status: &str, at_ms: u64) -> Fact {
+    Fact::decision(&notification_id.to_string(), "42", "m-1", status, at_ms).unwrap()
+}
+
+#[test]
+fn a_withdraw_decision_is_awaited_then_approved_or_rejected_in_any_arrival_order() {
+    let debited = vec![rpc("Withdraw", ""), note(1, "debit", "3.00", 10)];
+    let order = fold(debited.clone()).unwrap();
+    assert_eq!(order.withdraw_decision, Some(WithdrawDecision::Awaited));
+    let created = fold(vec![rpc("Withdraw", "")]).unwrap();
+    assert_eq!(created.withdraw_decision, None);
+    let mut approved = debited.clone();
+    approved.push(decision(1, "OK", 12));
+    let order = fold(approved.clone()).unwrap();
+    assert_eq!(
+        (order.state, order.withdraw_decision, order.debited),
+        (
+            State::Debited,
+            Some(WithdrawDecision::Approved),
+            dec("3.00")
+        )
+    );
+    // The decision is no notification and no RPC, and changes no state.
+    assert_eq!((order.notification_ids.len(), order.rpcs.len()), (1, 1));
+    assert_eq!(order.transitions.len(), 1);
+    // The decision recorded before the debit (an earlier clock on another replica, or the debit's
+    // fact written late by a resend): the same order.
+    let mut early = approved.clone();
+    early[2].at_ms = 5;
+    early.reverse();
+    let reordered = fold(early).unwrap();
+    assert_eq!(
+        (reordered.state, reordered.withdraw_decision),
+        (order.state, order.withdraw_decision)
+    );
+    let mut rejected = debited;
+    rejected.push(decision(1, "FAILED", 12));
+    rejected.push(note(2, "cancel", "", 20));
+    let order = fold(rejected).unwrap();
+    assert_eq!(
+        (order.state, order.withdraw_decision),
+        (State::Cancelled, Some(WithdrawDecision::Rejected))
+    );
+    let deposit = fold(vec![rpc("Deposit", ""), note(1, "debit", "1.00", 1)]).unwrap();
+    assert_eq!(deposit.withdraw_decision, None);
+}
+
+#[test]
+fn facts_stored_before_decisions_existed_still_read() {
+    let stored = r#"{"id":"n:1","source":"Notification","method":"debit","order_id":"42","message_id":"m-1","end_user_id":"user-1","amount":"3.00","currency":"EUR","at_ms":10}"#;
+    let fact: Fact = serde_json::from_str(stored).unwrap();
+    assert_eq!(fact, note(1, "debit", "3.00", 10));
+    assert_eq!(serde_json::to_string(&fact).unwrap(), stored);
+    let decided = decision(1, "OK", 12);
+    assert_eq!(
+        (decided.id.as_str(), decided.method.as_str()),
+        ("d:1", DECISION_APPROVED)
+    );
+    let text = serde_json::to_string(&decided).unwrap();
+    assert_eq!(serde_json::from_str::<Fact>(&text).unwrap(), decided);
+    assert_eq!(decision(1, "FAILED", 1).method, DECISION_REJECTED);
+    assert!(Fact::decision("1", "", "m", "OK", 1).is_none());
+}
+
 #[test]
 fn refunds_add_up_on_the_refunded_order() {
     let mut first = rpc("Refund", "2.00");
@@ -219,8 +283,12 @@ proptest! {
         creator in prop::sample::select(vec!["", "Deposit", "Withdraw", "AccountPayout", "Charge"]),
         seed in any::<u64>(),
         duplicates in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+        decisions in prop::collection::vec((any::<bool>(), 0u64..5), 0..3),
     ) {
         let mut facts = facts;
+        for (i, (ok, at)) in decisions.into_iter().enumerate() {
+            facts.push(decision(i as u32, if ok { "OK" } else { "FAILED" }, at));
+        }
         if !creator.is_empty() {
             facts.push(rpc(creator, "1.00"));
         }
