@@ -1,6 +1,7 @@
 //! The fold: an order from the set of its facts. The state is a function of which notification
-//! methods were seen (per kind), the totals are sums over distinct facts, and everything listed
-//! is sorted, so the result does not depend on the order the facts arrived in.
+//! methods were seen (per kind), a Withdraw's decision of which decisions were recorded, the
+//! totals are sums over distinct facts, and everything listed is sorted, so the result does not
+//! depend on the order the facts arrived in.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -46,13 +47,14 @@ fn state_of(kind: Kind, seen: Seen) -> State {
     let payout_like = matches!(kind, Kind::AccountPayout | Kind::RegisterAccountPayout)
         || (kind == Kind::Unknown && (seen.confirmation || seen.failed));
     match kind {
+        // A cancelled payout gets `cancel` + `credit` (the money back): cancelled, not returned.
         _ if payout_like => {
             if seen.failed {
                 State::Failed
-            } else if seen.credit {
-                State::Returned
             } else if seen.cancel {
                 State::Cancelled
+            } else if seen.credit {
+                State::Returned
             } else if seen.confirmation {
                 State::Confirmed
             } else {

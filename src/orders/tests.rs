@@ -95,6 +95,17 @@ fn a_payout_confirms_then_returns_on_a_credit_or_fails() {
     let mut failed = confirmed;
     failed.push(note(3, "payoutfailed", "7.50", 20));
     assert_eq!(fold(failed).unwrap().state, State::Failed);
+    // Cancelled while queued: `cancel` + `credit` in either order.
+    let cancelled = fold(vec![
+        rpc("AccountPayout", "7.50"),
+        note(5, "credit", "7.50", 10),
+        note(4, "cancel", "", 11),
+    ])
+    .unwrap();
+    assert_eq!(
+        (cancelled.state, cancelled.credited),
+        (State::Cancelled, dec("7.50"))
+    );
     let register = fold(vec![rpc("RegisterAccountPayout", "1.00")]).unwrap();
     assert_eq!(
         (register.kind, register.state),

@@ -33,7 +33,7 @@ async fn start(extra: &[(&str, &str)]) -> (SimHarness, app::Sidecar) {
     (h, sidecar)
 }
 
-async fn subscribe(
+pub(crate) async fn subscribe(
     sidecar: &app::Sidecar,
     group: &str,
     start: pb::StartPosition,
@@ -52,7 +52,9 @@ async fn subscribe(
 }
 
 /// The next notification on the stream (heartbeats skipped).
-async fn next(stream: &mut Streaming<pb::StreamNotificationsResponse>) -> pb::Notification {
+pub(crate) async fn next(
+    stream: &mut Streaming<pb::StreamNotificationsResponse>,
+) -> pb::Notification {
     tokio::time::timeout(ARRIVAL, async {
         loop {
             let item = stream
@@ -69,7 +71,7 @@ async fn next(stream: &mut Streaming<pb::StreamNotificationsResponse>) -> pb::No
     .expect("a notification arrives")
 }
 
-async fn ack(
+pub(crate) async fn ack(
     sidecar: &app::Sidecar,
     group: &str,
     n: &pb::Notification,

@@ -15,29 +15,29 @@ use trustly_sidecar::{
 };
 
 /// A simulator and a sidecar whose default NotificationURL is its own intake.
-async fn start(extra: &[(&str, &str)]) -> (SimHarness, app::Sidecar) {
+pub(crate) async fn start(extra: &[(&str, &str)]) -> (SimHarness, app::Sidecar) {
     let h = SimHarness::start().await;
     let (vars, files) = app::vars_for(&h, extra);
     let sidecar = app::spawn_with_intake(vars, files).await;
     (h, sidecar)
 }
 
-fn orders(sidecar: &app::Sidecar) -> OrderServiceClient<tonic::transport::Channel> {
+pub(crate) fn orders(sidecar: &app::Sidecar) -> OrderServiceClient<tonic::transport::Channel> {
     OrderServiceClient::new(sidecar.channel.clone())
 }
 
-fn redis_vars(prefix: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn redis_vars(prefix: &str) -> Vec<(&'static str, String)> {
     vec![
         ("TRUSTLY_SIDECAR_REDIS_URL", redis_url()),
         ("TRUSTLY_SIDECAR_REDIS_PREFIX", prefix.to_owned()),
     ]
 }
 
-fn unique_prefix() -> String {
+pub(crate) fn unique_prefix() -> String {
     format!("test-{}", uuid::Uuid::new_v4())
 }
 
-async fn get(sidecar: &app::Sidecar, order_id: &str) -> Option<pb::Order> {
+pub(crate) async fn get(sidecar: &app::Sidecar, order_id: &str) -> Option<pb::Order> {
     orders(sidecar)
         .get_order(pb::GetOrderRequest {
             order_id: order_id.into(),
@@ -50,7 +50,7 @@ async fn get(sidecar: &app::Sidecar, order_id: &str) -> Option<pb::Order> {
 }
 
 /// Waits until the order reaches `state`.
-async fn reaches(
+pub(crate) async fn reaches(
     h: &SimHarness,
     sidecar: &app::Sidecar,
     order_id: &str,
@@ -62,7 +62,7 @@ async fn reaches(
     .await
 }
 
-async fn deposit(sidecar: &app::Sidecar, message_id: &str) -> String {
+pub(crate) async fn deposit(sidecar: &app::Sidecar, message_id: &str) -> String {
     sidecar
         .client
         .clone()
@@ -225,7 +225,7 @@ fn signed(method: &str, notification_id: &str, minute: u32) -> Value {
     wire::notification(method, &uuid, &signature, data)
 }
 
-async fn post(sidecar: &app::Sidecar, body: &Value) {
+pub(crate) async fn post(sidecar: &app::Sidecar, body: &Value) {
     let url = format!("http://{}/trustly/notifications", sidecar.intake_addr);
     let response = reqwest::Client::new()
         .post(url)
