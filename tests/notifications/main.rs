@@ -9,6 +9,7 @@ mod notification_resilience;
 mod notifications;
 mod notify_cli;
 mod order_kinds;
+mod order_permutations;
 mod order_state;
 mod store;
 mod wakeups;
