@@ -1,6 +1,6 @@
 //! Order state: where every order's money is, folded from the facts the sidecar saw about it —
-//! the RPC answers it got ([`Fact::rpc`]) and the verified notifications it stored
-//! ([`Fact::notification`]).
+//! the RPC answers it got ([`Fact::rpc`]), the verified notifications it stored
+//! ([`Fact::notification`]) and the answers intake gave to Withdraw debits ([`Fact::decision`]).
 //!
 //! The facts of an order are a *set* keyed by fact id (a notification id, or the RPC and its
 //! JSON-RPC uuid), stored first-write-wins, and [`fold`] is a function of that set: the state of a
