@@ -1,4 +1,7 @@
-//! `trustly.v1.OrderService`: reads of the order state (`crate::orders`).
+//! `trustly.v1.OrderService`: reads of the order state (`crate::orders`), and the stream of its
+//! changes ([`watch`]).
+
+mod watch;
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -7,7 +10,7 @@ use tonic::{Request, Response, Status};
 use tracing::warn;
 
 use crate::{
-    orders::{self, Contradiction, Kind, Order, OrderBook, Query, State, Transition},
+    orders::{self, Contradiction, Kind, Order, OrderBook, Query, State, Transition, Watches},
     pb::{self, order_service_server::OrderService},
 };
 
@@ -15,11 +18,12 @@ use crate::{
 #[derive(Clone)]
 pub struct Orders {
     book: OrderBook,
+    watches: Watches,
 }
 
 impl Orders {
-    pub fn new(book: OrderBook) -> Self {
-        Self { book }
+    pub fn new(book: OrderBook, watches: Watches) -> Self {
+        Self { book, watches }
     }
 }
 
@@ -36,6 +40,7 @@ fn failed(error: orders::Error) -> Status {
 
 #[tonic::async_trait]
 impl OrderService for Orders {
+    type WatchOrdersStream = watch::ChangeStream;
     async fn get_order(
         &self,
         request: Request<pb::GetOrderRequest>,
@@ -71,6 +76,13 @@ impl OrderService for Orders {
             orders: page.orders.into_iter().map(order_message).collect(),
             next_page_token: page.next_page_token,
         }))
+    }
+
+    async fn watch_orders(
+        &self,
+        request: Request<pb::WatchOrdersRequest>,
+    ) -> Result<Response<Self::WatchOrdersStream>, Status> {
+        watch::watch(&self.watches, request.into_inner()).await
     }
 }
 
