@@ -25,11 +25,14 @@ const READ_BATCH: usize = 64;
 /// Longest wait for changes other replicas appended while their wake-ups cannot reach this one;
 /// appends otherwise wake watchers at once.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
-/// A change read by a watcher on a replica that died before acknowledging it is taken over after
-/// this long (acknowledgement follows the send at once, so only a dead replica leaves one).
-const STALE_AFTER: Duration = Duration::from_secs(30);
-/// How often a watcher looks for such changes: one extra round trip per interval.
-const CLAIM_EVERY: Duration = Duration::from_secs(5);
+/// A change read but not acknowledged for this long is taken over by another watcher of the
+/// group. A live watcher acknowledges each change right after sending it, within its round (a
+/// few store calls per change), so only a watcher whose client vanished mid-round or whose replica
+/// died leaves one; 5 s is far above a round and keeps such a change from waiting long.
+const STALE_AFTER: Duration = Duration::from_secs(5);
+/// How often a watcher looks for such changes: one extra round trip per second, like a
+/// notification subscriber's claims.
+const CLAIM_EVERY: Duration = Duration::from_secs(1);
 /// Longest resume token accepted (a stream id is two u64s and a dash: 41 characters).
 const MAX_TOKEN_CHARS: usize = 41;
 

@@ -9,5 +9,6 @@ mod notification_resilience;
 mod notifications;
 mod notify_cli;
 mod order_state;
+mod order_watch;
 mod store;
 mod wakeups;

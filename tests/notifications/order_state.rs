@@ -15,25 +15,25 @@ use trustly_sidecar::{
 };
 
 /// A simulator and a sidecar whose default NotificationURL is its own intake.
-async fn start(extra: &[(&str, &str)]) -> (SimHarness, app::Sidecar) {
+pub(super) async fn start(extra: &[(&str, &str)]) -> (SimHarness, app::Sidecar) {
     let h = SimHarness::start().await;
     let (vars, files) = app::vars_for(&h, extra);
     let sidecar = app::spawn_with_intake(vars, files).await;
     (h, sidecar)
 }
 
-fn orders(sidecar: &app::Sidecar) -> OrderServiceClient<tonic::transport::Channel> {
+pub(super) fn orders(sidecar: &app::Sidecar) -> OrderServiceClient<tonic::transport::Channel> {
     OrderServiceClient::new(sidecar.channel.clone())
 }
 
-fn redis_vars(prefix: &str) -> Vec<(&'static str, String)> {
+pub(super) fn redis_vars(prefix: &str) -> Vec<(&'static str, String)> {
     vec![
         ("TRUSTLY_SIDECAR_REDIS_URL", redis_url()),
         ("TRUSTLY_SIDECAR_REDIS_PREFIX", prefix.to_owned()),
     ]
 }
 
-fn unique_prefix() -> String {
+pub(super) fn unique_prefix() -> String {
     format!("test-{}", uuid::Uuid::new_v4())
 }
 
@@ -62,7 +62,7 @@ async fn reaches(
     .await
 }
 
-async fn deposit(sidecar: &app::Sidecar, message_id: &str) -> String {
+pub(super) async fn deposit(sidecar: &app::Sidecar, message_id: &str) -> String {
     sidecar
         .client
         .clone()
@@ -206,7 +206,7 @@ async fn a_payout_executed_in_the_simulator_is_confirmed() {
 }
 
 /// A notification for order 5550001 signed by Trustly's test key, at minute `minute`.
-fn signed(method: &str, notification_id: &str, minute: u32) -> Value {
+pub(super) fn signed(method: &str, notification_id: &str, minute: u32) -> Value {
     let signer = signer(Backend::RustCrypto, TRUSTLY_PRIVATE);
     let uuid = uuid::Uuid::new_v4().to_string();
     let mut data = json!({
@@ -225,7 +225,7 @@ fn signed(method: &str, notification_id: &str, minute: u32) -> Value {
     wire::notification(method, &uuid, &signature, data)
 }
 
-async fn post(sidecar: &app::Sidecar, body: &Value) {
+pub(super) async fn post(sidecar: &app::Sidecar, body: &Value) {
     let url = format!("http://{}/trustly/notifications", sidecar.intake_addr);
     let response = reqwest::Client::new()
         .post(url)
