@@ -9,7 +9,7 @@ use tracing::warn;
 
 use super::{failed, kind_filter, order_message, transition};
 use crate::{
-    metrics,
+    grpc, metrics,
     orders::{
         Watches,
         watch::{Change, Error, Filter, Item},
@@ -25,7 +25,7 @@ pub(super) async fn watch(
     watches: &Watches,
     request: pb::WatchOrdersRequest,
 ) -> Result<Response<ChangeStream>, Status> {
-    super::super::notification::check_group(&request.consumer_group)?;
+    grpc::notification::check_group(&request.consumer_group)?;
     let filter = Filter {
         kind: kind_filter(request.kind()),
         end_user_id: request.end_user_id,
@@ -45,17 +45,15 @@ pub(super) async fn watch(
 /// RESOURCE_EXHAUSTED for a watcher that fell behind (it resumes when it reconnects).
 fn status(error: Error) -> Status {
     match error {
-        Error::ResumeToken => {
-            crate::grpc::Error::invalid("resume_token", &error.to_string()).into()
-        }
+        Error::ResumeToken => grpc::Error::invalid("resume_token", &error.to_string()).into(),
         Error::Store(error) => {
             warn!(%error, "order change feed unavailable");
             metrics::global().store_errors.inc();
-            crate::grpc::Error::Store(error).into()
+            grpc::Error::Store(error).into()
         }
         Error::Book(error) => failed(error),
-        Error::TooSlow => crate::grpc::Error::SubscriberTooSlow.into(),
-        Error::ShuttingDown => crate::grpc::Error::ShuttingDown.into(),
+        Error::TooSlow => grpc::Error::SubscriberTooSlow.into(),
+        Error::ShuttingDown => grpc::Error::ShuttingDown.into(),
     }
 }
 
