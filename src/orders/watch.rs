@@ -402,6 +402,48 @@ mod tests {
         assert_eq!(next_change(&mut other).await.fact_id, "n:4");
     }
 
+    #[tokio::test]
+    async fn a_watcher_that_falls_behind_is_closed_too_slow_and_its_unsent_changes_stay_pending() {
+        let store = crate::store::Store::memory();
+        let book = OrderBook::new(store.order_states.clone());
+        for i in 0..10u64 {
+            book.record(&fact(&format!("n:{i}"), "pending", 1_000 + i))
+                .await
+                .unwrap();
+        }
+        let feed = book.changes().clone();
+        feed.join("g", &Start::GroupPosition).await.unwrap();
+        // A buffer of 3 + the slot kept for the closing error; nobody reads it.
+        let (tx, mut rx) = mpsc::channel(4);
+        let watcher = Watcher {
+            feed: feed.clone(),
+            book,
+            wakes: store.wakes.clone(),
+            heartbeat_interval: Duration::from_secs(3600),
+            group: "g".into(),
+            consumer: "c".into(),
+            filter: Filter::default(),
+            tx,
+            shutdown: CancellationToken::new(),
+        };
+        tokio::time::timeout(Duration::from_secs(5), watcher.run())
+            .await
+            .expect("closed, not blocked");
+        let mut items = Vec::new();
+        while let Ok(item) = rx.try_recv() {
+            items.push(item);
+        }
+        assert_eq!(items.len(), 4, "three changes, then the closing error");
+        assert!(items[..3].iter().all(Result::is_ok));
+        assert!(matches!(items[3], Err(Error::TooSlow)));
+        // The seven it could not send were read but not acknowledged: still the group's.
+        let pending = feed
+            .claim_stale(Reader::new("g", "next", 100), Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(pending.len(), 7);
+    }
+
     #[test]
     fn a_resume_token_is_a_feed_event_id() {
         assert!(check_token("1764600000000-0").is_ok());

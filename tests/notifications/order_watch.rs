@@ -198,3 +198,27 @@ async fn a_bad_group_or_resume_token_is_invalid_argument_naming_the_field() {
         assert_eq!(fields, [field]);
     }
 }
+
+#[tokio::test]
+async fn at_shutdown_a_watch_ends_unavailable_and_does_not_hold_the_drain() {
+    let (_h, mut s) = start(&[]).await;
+    let mut changes = watch(&s, group("drained", "")).await;
+    s.begin_stop();
+    let ended = tokio::time::timeout(CHANGE_WITHIN, async {
+        loop {
+            match changes.message().await {
+                Ok(Some(_heartbeat)) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("the watch ends");
+    let status = ended.expect_err("UNAVAILABLE, not the end of the feed");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("shutting down"), "{status:?}");
+    tokio::time::timeout(CHANGE_WITHIN, s.stop())
+        .await
+        .expect("the drain finishes")
+        .expect("clean stop");
+}
