@@ -141,6 +141,7 @@ impl App {
         let (tasks, shutdown) = (TaskTracker::new(), CancellationToken::new());
         let stores = stores(&config.store, &tasks, &shutdown).await?;
         let intake = Arc::new(intake(&config, &core, &stores));
+        let book = OrderBook::new(stores.log.order_states.clone());
         Ok(Self {
             reloader: Some(reloader),
             payments: payments(&config, core.client, &stores),
@@ -152,9 +153,9 @@ impl App {
                 shutdown.clone(),
             )),
             orders: grpc::orders::Orders::new(
-                OrderBook::new(stores.log.order_states.clone()),
+                book.clone(),
                 orders::Watches::new(
-                    OrderBook::new(stores.log.order_states.clone()),
+                    book,
                     stores.log.wakes.clone(),
                     config.delivery.heartbeat_interval,
                     tasks.clone(),
