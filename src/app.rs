@@ -80,6 +80,7 @@ pub struct App {
     payments: Payments,
     accounts: Accounts,
     notifications: Notifications,
+    orders: grpc::orders::Orders,
     intake: Arc<Intake>,
     log: Store,
     token: BearerToken,
@@ -140,6 +141,7 @@ impl App {
         let (tasks, shutdown) = (TaskTracker::new(), CancellationToken::new());
         let stores = stores(&config.store, &tasks, &shutdown).await?;
         let intake = Arc::new(intake(&config, &core, &stores));
+        let book = OrderBook::new(stores.log.order_states.clone());
         Ok(Self {
             reloader: Some(reloader),
             payments: payments(&config, core.client, &stores),
@@ -150,6 +152,16 @@ impl App {
                 tasks.clone(),
                 shutdown.clone(),
             )),
+            orders: grpc::orders::Orders::new(
+                book.clone(),
+                orders::Watches::new(
+                    book,
+                    stores.log.wakes.clone(),
+                    config.delivery.heartbeat_interval,
+                    tasks.clone(),
+                    shutdown.clone(),
+                ),
+            ),
             intake,
             log: stores.log,
             token: BearerToken::new(config.grpc.token.clone()),
@@ -413,7 +425,7 @@ pub async fn run(
             payments: app.payments.clone(),
             accounts: app.accounts.clone(),
             notifications: app.notifications.clone(),
-            orders: grpc::orders::Orders::new(OrderBook::new(app.log.order_states.clone())),
+            orders: app.orders.clone(),
         },
         &app.token,
         app.rpc_timeout,

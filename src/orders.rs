@@ -6,14 +6,15 @@
 //! JSON-RPC uuid), stored first-write-wins, and [`fold`] is a function of that set: the state of a
 //! kind depends only on which notification methods were seen, and the totals are exact sums over
 //! distinct facts. So any arrival order, any duplicate and any number of replicas give the same
-//! order, and a replay of the notification log ([`follow`]) rebuilds it. Knows nothing of gRPC or
-//! HTTP.
+//! order, and a replay of the notification log ([`follow`]) rebuilds it. Every fact added is also
+//! announced on a change feed that consumer groups [`watch`]. Knows nothing of gRPC or HTTP.
 
 mod book;
 mod fold;
 pub mod follow;
 #[cfg(test)]
 mod tests;
+pub mod watch;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,7 @@ use serde_json::{Map, Value};
 
 pub use book::{Error, OrderBook, Page, Query};
 pub use fold::fold;
+pub use watch::Watches;
 
 use crate::trustly::{notification::Kind as Notified, time};
 

@@ -180,7 +180,7 @@ pub struct Store {
     pub log: Log,
     pub decisions: Decisions,
     pub orders: Orders,
-    /// The facts each order's state is folded from (`crate::orders`).
+    /// The facts each order's state is folded from (`crate::orders`), and their change feed.
     pub order_states: OrderStates,
     pub lease: Lease,
     pub polls: Polls,
@@ -201,7 +201,10 @@ impl Store {
                 wakes: wakes.clone(),
             },
             orders: Orders::memory(messages),
-            order_states: OrderStates(Backend::memory()),
+            order_states: OrderStates {
+                facts: Backend::memory(),
+                changes: Log::memory(orders::MessageIndex::default(), wakes.clone()),
+            },
             lease: Lease(Backend::memory()),
             polls: Polls(Backend::memory()),
             wakes,
@@ -224,12 +227,22 @@ impl Store {
                 }),
                 wakes: wakes.clone(),
             },
-            orders: Orders::redis(conn, prefix, retention, timeout),
+            orders: Orders::redis(conn.clone(), prefix, retention, timeout),
             // Kept as long as the notifications they are derived from.
-            order_states: OrderStates(Backend::Redis(Expiring {
-                at: at.clone(),
-                ttl: retention,
-            })),
+            order_states: OrderStates {
+                facts: Backend::Redis(Expiring {
+                    at: at.clone(),
+                    ttl: retention,
+                }),
+                // Its own stream and dedupe records; appends wake the same waiters.
+                changes: Log::redis(
+                    conn.clone(),
+                    &format!("{prefix}:order-changes"),
+                    retention,
+                    timeout,
+                    wakes.clone(),
+                ),
+            },
             lease: Lease(Backend::Redis(at.clone())),
             polls: Polls(Backend::Redis(at)),
             wakes,

@@ -51,7 +51,8 @@ fn in_group<T>(request: Request<T>, group: fn(&T) -> &str) -> Result<T, Status> 
     Ok(request)
 }
 
-fn check_group(group: &str) -> Result<(), Status> {
+/// A consumer group name (of notifications, or of order changes).
+pub(super) fn check_group(group: &str) -> Result<(), Status> {
     let valid = (1..=64).contains(&group.len())
         && group
             .bytes()

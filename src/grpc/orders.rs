@@ -1,4 +1,7 @@
-//! `trustly.v1.OrderService`: reads of the order state (`crate::orders`).
+//! `trustly.v1.OrderService`: reads of the order state (`crate::orders`), and the stream of its
+//! changes ([`watch`]).
+
+mod watch;
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -8,7 +11,8 @@ use tracing::warn;
 
 use crate::{
     orders::{
-        self, Contradiction, Kind, Order, OrderBook, Query, State, Transition, WithdrawDecision,
+        self, Contradiction, Kind, Order, OrderBook, Query, State, Transition, Watches,
+        WithdrawDecision,
     },
     pb::{self, order_service_server::OrderService},
 };
@@ -17,11 +21,12 @@ use crate::{
 #[derive(Clone)]
 pub struct Orders {
     book: OrderBook,
+    watches: Watches,
 }
 
 impl Orders {
-    pub fn new(book: OrderBook) -> Self {
-        Self { book }
+    pub fn new(book: OrderBook, watches: Watches) -> Self {
+        Self { book, watches }
     }
 }
 
@@ -38,6 +43,7 @@ fn failed(error: orders::Error) -> Status {
 
 #[tonic::async_trait]
 impl OrderService for Orders {
+    type WatchOrdersStream = watch::ChangeStream;
     async fn get_order(
         &self,
         request: Request<pb::GetOrderRequest>,
@@ -73,6 +79,13 @@ impl OrderService for Orders {
             orders: page.orders.into_iter().map(order_message).collect(),
             next_page_token: page.next_page_token,
         }))
+    }
+
+    async fn watch_orders(
+        &self,
+        request: Request<pb::WatchOrdersRequest>,
+    ) -> Result<Response<Self::WatchOrdersStream>, Status> {
+        watch::watch(&self.watches, request.into_inner()).await
     }
 }
 

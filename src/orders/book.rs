@@ -2,10 +2,11 @@
 //! MessageID, or listed by end user, kind, state and time, a page at a time).
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use bytes::Bytes;
 use tracing::warn;
 
 use super::{Fact, Kind, Order, State, fold};
-use crate::store::{self, OrderStates, order_states::Position};
+use crate::store::{self, Log, NewEvent, OrderStates, log::Notification, order_states::Position};
 
 /// Most orders returned per page (AIP-158: larger page sizes are coerced down).
 pub const MAX_PAGE_SIZE: usize = 100;
@@ -56,7 +57,9 @@ impl OrderBook {
         Self { states }
     }
 
-    /// Adds a fact to its order (idempotent: a fact id counts once).
+    /// Adds a fact to its order (idempotent: a fact id counts once), then announces it on the
+    /// change feed. The feed dedupes on the fact id, so it is announced every time: a replay of
+    /// the notification log fills in an announcement lost with a replica killed in between.
     pub async fn record(&self, fact: &Fact) -> Result<(), Error> {
         let encoded = serde_json::to_string(fact).unwrap_or_default();
         self.states
@@ -68,7 +71,27 @@ impl OrderBook {
                 &fact.message_id,
             )
             .await?;
+        let change = NewEvent {
+            notification: Notification {
+                notification_id: fact.id.clone(),
+                method: fact.method.clone(),
+                order_id: fact.order_id.clone(),
+                // Empty: the feed keeps no MessageID index (the order has one).
+                message_id: String::new(),
+                // When the sidecar learned it (the event id's time); the fact's own time is in
+                // the body.
+                received_ms: store::now_ms(),
+                body: Bytes::from(encoded),
+            },
+            decision_required: false,
+        };
+        self.changes().record(&change, Some(&Bytes::new())).await?;
         Ok(())
+    }
+
+    /// The change feed: one event per fact, `notification_id` being the fact id.
+    pub fn changes(&self) -> &Log {
+        self.states.changes()
     }
 
     /// The order with this id, folded from its facts.

@@ -7,11 +7,16 @@
 //! Every key carries the hash tag `{order_states}`: one Redis Cluster slot, so the pipeline that
 //! adds a fact (facts, MessageID index, time index) goes to one node.
 //!
+//! Beside the facts, the order **change feed**: a second [`Log`] (its own stream and dedupe
+//! records, under `<prefix>:order-changes`) on which the order book announces every fact it adds,
+//! so `WatchOrders` reads changes with the consumer groups, wake-ups and retention of the
+//! notification log.
+//!
 //! Distinct from [`super::orders`] (the Withdraw registry). Knows nothing of what a fact means.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{Backend, Error, Expiring, now_ms, redis_ttl_secs};
+use super::{Backend, Error, Expiring, Log, now_ms, redis_ttl_secs};
 
 /// Orders per `ZRANGE` while paging the time index (a page skips at most the orders sharing the
 /// cursor's millisecond; 256 keeps each call small).
@@ -29,11 +34,21 @@ pub struct Memory {
     index: BTreeSet<Position>,
 }
 
-/// The order facts of the configured backend. Cloning shares them.
+/// The order facts of the configured backend, and the change feed. Cloning shares them.
 #[derive(Clone)]
-pub struct OrderStates(pub(super) Backend<Memory, Expiring>);
+pub struct OrderStates {
+    pub(super) facts: Backend<Memory, Expiring>,
+    /// One event per fact added (event `notification_id` = the fact id, so the log's dedupe
+    /// makes it one per fact).
+    pub(super) changes: Log,
+}
 
 impl OrderStates {
+    /// The change feed (see the module docs).
+    pub fn changes(&self) -> &Log {
+        &self.changes
+    }
+
     /// Adds one fact (as encoded by its reader) to an order, unless a fact with its id is there.
     pub async fn add(
         &self,
@@ -43,7 +58,7 @@ impl OrderStates {
         at_ms: u64,
         message_id: &str,
     ) -> Result<(), Error> {
-        match &self.0 {
+        match &self.facts {
             Backend::Memory(memory) => {
                 let mut memory = memory.lock();
                 let memory = &mut *memory;
@@ -107,7 +122,7 @@ impl OrderStates {
 
     /// The encoded facts of an order (empty when unknown).
     pub async fn facts(&self, order_id: &str) -> Result<Vec<String>, Error> {
-        match &self.0 {
+        match &self.facts {
             Backend::Memory(memory) => Ok(memory
                 .lock()
                 .facts
@@ -123,7 +138,7 @@ impl OrderStates {
 
     /// The order a MessageID names, if any fact carried it.
     pub async fn order_for_message(&self, message_id: &str) -> Result<Option<String>, Error> {
-        match &self.0 {
+        match &self.facts {
             Backend::Memory(memory) => Ok(memory.lock().messages.get(message_id).cloned()),
             Backend::Redis(Expiring { at, .. }) => {
                 let key = at.key(format_args!("{{order_states}}:message:{message_id}"));
@@ -143,7 +158,7 @@ impl OrderStates {
     ) -> Result<Vec<Position>, Error> {
         let start = after.map_or(from_ms, |(ms, _)| (*ms).max(from_ms));
         let past = |position: &Position| after.is_none_or(|after| position > after);
-        match &self.0 {
+        match &self.facts {
             Backend::Memory(memory) => Ok(memory
                 .lock()
                 .index

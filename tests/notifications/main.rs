@@ -11,5 +11,6 @@ mod notify_cli;
 mod order_kinds;
 mod order_permutations;
 mod order_state;
+mod order_watch;
 mod store;
 mod wakeups;

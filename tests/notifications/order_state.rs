@@ -206,7 +206,7 @@ async fn a_payout_executed_in_the_simulator_is_confirmed() {
 }
 
 /// A notification for order 5550001 signed by Trustly's test key, at minute `minute`.
-fn signed(method: &str, notification_id: &str, minute: u32) -> Value {
+pub(super) fn signed(method: &str, notification_id: &str, minute: u32) -> Value {
     let signer = signer(Backend::RustCrypto, TRUSTLY_PRIVATE);
     let uuid = uuid::Uuid::new_v4().to_string();
     let mut data = json!({
