@@ -218,7 +218,7 @@ mod tests {
         }
         // Whatever the build, a setup failure prints its cause, which names the feature.
         let error = trustly_sidecar::sim::Error::Crypto(
-            trustly_sidecar::trustly::sign::SignError::BackendNotBuilt,
+            trustly_sidecar::trustly::sign::SignError::BackendNotBuilt("openssl"),
         );
         assert_eq!(
             chain(&error),
