@@ -103,7 +103,7 @@ pub enum SignError {
     #[error("the pkcs11 backend signs with the key in its token, never with a key in memory")]
     KeyInToken,
     /// The token failed; the message never contains the PIN.
-    #[error("pkcs11 ({part:?}): {message}")]
+    #[error("pkcs11: {message}")]
     Pkcs11 { part: pkcs11::Part, message: String },
     #[error("the key failed its sign/verify self-check")]
     SelfCheck,

@@ -11,3 +11,4 @@ mod helm;
 mod http_limits;
 mod monitoring;
 mod otel;
+mod pkcs11;
