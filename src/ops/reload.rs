@@ -110,15 +110,20 @@ impl Reloader {
             .map(|s| &s.pin_path)
     }
 
-    /// Logs a new session pool in when the PIN file changed or on SIGHUP; [`pkcs11::Token::signer`]
-    /// self-checks it before it replaces the current one (whose sessions close once idle).
+    /// Logs a new session pool in when the PIN file changed, on SIGHUP, or when the token dropped
+    /// the current pool's sessions; [`pkcs11::Token::signer`] self-checks it before it replaces
+    /// the current one (whose sessions close once idle).
     fn check_token(&self, token: &pkcs11::Token, loaded: &mut Option<Vec<u8>>, hangup: bool) {
         let current = self.pin_path().and_then(|p| std::fs::read(p).ok());
         let Some(current) = current else {
             return warn!("PKCS#11 PIN file unreadable; keeping the logged-in sessions");
         };
-        if loaded.as_deref() == Some(current.as_slice()) && !hangup {
+        let lost = token.take_lost_sessions();
+        if loaded.as_deref() == Some(current.as_slice()) && !hangup && !lost {
             return;
+        }
+        if lost {
+            warn!("the PKCS#11 token dropped our sessions; logging in again");
         }
         *loaded = Some(current);
         match token.signer() {

@@ -148,3 +148,112 @@ fn a_wrong_pin_or_key_label_or_token_exits_64_naming_the_setting() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_key_replaced_in_the_token_is_found_again_after_a_failed_signature() {
+    let hsm = SoftHsm::with_keys(&[("merchant", MERCHANT_PRIVATE)]);
+    let h = SimHarness::start().await;
+    let mut vars = hsm.sidecar_vars("merchant");
+    // Checked often, so the test waits little; the check itself is what is tested.
+    vars.push(("TRUSTLY_SIDECAR_RELOAD_INTERVAL".into(), "100ms".into()));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let process = app::spawn_process(&h, &vars).await;
+    payout(&process, "before-replacement")
+        .await
+        .expect("payout");
+    // The key object is destroyed (its handle is now invalid) and imported again: a rotation
+    // under the same label, or an HSM restored from backup.
+    destroy_key_in_a_child_process(&hsm, "merchant");
+    hsm.import("merchant", MERCHANT_PRIVATE, 2);
+    let refused = payout(&process, "at-replacement")
+        .await
+        .expect_err("the old handle");
+    assert!(
+        refused.message().contains("could not be signed"),
+        "{refused:?}"
+    );
+    let attempt = std::sync::atomic::AtomicUsize::new(0);
+    h.eventually("the sidecar signs with the key again", || {
+        let n = attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let process = &process;
+        async move {
+            payout(process, &format!("after-replacement-{n}"))
+                .await
+                .ok()
+        }
+    })
+    .await;
+    let logs = process.logs();
+    assert!(logs.contains("the PKCS#11 token did not sign"), "{logs}");
+    assert!(
+        logs.contains("merchant key reloaded from the PKCS#11 token"),
+        "{logs}"
+    );
+}
+
+/// Set (to the token's `SOFTHSM2_CONF`) only in the child process that destroys the key.
+const CHILD_CONF: &str = "TRUSTLY_SIDECAR_TEST_PKCS11_DESTROY_CONF";
+
+/// Runs the test below in a process of its own with the token's `SOFTHSM2_CONF`.
+fn destroy_key_in_a_child_process(hsm: &SoftHsm, label: &str) {
+    let output = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "pkcs11::destroys_the_key_when_run_by_the_test_above",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("SOFTHSM2_CONF", &hsm.conf)
+        .env(CHILD_CONF, &hsm.conf)
+        .env("TRUSTLY_SIDECAR_TEST_PKCS11_LABEL", label)
+        .output()
+        .expect("the test binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("key destroyed"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Run by the test above in a process of its own (a no-op in the ordinary suite).
+#[test]
+fn destroys_the_key_when_run_by_the_test_above() {
+    use cryptoki::{
+        context::{CInitializeArgs, CInitializeFlags, Pkcs11},
+        object::{Attribute, ObjectClass},
+        session::UserType,
+        types::AuthPin,
+    };
+    if std::env::var_os(CHILD_CONF).is_none() {
+        return;
+    }
+    let label = std::env::var("TRUSTLY_SIDECAR_TEST_PKCS11_LABEL").unwrap();
+    let context = Pkcs11::new(softhsm::MODULE).unwrap();
+    context
+        .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
+    let slot = context
+        .get_slots_with_initialized_token()
+        .unwrap()
+        .into_iter()
+        .find(|slot| {
+            context.get_token_info(*slot).unwrap().label().trim_end() == softhsm::TOKEN_LABEL
+        })
+        .expect("the token");
+    let session = context.open_rw_session(slot).unwrap();
+    session
+        .login(
+            UserType::User,
+            Some(&AuthPin::from(softhsm::PIN.to_owned())),
+        )
+        .unwrap();
+    let template = [
+        Attribute::Class(ObjectClass::PRIVATE_KEY),
+        Attribute::Label(label.into_bytes()),
+    ];
+    let keys = session.find_objects(&template).unwrap();
+    assert_eq!(keys.len(), 1);
+    session.destroy_object(keys[0]).unwrap();
+    println!("key destroyed");
+}

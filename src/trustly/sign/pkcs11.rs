@@ -71,6 +71,10 @@ mod imp {
         pub fn settings(&self) -> Option<&Settings> {
             None
         }
+
+        pub fn take_lost_sessions(&self) -> bool {
+            false
+        }
     }
 }
 
@@ -88,6 +92,7 @@ mod imp {
     };
     use parking_lot::{Condvar, Mutex};
     use rsa::BigUint;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::{super::BASE64, super::Backend, *};
 
@@ -97,6 +102,9 @@ mod imp {
         slot: Slot,
         settings: Settings,
         sessions: usize,
+        /// Set by a signer the token failed (it restarted, a network HSM reconnected, ...): the
+        /// reloader then logs a fresh pool in at its next check.
+        lost: Arc<AtomicBool>,
     }
 
     impl std::fmt::Debug for Token {
@@ -149,7 +157,13 @@ mod imp {
                 slot,
                 settings,
                 sessions,
+                lost: Arc::new(AtomicBool::new(false)),
             })
+        }
+
+        /// Whether a signer failed since the last call (and clears it).
+        pub fn take_lost_sessions(&self) -> bool {
+            self.lost.swap(false, Ordering::Relaxed)
         }
 
         /// The settings the token was opened with.
@@ -196,6 +210,7 @@ mod imp {
                 key,
                 idle: Mutex::new(sessions),
                 freed: Condvar::new(),
+                lost: Arc::clone(&self.lost),
             };
             Ok((Arc::new(signer), public))
         }
@@ -285,6 +300,7 @@ mod imp {
         /// session itself out (a PKCS#11 session runs one operation at a time).
         idle: Mutex<Vec<Session>>,
         freed: Condvar,
+        lost: Arc<AtomicBool>,
     }
 
     impl Pkcs11Signer {
@@ -310,7 +326,14 @@ mod imp {
         fn sign(&self, plaintext: &[u8]) -> Result<String, SignError> {
             let signature = self
                 .with_session(|session| session.sign(&Mechanism::Sha1RsaPkcs, self.key, plaintext))
-                .map_err(|e| fail(Part::Token, e))?;
+                .map_err(|e| {
+                    // Which codes mean "log in again" varies by token (a reset SoftHSM2 answers
+                    // CKR_GENERAL_ERROR): any failure asks the reloader to try a fresh pool, at
+                    // most once per reload interval; a pool that fails its self-check is refused.
+                    self.lost.store(true, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "the PKCS#11 token did not sign");
+                    fail(Part::Token, e)
+                })?;
             Ok(BASE64.encode(signature))
         }
 
