@@ -210,7 +210,8 @@ fn merchant_key(
         return token_key(r, sandbox, environment);
     }
     for var in PKCS11_SETTINGS {
-        if r.get(var).is_some() {
+        // (Not after an invalid backend: that may be a misspelt `pkcs11`.)
+        if backend.is_some() && r.get(var).is_some() {
             r.invalid(
                 var,
                 format!(

@@ -118,12 +118,12 @@ impl Reloader {
         let Some(current) = current else {
             return warn!("PKCS#11 PIN file unreadable; keeping the logged-in sessions");
         };
-        let lost = token.take_lost_sessions();
-        if loaded.as_deref() == Some(current.as_slice()) && !hangup && !lost {
+        let failed = token.take_failed();
+        if loaded.as_deref() == Some(current.as_slice()) && !hangup && !failed {
             return;
         }
-        if lost {
-            warn!("the PKCS#11 token dropped our sessions; logging in again");
+        if failed {
+            warn!("the PKCS#11 token failed a signature; logging a fresh session pool in");
         }
         *loaded = Some(current);
         match token.signer() {
@@ -132,6 +132,8 @@ impl Reloader {
                 info!(fingerprint = %fingerprint(&public), "merchant key reloaded from the PKCS#11 token");
             }
             Err(problem) => {
+                // Its own failed self-check is not a reason to try again at the next check.
+                token.take_failed();
                 error!(%problem, "NEW PKCS#11 SESSIONS REFUSED; still signing with the previous ones")
             }
         }

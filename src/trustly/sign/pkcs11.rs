@@ -72,7 +72,7 @@ mod imp {
             None
         }
 
-        pub fn take_lost_sessions(&self) -> bool {
+        pub fn take_failed(&self) -> bool {
             false
         }
     }
@@ -104,7 +104,7 @@ mod imp {
         sessions: usize,
         /// Set by a signer the token failed (it restarted, a network HSM reconnected, ...): the
         /// reloader then logs a fresh pool in at its next check.
-        lost: Arc<AtomicBool>,
+        failed: Arc<AtomicBool>,
     }
 
     impl std::fmt::Debug for Token {
@@ -157,13 +157,13 @@ mod imp {
                 slot,
                 settings,
                 sessions,
-                lost: Arc::new(AtomicBool::new(false)),
+                failed: Arc::new(AtomicBool::new(false)),
             })
         }
 
-        /// Whether a signer failed since the last call (and clears it).
-        pub fn take_lost_sessions(&self) -> bool {
-            self.lost.swap(false, Ordering::Relaxed)
+        /// Whether a signer of this token failed since the last call (and clears it).
+        pub fn take_failed(&self) -> bool {
+            self.failed.swap(false, Ordering::Relaxed)
         }
 
         /// The settings the token was opened with.
@@ -180,6 +180,11 @@ mod imp {
                 SignError::SelfCheck => fail(
                     Part::Key,
                     "the token's signature does not verify with the key's own public half",
+                ),
+                // Mechanism refused (a FIPS partition and SHA-1), key not allowed to sign, ...
+                SignError::Pkcs11 { message, .. } => fail(
+                    Part::Key,
+                    format!("the key does not sign with CKM_SHA1_RSA_PKCS: {message}"),
                 ),
                 other => other,
             })?;
@@ -210,7 +215,7 @@ mod imp {
                 key,
                 idle: Mutex::new(sessions),
                 freed: Condvar::new(),
-                lost: Arc::clone(&self.lost),
+                failed: Arc::clone(&self.failed),
             };
             Ok((Arc::new(signer), public))
         }
@@ -300,7 +305,7 @@ mod imp {
         /// session itself out (a PKCS#11 session runs one operation at a time).
         idle: Mutex<Vec<Session>>,
         freed: Condvar,
-        lost: Arc<AtomicBool>,
+        failed: Arc<AtomicBool>,
     }
 
     impl Pkcs11Signer {
@@ -330,7 +335,7 @@ mod imp {
                     // Which codes mean "log in again" varies by token (a reset SoftHSM2 answers
                     // CKR_GENERAL_ERROR): any failure asks the reloader to try a fresh pool, at
                     // most once per reload interval; a pool that fails its self-check is refused.
-                    self.lost.store(true, Ordering::Relaxed);
+                    self.failed.store(true, Ordering::Relaxed);
                     tracing::warn!(error = %e, "the PKCS#11 token did not sign");
                     fail(Part::Token, e)
                 })?;
