@@ -271,7 +271,11 @@ fn softhsm_token() -> anyhow::Result<Option<tempfile::TempDir>> {
         anyhow::ensure!(status.success(), "softhsm2-util {} failed", args[0]);
         Ok(())
     };
-    if !Path::new(SOFTHSM_MODULE).exists() {
+    let util_runs = Command::new("softhsm2-util")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !Path::new(SOFTHSM_MODULE).exists() || !util_runs {
         return Ok(None);
     }
     let dir = tempfile::tempdir()?;
