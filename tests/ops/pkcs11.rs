@@ -257,3 +257,18 @@ fn destroys_the_key_when_run_by_the_test_above() {
     session.destroy_object(keys[0]).unwrap();
     println!("key destroyed");
 }
+
+#[test]
+fn live_refuses_a_publicly_known_test_key_in_a_token_too() {
+    let hsm = SoftHsm::with_keys(&[("merchant", MERCHANT_PRIVATE)]);
+    let mut vars = hsm.sidecar_vars("merchant");
+    vars.push(("TRUSTLY_SIDECAR_ENVIRONMENT".into(), "live".into()));
+    let (code, stderr) = start_failing(&vars);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(
+        stderr.contains(
+            "--pkcs11-key-label (TRUSTLY_SIDECAR_PKCS11_KEY_LABEL): is the PUBLICLY KNOWN test key"
+        ),
+        "{stderr}"
+    );
+}
