@@ -12,7 +12,8 @@
 FROM rust:1.95.0-bookworm AS builder
 # Extra cargo features: "openssl" for TRUSTLY_SIDECAR_SIGNING_BACKEND=openssl (the runtime image
 # ships libssl3), "otel" for TRUSTLY_SIDECAR_OTLP_ENDPOINT, e.g. "openssl otel". Empty: the
-# default, pure-Rust signing backend only.
+# default features: the pure-Rust signing backend and `pkcs11` (a PKCS#11 token; the vendor's
+# module .so is not in this image: mount it and point TRUSTLY_SIDECAR_PKCS11_MODULE at it).
 ARG CARGO_FEATURES=""
 # The git commit for the trustly_sidecar_build_info metric (.git is not in the build context);
 # empty: "unknown".

@@ -132,6 +132,7 @@ impl App {
         let core = core(&config, endpoint)?;
         let reloader = Reloader {
             private_key_path: config.trustly.private_key_path.clone(),
+            token: config.trustly.token.clone(),
             password_path: config.trustly.password_path.clone(),
             backend: config.trustly.signer.backend(),
             signer: Arc::clone(&core.signer),

@@ -133,6 +133,13 @@ fn config(flags: Flags) -> Result<(SimConfig, bool), Vec<String>> {
 
 /// Refuses a backend this binary was built without, naming the cargo feature that adds it.
 fn built_backend(backend: Backend) -> Result<Backend, String> {
+    if backend == Backend::Pkcs11 {
+        return Err(
+            "--signing-backend pkcs11: the simulator signs with a key file; pkcs11 is \
+                    the sidecar's (rustcrypto or openssl here)"
+                .to_owned(),
+        );
+    }
     if Backend::available().contains(&backend) {
         Ok(backend)
     } else {
@@ -218,7 +225,7 @@ mod tests {
         }
         // Whatever the build, a setup failure prints its cause, which names the feature.
         let error = trustly_sidecar::sim::Error::Crypto(
-            trustly_sidecar::trustly::sign::SignError::BackendNotBuilt,
+            trustly_sidecar::trustly::sign::SignError::BackendNotBuilt("openssl"),
         );
         assert_eq!(
             chain(&error),

@@ -36,7 +36,12 @@ settings! {
     ENV_PRIVATE_KEY_PATH, "private-key-path", "Merchant private key, PEM (PKCS#1 or PKCS#8) [required unless --sandbox]";
     ENV_USERNAME, "username", "Trustly API username [required unless --sandbox]";
     ENV_PASSWORD_PATH, "password-path", "File holding the Trustly API password [required unless --sandbox]";
-    ENV_SIGNING_BACKEND, "signing-backend", "rustcrypto or openssl (a build with --features openssl) [default: rustcrypto]";
+    ENV_SIGNING_BACKEND, "signing-backend", "rustcrypto, openssl (a build with --features openssl) or pkcs11 (key in a token) [default: rustcrypto]";
+    ENV_PKCS11_MODULE, "pkcs11-module", "With --signing-backend pkcs11: the token's PKCS#11 module (.so)";
+    ENV_PKCS11_TOKEN_LABEL, "pkcs11-token-label", "With --signing-backend pkcs11: the label of the token holding the merchant key";
+    ENV_PKCS11_KEY_LABEL, "pkcs11-key-label", "With --signing-backend pkcs11: the label of the merchant's RSA private key in the token";
+    ENV_PKCS11_PIN_PATH, "pkcs11-pin-path", "With --signing-backend pkcs11: file holding the token's user PIN";
+    ENV_PKCS11_SESSIONS, "pkcs11-sessions", "With --signing-backend pkcs11: sessions kept logged in [default: min(token's maximum, 8)]";
     ENV_RELOAD_INTERVAL, "reload-interval", "How often key and password files are checked for changes [default: 10s]";
     ENV_GRPC_LISTEN, "grpc-listen", "gRPC listen address; non-loopback needs --grpc-token-path [default: 127.0.0.1:50051]";
     ENV_GRPC_TOKEN_PATH, "grpc-token-path", "File holding the bearer token every gRPC call must carry";

@@ -300,3 +300,62 @@ fn live_never_trusts_a_publicly_known_test_key() {
         &["(TRUSTLY_SIDECAR_SANDBOX): the sandbox runs on PUBLICLY KNOWN test keys"],
     );
 }
+
+#[test]
+fn pkcs11_needs_its_four_settings_and_no_key_file() {
+    let password = password_file();
+    let key = fresh_key_file();
+    let text = refused(config(&[
+        (ENV_SIGNING_BACKEND, "pkcs11".into()),
+        (ENV_PRIVATE_KEY_PATH, key.path().display().to_string()),
+        (ENV_USERNAME, "merchant".into()),
+        (ENV_PASSWORD_PATH, password.path().display().to_string()),
+        (ENV_NOTIFICATION_URL, "https://merchant.example/n".into()),
+        (ENV_PKCS11_SESSIONS, "0".into()),
+    ]));
+    assert_names(
+        &text,
+        &[
+            "--private-key-path (TRUSTLY_SIDECAR_PRIVATE_KEY_PATH): must be unset with the pkcs11",
+            "--pkcs11-module (TRUSTLY_SIDECAR_PKCS11_MODULE) is required",
+            "--pkcs11-token-label (TRUSTLY_SIDECAR_PKCS11_TOKEN_LABEL) is required",
+            "--pkcs11-key-label (TRUSTLY_SIDECAR_PKCS11_KEY_LABEL) is required",
+            "--pkcs11-pin-path (TRUSTLY_SIDECAR_PKCS11_PIN_PATH) is required",
+            "--pkcs11-sessions (TRUSTLY_SIDECAR_PKCS11_SESSIONS): \"0\" is not a session count from 1 to 64",
+        ],
+    );
+}
+
+#[test]
+fn pkcs11_settings_with_another_backend_are_refused_not_ignored() {
+    let text = refused(sandbox(&[
+        (ENV_PKCS11_KEY_LABEL, "merchant"),
+        (ENV_PKCS11_SESSIONS, "4"),
+    ]));
+    assert_names(
+        &text,
+        &[
+            "--pkcs11-key-label (TRUSTLY_SIDECAR_PKCS11_KEY_LABEL): is only read with --signing-backend",
+            "--pkcs11-sessions (TRUSTLY_SIDECAR_PKCS11_SESSIONS): is only read with",
+        ],
+    );
+    let text = refused(sandbox(&[(ENV_SIGNING_BACKEND, "pkcs11")]));
+    assert_names(&text, &["the sandbox signs with its built-in test key"]);
+}
+
+#[test]
+fn a_missing_pkcs11_module_is_named() {
+    let text = refused(config(&[
+        (ENV_SIGNING_BACKEND, "pkcs11".into()),
+        (ENV_PKCS11_MODULE, "/nonexistent/libpkcs11.so".into()),
+        (ENV_PKCS11_TOKEN_LABEL, "T".into()),
+        (ENV_PKCS11_KEY_LABEL, "K".into()),
+        (ENV_PKCS11_PIN_PATH, "/nonexistent/pin".into()),
+    ]));
+    let expected = if cfg!(feature = "pkcs11") {
+        "--pkcs11-module (TRUSTLY_SIDECAR_PKCS11_MODULE): pkcs11: libloading error"
+    } else {
+        "the pkcs11 signing backend is not built into this binary (cargo feature `pkcs11`)"
+    };
+    assert_names(&text, &[expected]);
+}

@@ -10,7 +10,7 @@ use url::Url;
 use super::{reader::parse_http_url, *};
 use crate::trustly::{
     keys::{self, Environment},
-    sign::{AnyKey, Backend, Signer, Verifier},
+    sign::{AnyKey, Backend, SignError, Signer, Verifier, pkcs11},
 };
 
 /// `test` or `live`: picks Trustly's endpoint and public key. Unset: `test`, so a half-configured
@@ -35,9 +35,30 @@ pub const ENV_USERNAME: &str = "TRUSTLY_SIDECAR_USERNAME";
 /// Path to a file holding the Trustly API password (trailing newline ignored). Required unless
 /// sandbox. A path, not a value, so the password comes from a mounted Secret.
 pub const ENV_PASSWORD_PATH: &str = "TRUSTLY_SIDECAR_PASSWORD_PATH";
-/// `rustcrypto` or `openssl` (if built with the `openssl` feature).
+/// `rustcrypto`, `openssl` (if built with the `openssl` feature) or `pkcs11` (the key stays in a
+/// token; the `pkcs11` feature, on by default).
 pub const ENV_SIGNING_BACKEND: &str = "TRUSTLY_SIDECAR_SIGNING_BACKEND";
 pub const DEFAULT_SIGNING_BACKEND: Backend = Backend::RustCrypto;
+/// With `pkcs11`: path to the token's PKCS#11 module, e.g. `/usr/lib/softhsm/libsofthsm2.so`.
+pub const ENV_PKCS11_MODULE: &str = "TRUSTLY_SIDECAR_PKCS11_MODULE";
+/// With `pkcs11`: the label of the token holding the merchant key.
+pub const ENV_PKCS11_TOKEN_LABEL: &str = "TRUSTLY_SIDECAR_PKCS11_TOKEN_LABEL";
+/// With `pkcs11`: the label of the merchant's RSA private key in the token.
+pub const ENV_PKCS11_KEY_LABEL: &str = "TRUSTLY_SIDECAR_PKCS11_KEY_LABEL";
+/// With `pkcs11`: path to a file holding the token's user PIN (trailing newline ignored; re-read
+/// when it changes and on SIGHUP, never logged).
+pub const ENV_PKCS11_PIN_PATH: &str = "TRUSTLY_SIDECAR_PKCS11_PIN_PATH";
+/// With `pkcs11`: sessions kept logged in (signatures in flight at once). Unset: the token's
+/// maximum or `pkcs11::DEFAULT_SESSIONS`, whichever is smaller.
+pub const ENV_PKCS11_SESSIONS: &str = "TRUSTLY_SIDECAR_PKCS11_SESSIONS";
+/// Every `pkcs11` setting, refused when another backend is chosen (it would be silently ignored).
+const PKCS11_SETTINGS: [&str; 5] = [
+    ENV_PKCS11_MODULE,
+    ENV_PKCS11_TOKEN_LABEL,
+    ENV_PKCS11_KEY_LABEL,
+    ENV_PKCS11_PIN_PATH,
+    ENV_PKCS11_SESSIONS,
+];
 /// Connect timeout towards Trustly, e.g. `5s`. Unset: 5 s (Trustly's PHP client's value).
 pub const ENV_TRUSTLY_CONNECT_TIMEOUT: &str = "TRUSTLY_SIDECAR_TRUSTLY_CONNECT_TIMEOUT";
 /// Total time for one Trustly call, e.g. `30s`. Unset: 30 s (Trustly's PHP client's value).
@@ -62,8 +83,10 @@ pub struct Trustly {
     /// Where the merchant key came from, for the startup log (never the key itself).
     pub private_key_source: String,
     pub trustly_key_source: String,
-    /// The files reloaded on change (none in the sandbox).
+    /// The files reloaded on change (none in the sandbox; no key file with `pkcs11`).
     pub private_key_path: Option<PathBuf>,
+    /// With `pkcs11`: the token the reloader logs in again when the PIN file changes or on SIGHUP.
+    pub token: Option<Arc<pkcs11::Token>>,
     pub password_path: Option<PathBuf>,
     pub reload_interval: Duration,
     pub connect_timeout: Duration,
@@ -102,21 +125,12 @@ impl Trustly {
             crate::trustly::client::DEFAULT_REQUEST_TIMEOUT,
         );
         let reload_interval = r.duration(ENV_RELOAD_INTERVAL, DEFAULT_RELOAD_INTERVAL);
-        let (private_key, private_key_source) = private_key(r, sandbox, environment);
+        let merchant = merchant_key(r, sandbox, environment, backend);
         let (trustly_key, trustly_key_source) = trustly_key(r, environment);
         let (username, password) = credentials(r, sandbox);
         // The files the reloader watches, when given (the sandbox's are built in).
         let private_key_path = r.get(ENV_PRIVATE_KEY_PATH).map(PathBuf::from);
         let password_path = r.get(ENV_PASSWORD_PATH).map(PathBuf::from);
-        let merchant_public_key = private_key.as_ref().map(RsaPublicKey::from);
-        let account_hash_secret = private_key.as_ref().map(derive_account_hash_secret);
-        let signer = match (backend, private_key) {
-            (Some(backend), Some(key)) => backend
-                .signer(key)
-                .map_err(|e| r.invalid(ENV_SIGNING_BACKEND, e.to_string()))
-                .ok(),
-            _ => None,
-        };
         let next_trustly_key = next_trustly_key(r, environment);
         if sandbox && environment == Some(Environment::Live) {
             let message = format!(
@@ -126,7 +140,7 @@ impl Trustly {
             r.invalid(ENV_SANDBOX, message);
         }
         let verifier = verifier(r, backend, trustly_key, next_trustly_key);
-        let environment = environment?;
+        let (environment, merchant) = (environment?, merchant?);
         let url = match url {
             Some(url) => url,
             None => Url::parse(environment.endpoint())
@@ -138,13 +152,14 @@ impl Trustly {
             url,
             username,
             password: Secret::new(password),
-            signer: signer?,
+            signer: merchant.signer,
             verifier: verifier?,
-            merchant_public_key: merchant_public_key?,
-            account_hash_secret: Secret::new(account_hash_secret?),
-            private_key_source,
+            merchant_public_key: merchant.public,
+            account_hash_secret: Secret::new(merchant.account_hash_secret),
+            private_key_source: merchant.source,
             trustly_key_source,
             private_key_path,
+            token: merchant.token,
             password_path,
             reload_interval: reload_interval?,
             connect_timeout: connect_timeout?,
@@ -171,6 +186,145 @@ fn verifier(
         })
         .map_err(|e| r.invalid(ENV_SIGNING_BACKEND, e.to_string()))
         .ok()
+}
+
+/// The merchant key, wherever it is kept.
+struct MerchantKey {
+    signer: Arc<dyn Signer>,
+    public: RsaPublicKey,
+    account_hash_secret: [u8; 32],
+    /// Where it came from, for the startup log.
+    source: String,
+    token: Option<Arc<pkcs11::Token>>,
+}
+
+/// The merchant key: from its file (or the sandbox's) for a software backend, from the token for
+/// `pkcs11`. An invalid backend still reads the key file, to report its problems too.
+fn merchant_key(
+    r: &mut Reader<'_>,
+    sandbox: bool,
+    environment: Option<Environment>,
+    backend: Option<Backend>,
+) -> Option<MerchantKey> {
+    if backend == Some(Backend::Pkcs11) {
+        return token_key(r, sandbox, environment);
+    }
+    for var in PKCS11_SETTINGS {
+        // (Not after an invalid backend: that may be a misspelt `pkcs11`.)
+        if backend.is_some() && r.get(var).is_some() {
+            r.invalid(
+                var,
+                format!(
+                    "is only read with {}=pkcs11",
+                    settings::named(ENV_SIGNING_BACKEND)
+                ),
+            );
+        }
+    }
+    let (key, source) = private_key(r, sandbox, environment);
+    let (backend, key) = (backend?, key?);
+    let public = RsaPublicKey::from(&key);
+    let account_hash_secret = derive_account_hash_secret(&key);
+    let signer = backend
+        .signer(key)
+        .map_err(|e| r.invalid(ENV_SIGNING_BACKEND, e.to_string()))
+        .ok()?;
+    Some(MerchantKey {
+        signer,
+        public,
+        account_hash_secret,
+        source,
+        token: None,
+    })
+}
+
+/// The merchant key in a PKCS#11 token: opened, logged in and self-checked here, so a wrong PIN or
+/// label stops the start (exit 64) naming its setting.
+fn token_key(
+    r: &mut Reader<'_>,
+    sandbox: bool,
+    environment: Option<Environment>,
+) -> Option<MerchantKey> {
+    if r.get(ENV_PRIVATE_KEY_PATH).is_some() {
+        let message = "must be unset with the pkcs11 signing backend: the key stays in the token";
+        r.invalid(ENV_PRIVATE_KEY_PATH, message.to_owned());
+    }
+    if sandbox {
+        let message =
+            "pkcs11 is for a real merchant key; the sandbox signs with its built-in test key";
+        r.invalid(ENV_SIGNING_BACKEND, message.to_owned());
+    }
+    let settings = pkcs11_settings(r)?;
+    let source = format!(
+        "pkcs11 token {:?}, key {:?} ({})",
+        settings.token_label,
+        settings.key_label,
+        settings.module.display()
+    );
+    let token = pkcs11::Token::open(settings)
+        .map_err(|e| token_problem(r, e))
+        .ok()?;
+    let (signer, public) = token.signer().map_err(|e| token_problem(r, e)).ok()?;
+    refuse_test_key_in_live(r, environment, ENV_PKCS11_KEY_LABEL, &public);
+    let account_hash_secret = derive_token_hash_secret(signer.as_ref())
+        .map_err(|e| token_problem(r, e))
+        .ok()?;
+    Some(MerchantKey {
+        signer,
+        public,
+        account_hash_secret,
+        source,
+        token: Some(Arc::new(token)),
+    })
+}
+
+/// The `pkcs11` settings; every missing one is recorded.
+fn pkcs11_settings(r: &mut Reader<'_>) -> Option<pkcs11::Settings> {
+    let mut required = |var| {
+        let value = r.get(var);
+        if value.is_none() {
+            r.missing(var);
+        }
+        value
+    };
+    let module = required(ENV_PKCS11_MODULE);
+    let token_label = required(ENV_PKCS11_TOKEN_LABEL);
+    let key_label = required(ENV_PKCS11_KEY_LABEL);
+    let pin_path = required(ENV_PKCS11_PIN_PATH);
+    let sessions = r.value(ENV_PKCS11_SESSIONS, None, |v| parse_sessions(v).map(Some));
+    Some(pkcs11::Settings {
+        module: module?.into(),
+        token_label: token_label?,
+        key_label: key_label?,
+        pin_path: pin_path?.into(),
+        sessions: sessions?,
+    })
+}
+
+/// A session count: 1 to [`pkcs11::MAX_SESSIONS`].
+fn parse_sessions(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=pkcs11::MAX_SESSIONS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a session count from 1 to {}",
+            pkcs11::MAX_SESSIONS
+        )),
+    }
+}
+
+/// Records a token failure against the setting it is about.
+fn token_problem(r: &mut Reader<'_>, error: SignError) {
+    let var = match &error {
+        SignError::Pkcs11 { part, .. } => match part {
+            pkcs11::Part::Module => ENV_PKCS11_MODULE,
+            pkcs11::Part::Token => ENV_PKCS11_TOKEN_LABEL,
+            pkcs11::Part::Pin => ENV_PKCS11_PIN_PATH,
+            pkcs11::Part::Key => ENV_PKCS11_KEY_LABEL,
+            pkcs11::Part::Sessions => ENV_PKCS11_SESSIONS,
+        },
+        _ => ENV_SIGNING_BACKEND,
+    };
+    r.invalid(var, error.to_string());
 }
 
 /// The merchant's private key and where it came from (the sandbox's is built in).
@@ -284,6 +438,21 @@ fn derive_account_hash_secret(key: &RsaPrivateKey) -> [u8; 32] {
         hasher.update(der.as_bytes());
     }
     hasher.finalize().into()
+}
+
+/// The account cache's secret with a key in a token: SHA-256 over a fixed label and the token's
+/// signature of it. RSA PKCS#1 v1.5 is deterministic, so every replica derives the same secret,
+/// and only the key's holder can. (It differs from a file key's secret: switching a deployment
+/// between the two starts the AccountID cache afresh.)
+fn derive_token_hash_secret(signer: &dyn Signer) -> Result<[u8; 32], SignError> {
+    use sha2::{Digest, Sha256};
+    const LABEL: &[u8] = b"trustly-sidecar account cache key v1 (pkcs11)";
+    let signature = signer.sign(LABEL)?;
+    let mut hasher = Sha256::new();
+    hasher.update(LABEL);
+    hasher.update([0]);
+    hasher.update(signature.as_bytes());
+    Ok(hasher.finalize().into())
 }
 
 /// Live never trusts a publicly known test key (its private half is public): records a problem

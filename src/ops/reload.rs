@@ -1,7 +1,9 @@
 //! Key custody: reloads the merchant private key and the API password when their files change
 //! (Kubernetes updates mounted Secrets in place) or on SIGHUP, without dropping calls in flight.
 //! A new key is used only after it signs and verifies a test message; a bad one is refused loudly
-//! and the old one kept.
+//! and the old one kept. With a PKCS#11 token there is no key file: a changed PIN file or SIGHUP
+//! logs a fresh session pool in (picking up a key replaced under the same label), self-checked
+//! the same way.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
@@ -13,13 +15,15 @@ use crate::{
     secret::Secret,
     trustly::{
         Client, keys,
-        sign::{Backend, SwappableSigner},
+        sign::{Backend, SwappableSigner, pkcs11},
     },
 };
 
 /// What to watch and what to update.
 pub struct Reloader {
     pub private_key_path: Option<PathBuf>,
+    /// With the pkcs11 backend: the token (its PIN file is watched instead of a key file).
+    pub token: Option<Arc<pkcs11::Token>>,
     pub password_path: Option<PathBuf>,
     pub backend: Backend,
     pub signer: Arc<SwappableSigner>,
@@ -44,11 +48,18 @@ impl Reloader {
             .password_path
             .as_ref()
             .and_then(|p| std::fs::read(p).ok());
+        let mut loaded_pin = self.pin_path().and_then(|p| std::fs::read(p).ok());
         loop {
-            tokio::select! {
-                () = tokio::time::sleep(self.interval) => {}
-                () = super::signal::received(&mut hangup) => info!("SIGHUP: checking the key and password files"),
+            let hangup_received = tokio::select! {
+                () = tokio::time::sleep(self.interval) => false,
+                () = super::signal::received(&mut hangup) => {
+                    info!("SIGHUP: checking the key and password files");
+                    true
+                }
                 () = shutdown.cancelled() => return,
+            };
+            if let Some(token) = &self.token {
+                self.check_token(token, &mut loaded_pin, hangup_received);
             }
             if let Some(path) = &self.private_key_path {
                 self.check_key(path, &mut loaded_key);
@@ -86,13 +97,46 @@ impl Reloader {
             .backend
             .verifier(public.clone())
             .map_err(|e| e.to_string())?;
-        let probe = b"trustly-sidecar key reload self-check";
-        let signature = signer.sign(probe).map_err(|e| e.to_string())?;
-        if !verifier.verify(probe, &signature) {
-            return Err("the key failed its sign/verify self-check".into());
-        }
+        crate::trustly::sign::self_check(signer.as_ref(), verifier.as_ref())
+            .map_err(|e| e.to_string())?;
         self.signer.replace(signer);
         Ok(fingerprint(&public))
+    }
+
+    fn pin_path(&self) -> Option<&PathBuf> {
+        self.token
+            .as_ref()
+            .and_then(|t| t.settings())
+            .map(|s| &s.pin_path)
+    }
+
+    /// Logs a new session pool in when the PIN file changed, on SIGHUP, or when the token dropped
+    /// the current pool's sessions; [`pkcs11::Token::signer`] self-checks it before it replaces
+    /// the current one (whose sessions close once idle).
+    fn check_token(&self, token: &pkcs11::Token, loaded: &mut Option<Vec<u8>>, hangup: bool) {
+        let current = self.pin_path().and_then(|p| std::fs::read(p).ok());
+        let Some(current) = current else {
+            return warn!("PKCS#11 PIN file unreadable; keeping the logged-in sessions");
+        };
+        let failed = token.take_failed();
+        if loaded.as_deref() == Some(current.as_slice()) && !hangup && !failed {
+            return;
+        }
+        if failed {
+            warn!("the PKCS#11 token failed a signature; logging a fresh session pool in");
+        }
+        *loaded = Some(current);
+        match token.signer() {
+            Ok((signer, public)) => {
+                self.signer.replace(signer);
+                info!(fingerprint = %fingerprint(&public), "merchant key reloaded from the PKCS#11 token");
+            }
+            Err(problem) => {
+                // Its own failed self-check is not a reason to try again at the next check.
+                token.take_failed();
+                error!(%problem, "NEW PKCS#11 SESSIONS REFUSED; still signing with the previous ones")
+            }
+        }
     }
 
     fn check_password(&self, path: &PathBuf, loaded: &mut Option<Vec<u8>>) {

@@ -164,6 +164,12 @@ fn parse_public_key_pem_min(pem: &str, min_bits: usize) -> Result<RsaPublicKey, 
     Ok(key)
 }
 
+/// Checks the size of a merchant public key that came from elsewhere than a file (a PKCS#11
+/// token), by the rules a key file follows.
+pub fn check_public_key(key: &RsaPublicKey) -> Result<(), KeyProblem> {
+    check_size(key.size() * 8)
+}
+
 /// Loads a Trustly public key override: [`MIN_KEY_BITS`] for live, down to
 /// [`MIN_TEST_TRUSTLY_KEY_BITS`] otherwise (a simulator's benchmark key).
 pub fn load_trustly_public_key(
@@ -259,13 +265,16 @@ mod tests {
             "prod".parse::<Environment>(),
             Err("unknown Trustly environment \"prod\" (expected test or live)".to_owned())
         );
-        for backend in [Backend::RustCrypto, Backend::OpenSsl] {
+        for backend in [Backend::RustCrypto, Backend::OpenSsl, Backend::Pkcs11] {
             assert_eq!(backend.to_string().parse(), Ok(backend));
         }
         assert_eq!("rust".parse(), Ok(Backend::RustCrypto));
         assert_eq!(
             "ring".parse::<Backend>(),
-            Err("unknown signing backend \"ring\" (expected rustcrypto or openssl)".to_owned())
+            Err(
+                "unknown signing backend \"ring\" (expected rustcrypto or openssl or pkcs11)"
+                    .to_owned()
+            )
         );
     }
 }

@@ -4,6 +4,9 @@
 //! - [`Backend::RustCrypto`]: the `rsa` crate, always signing with blinding (`sign_with_rng`).
 //! - [`Backend::OpenSsl`] (cargo feature `openssl`): constant-time, ~3x faster to sign.
 //!
+//! A third, [`Backend::Pkcs11`] (cargo feature `pkcs11`, [`pkcs11`]), only signs: the key stays in
+//! a token. Verifying needs no secret, so it verifies with the best software backend built in.
+//!
 //! RSA is milliseconds of CPU, so async code never calls these directly: it goes through
 //! [`CryptoPool`], which runs them on the blocking pool with bounded concurrency.
 
@@ -12,6 +15,8 @@ use std::{fmt, sync::Arc};
 use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use tokio::sync::Semaphore;
+
+pub mod pkcs11;
 
 /// Signs plaintexts with the merchant private key.
 pub trait Signer: Send + Sync + 'static {
@@ -34,10 +39,13 @@ pub enum Backend {
     RustCrypto,
     /// OpenSSL (cargo feature `openssl`; constant-time and blinded).
     OpenSsl,
+    /// A PKCS#11 token signs (cargo feature `pkcs11`); the private key never leaves it.
+    Pkcs11,
 }
 
 impl Backend {
-    /// The backends compiled into this binary.
+    /// The software backends compiled into this binary: those that sign with a key in memory
+    /// ([`Backend::Pkcs11`] signs with a [`pkcs11::Token`] instead).
     pub fn available() -> &'static [Backend] {
         if cfg!(feature = "openssl") {
             &[Backend::RustCrypto, Backend::OpenSsl]
@@ -46,19 +54,30 @@ impl Backend {
         }
     }
 
-    /// Builds a signer for `key` on this backend.
+    /// The backend that verifies for this one: itself, or for [`Backend::Pkcs11`] (which only
+    /// signs) OpenSSL when built in, else the `rsa` crate.
+    pub fn software(self) -> Backend {
+        match self {
+            Backend::Pkcs11 if cfg!(feature = "openssl") => Backend::OpenSsl,
+            Backend::Pkcs11 => Backend::RustCrypto,
+            other => other,
+        }
+    }
+
+    /// Builds a signer for `key` on this backend (a software one: a token signs with its own key).
     pub fn signer(self, key: RsaPrivateKey) -> Result<Arc<dyn Signer>, SignError> {
         match self {
             Backend::RustCrypto => Ok(Arc::new(RustCryptoSigner::new(key))),
             Backend::OpenSsl => openssl_backend::signer(&key),
+            Backend::Pkcs11 => Err(SignError::KeyInToken),
         }
     }
 
-    /// Builds a verifier for `key` on this backend.
+    /// Builds a verifier for `key` on this backend ([`Backend::software`] for a token's).
     pub fn verifier(self, key: RsaPublicKey) -> Result<Arc<dyn Verifier>, SignError> {
-        match self {
-            Backend::RustCrypto => Ok(Arc::new(RustCryptoVerifier::new(key))),
+        match self.software() {
             Backend::OpenSsl => openssl_backend::verifier(&key),
+            _ => Ok(Arc::new(RustCryptoVerifier::new(key))),
         }
     }
 }
@@ -67,6 +86,7 @@ super::keys::setting_names! {
     Backend as "signing backend" {
         RustCrypto = "rustcrypto" | "rust",
         OpenSsl = "openssl",
+        Pkcs11 = "pkcs11",
     }
 }
 
@@ -78,8 +98,15 @@ pub enum SignError {
     #[cfg(feature = "openssl")]
     #[error("openssl signing failed")]
     OpenSsl(#[source] openssl::error::ErrorStack),
-    #[error("the openssl signing backend is not built into this binary (cargo feature `openssl`)")]
-    BackendNotBuilt,
+    #[error("the {0} signing backend is not built into this binary (cargo feature `{0}`)")]
+    BackendNotBuilt(&'static str),
+    #[error("the pkcs11 backend signs with the key in its token, never with a key in memory")]
+    KeyInToken,
+    /// The token failed; the message never contains the PIN.
+    #[error("pkcs11: {message}")]
+    Pkcs11 { part: pkcs11::Part, message: String },
+    #[error("the key failed its sign/verify self-check")]
+    SelfCheck,
     #[error("the signing task did not complete")]
     TaskFailed,
 }
@@ -180,6 +207,21 @@ impl Signer for SwappableSigner {
 
     fn backend(&self) -> Backend {
         self.current.read().backend()
+    }
+}
+
+/// What [`self_check`] signs: fixed, so a token's signature of it is deterministic.
+pub const SELF_CHECK_MESSAGE: &[u8] = b"trustly-sidecar key self-check";
+
+/// Signs [`SELF_CHECK_MESSAGE`] and verifies it with the public key the signer claims: a key that
+/// cannot sign, or whose public half is not the one we publish to Trustly, is refused before use.
+/// Returns the signature.
+pub fn self_check(signer: &dyn Signer, verifier: &dyn Verifier) -> Result<String, SignError> {
+    let signature = signer.sign(SELF_CHECK_MESSAGE)?;
+    if verifier.verify(SELF_CHECK_MESSAGE, &signature) {
+        Ok(signature)
+    } else {
+        Err(SignError::SelfCheck)
     }
 }
 
@@ -317,11 +359,11 @@ mod openssl_backend {
     use super::{SignError, Signer, Verifier};
 
     pub fn signer(_: &RsaPrivateKey) -> Result<Arc<dyn Signer>, SignError> {
-        Err(SignError::BackendNotBuilt)
+        Err(SignError::BackendNotBuilt("openssl"))
     }
 
     pub fn verifier(_: &RsaPublicKey) -> Result<Arc<dyn Verifier>, SignError> {
-        Err(SignError::BackendNotBuilt)
+        Err(SignError::BackendNotBuilt("openssl"))
     }
 }
 

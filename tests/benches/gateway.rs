@@ -20,6 +20,10 @@
 //!   same sidecar and on a second sidecar process sharing the Redis (both on the sidecar core);
 //! - the sidecar's RSS idle and its peak under the loads above.
 //!
+//! The `pkcs11` row signs in a fresh SoftHSM2 token holding the merchant key: SoftHSM2 reads
+//! `SOFTHSM2_CONF` when loaded, so the benchmark creates the token and re-runs itself with the
+//! variable set. Without SoftHSM2 the row is skipped with a note.
+//!
 //! Needs `taskset` (util-linux), `redis-server` (started privately, pinned to core 1) and 2 cores.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed setup is a crash
@@ -37,6 +41,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use anyhow::Context as _;
 use parking_lot::Mutex;
 use rsa::{RsaPrivateKey, RsaPublicKey, pkcs8::EncodePublicKey};
 use rust_decimal::Decimal;
@@ -49,7 +54,7 @@ use trustly_sidecar::{
     sim::{RetryPolicy, SimConfig, Simulator},
     trustly::{
         Client, ClientConfig, canonical, keys,
-        sign::{Backend, CryptoPool, Signer},
+        sign::{Backend, CryptoPool, Signer, pkcs11},
     },
 };
 
@@ -67,6 +72,26 @@ const NOTIFICATION_RATE: u32 = 200;
 const WARM_UP: Duration = Duration::from_millis(500);
 
 fn main() -> anyhow::Result<()> {
+    if cfg!(feature = "pkcs11") && std::env::var_os(SOFTHSM_DIR).is_none() {
+        return match softhsm_token()? {
+            Some(dir) => {
+                let code = rerun_with_token(dir.path())?;
+                drop(dir); // the token's files
+                std::process::exit(code)
+            }
+            None => {
+                eprintln!(
+                    "note: the pkcs11 row is skipped: SoftHSM2 is not installed \
+                     ({SOFTHSM_MODULE}; `bash .ci/setup` installs it)"
+                );
+                bench()
+            }
+        };
+    }
+    bench()
+}
+
+fn bench() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let seconds: f64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(5.0);
     let json_path = args.next().map(PathBuf::from).unwrap_or_else(|| {
@@ -138,7 +163,12 @@ async fn run(window: Duration, json_path: &Path, pinned: bool) -> anyhow::Result
     let mut report = Vec::new();
     for backend in backends() {
         eprintln!("== {backend}");
-        let signer = backend.signer(merchant_key.clone())?;
+        let signer = match backend {
+            Backend::Pkcs11 => {
+                token_settings().and_then(|t| Ok(pkcs11::Token::open(t)?.signer()?.0))?
+            }
+            _ => backend.signer(merchant_key.clone())?,
+        };
         let direct = Client::new(
             ClientConfig::new(simulator.api_url(), USERNAME, Secret::new(PASSWORD.into())),
             Arc::clone(&signer),
@@ -207,17 +237,111 @@ fn fastest_backend() -> Backend {
     }
 }
 
-/// Every backend built in, or only `GATEWAY_BENCH_BACKEND` (e.g. to profile one).
+/// Every backend built in (pkcs11 when a token was made), or only `GATEWAY_BENCH_BACKEND`.
 fn backends() -> Vec<Backend> {
     let only = std::env::var("GATEWAY_BENCH_BACKEND").ok();
+    let token = std::env::var_os(SOFTHSM_DIR).is_some();
     [Backend::RustCrypto]
         .into_iter()
         .chain(cfg!(feature = "openssl").then_some(Backend::OpenSsl))
+        .chain(token.then_some(Backend::Pkcs11))
         .filter(|backend| {
             only.as_deref()
                 .is_none_or(|only| backend.to_string() == only)
         })
         .collect()
+}
+
+// === the pkcs11 row: a SoftHSM2 token ===
+
+/// Set (to the token's directory) in the re-run that benchmarks the pkcs11 backend too.
+const SOFTHSM_DIR: &str = "GATEWAY_BENCH_SOFTHSM_DIR";
+/// Debian's SoftHSM2 module (package softhsm2).
+const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const SOFTHSM_PIN: &str = "5678";
+
+/// A fresh token labelled `bench` holding the merchant key as `merchant`; `None` without SoftHSM2.
+fn softhsm_token() -> anyhow::Result<Option<tempfile::TempDir>> {
+    let util = |dir: &Path, args: &[&str]| -> anyhow::Result<()> {
+        let status = Command::new("softhsm2-util")
+            .args(args)
+            .env("SOFTHSM2_CONF", dir.join("softhsm2.conf"))
+            .stdout(Stdio::null())
+            .status()?;
+        anyhow::ensure!(status.success(), "softhsm2-util {} failed", args[0]);
+        Ok(())
+    };
+    let util_runs = Command::new("softhsm2-util")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !Path::new(SOFTHSM_MODULE).exists() || !util_runs {
+        return Ok(None);
+    }
+    let dir = tempfile::tempdir()?;
+    std::fs::create_dir(dir.path().join("tokens"))?;
+    std::fs::write(
+        dir.path().join("softhsm2.conf"),
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            dir.path().join("tokens").display()
+        ),
+    )?;
+    std::fs::write(dir.path().join("pin"), SOFTHSM_PIN)?;
+    let key = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/keys/merchant-test-private-pkcs8.pem");
+    let key = key.display().to_string();
+    util(
+        dir.path(),
+        &[
+            "--init-token",
+            "--free",
+            "--label",
+            "bench",
+            "--so-pin",
+            "1234",
+            "--pin",
+            SOFTHSM_PIN,
+        ],
+    )?;
+    util(
+        dir.path(),
+        &[
+            "--import",
+            &key,
+            "--token",
+            "bench",
+            "--label",
+            "merchant",
+            "--id",
+            "01",
+            "--pin",
+            SOFTHSM_PIN,
+        ],
+    )?;
+    Ok(Some(dir))
+}
+
+/// Runs this benchmark again with the token's `SOFTHSM2_CONF`; its exit code.
+fn rerun_with_token(dir: &Path) -> anyhow::Result<i32> {
+    let status = Command::new(std::env::current_exe()?)
+        .args(std::env::args_os().skip(1))
+        .env("SOFTHSM2_CONF", dir.join("softhsm2.conf"))
+        .env(SOFTHSM_DIR, dir)
+        .status()?;
+    Ok(status.code().unwrap_or(1))
+}
+
+/// The token made by [`softhsm_token`], in the re-run.
+fn token_settings() -> anyhow::Result<pkcs11::Settings> {
+    let dir = PathBuf::from(std::env::var_os(SOFTHSM_DIR).context("no SoftHSM2 token")?);
+    Ok(pkcs11::Settings {
+        module: SOFTHSM_MODULE.into(),
+        token_label: "bench".into(),
+        key_label: "merchant".into(),
+        pin_path: dir.join("pin"),
+        sessions: None,
+    })
 }
 
 // === the measured operations ===
@@ -728,7 +852,6 @@ impl SidecarProcess {
                 "TRUSTLY_SIDECAR_TRUSTLY_PUBLIC_KEY_PATH",
                 &env.sim_public_path,
             )
-            .env("TRUSTLY_SIDECAR_PRIVATE_KEY_PATH", &env.merchant_key_path)
             .env("TRUSTLY_SIDECAR_USERNAME", USERNAME)
             .env("TRUSTLY_SIDECAR_PASSWORD_PATH", &env.password_path)
             .env("TRUSTLY_SIDECAR_SIGNING_BACKEND", backend.to_string())
@@ -741,6 +864,20 @@ impl SidecarProcess {
             )
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        match (backend, token_settings()) {
+            (Backend::Pkcs11, Ok(token)) => {
+                let conf = std::env::var_os("SOFTHSM2_CONF").expect("set by rerun_with_token");
+                command
+                    .env("SOFTHSM2_CONF", conf)
+                    .env("TRUSTLY_SIDECAR_PKCS11_MODULE", token.module)
+                    .env("TRUSTLY_SIDECAR_PKCS11_TOKEN_LABEL", token.token_label)
+                    .env("TRUSTLY_SIDECAR_PKCS11_KEY_LABEL", token.key_label)
+                    .env("TRUSTLY_SIDECAR_PKCS11_PIN_PATH", token.pin_path);
+            }
+            _ => {
+                command.env("TRUSTLY_SIDECAR_PRIVATE_KEY_PATH", &env.merchant_key_path);
+            }
+        }
         if let Some(prefix) = &prefix {
             command
                 .env("TRUSTLY_SIDECAR_REDIS_URL", &env.redis_url)

@@ -11,3 +11,5 @@ mod helm;
 mod http_limits;
 mod monitoring;
 mod otel;
+#[cfg(feature = "pkcs11")]
+mod pkcs11;

@@ -255,6 +255,16 @@ pub async fn spawn_process(sim: &sim::SimHarness, extra: &[(&str, &str)]) -> Pro
 }
 
 impl Process {
+    /// Sends `signal` (a `kill` name: `HUP`, `TERM`) to the running sidecar.
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("running");
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -{signal}");
+    }
+
     /// The logs written so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.log.path()).expect("logs")

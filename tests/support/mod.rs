@@ -8,6 +8,7 @@ pub mod redis;
 pub mod replicas;
 pub mod requests;
 pub mod sim;
+pub mod softhsm;
 pub mod test_server;
 
 use std::{path::PathBuf, sync::Arc};

@@ -9,6 +9,8 @@ mod support;
 mod client;
 mod fuzz;
 mod methods;
+#[cfg(feature = "pkcs11")]
+mod pkcs11;
 mod properties;
 mod serializer_variants;
 mod vectors;
