@@ -24,7 +24,13 @@ use crate::{
         server::{RPC_TIMEOUT_MARGIN, Services},
     },
     notify::{Deliveries, Intake},
-    ops::{health::Readiness, http_server, reload::Reloader, signal},
+    ops::{
+        health::Readiness,
+        http_server,
+        reload::Reloader,
+        signal,
+        tls::{self, Acceptor, Protocol},
+    },
     orders::{self, OrderBook},
     payments::{self, AccountSettings, BalanceWatch, IdempotencySettings},
     store::{
@@ -54,6 +60,8 @@ pub enum RunError {
     Grpc(#[from] grpc::server::Error),
     #[error("notification store")]
     Store(#[from] store::Error),
+    #[error("TLS")]
+    Tls(#[from] tls::Error),
 }
 
 impl RunError {
@@ -89,8 +97,42 @@ pub struct App {
     wake_listener: Option<Listener>,
     /// The in-process simulator of `--sandbox`.
     sandbox: Option<Sandbox>,
+    tls: ListenerTls,
+    /// How often the TLS files are checked for changes (as the key files are).
+    reload_interval: Duration,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+}
+
+/// The TLS of each listener that has it.
+#[derive(Clone)]
+struct ListenerTls {
+    grpc: Option<Acceptor>,
+    intake: Option<Acceptor>,
+    ops: Option<Acceptor>,
+}
+
+impl ListenerTls {
+    fn load(config: &Config) -> Result<Self, tls::Error> {
+        let load = |name, files: &Option<tls::TlsFiles>, protocol| {
+            files
+                .clone()
+                .map(|files| Acceptor::load(name, files, protocol))
+                .transpose()
+        };
+        Ok(Self {
+            grpc: load("gRPC", &config.grpc.tls, Protocol::Http2)?,
+            intake: load("notification intake", &config.intake.tls, Protocol::Http1)?,
+            ops: load("ops", &config.grpc.ops_tls, Protocol::Http1)?,
+        })
+    }
+
+    /// Watches each listener's files for changes, on `tasks` until `shutdown`.
+    fn watch(&self, interval: Duration, tasks: &TaskTracker, shutdown: &CancellationToken) {
+        for acceptor in [&self.grpc, &self.intake, &self.ops].into_iter().flatten() {
+            tasks.spawn(acceptor.clone().watch(interval, shutdown.clone()));
+        }
+    }
 }
 
 /// Where Trustly is and how its answers are verified: the configured endpoint, or the sandbox's
@@ -137,6 +179,7 @@ impl App {
             client: core.client.clone(),
             interval: config.trustly.reload_interval,
         };
+        let tls = ListenerTls::load(&config)?;
         let (tasks, shutdown) = (TaskTracker::new(), CancellationToken::new());
         let stores = stores(&config.store, &tasks, &shutdown).await?;
         let intake = Arc::new(intake(&config, &core, &stores));
@@ -157,6 +200,8 @@ impl App {
             balance_interval: config.payments.balance_interval,
             wake_listener: stores.wake_listener,
             sandbox,
+            tls,
+            reload_interval: config.trustly.reload_interval,
             tasks,
             shutdown,
         })
@@ -363,7 +408,11 @@ struct OpsServer {
 }
 
 impl OpsServer {
-    fn start(listener: Option<TcpListener>, readiness: &Arc<Readiness>) -> Self {
+    fn start(
+        listener: Option<TcpListener>,
+        tls: Option<Acceptor>,
+        readiness: &Arc<Readiness>,
+    ) -> Self {
         let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
         let addr = listener.as_ref().and_then(|l| l.local_addr().ok());
         if let Some(listener) = listener {
@@ -371,8 +420,9 @@ impl OpsServer {
                 info!(%addr, "ops endpoints listening (/healthz, /readyz, /metrics)");
             }
             let readiness = Arc::clone(readiness);
-            tasks.spawn(http_server::serve(
+            tasks.spawn(http_server::serve_with_tls(
                 listener,
+                tls,
                 http_server::Limits::ops(),
                 move |req| crate::ops::health::handle(Arc::clone(&readiness), req),
                 stop.clone(),
@@ -399,7 +449,7 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let Listeners { grpc, intake, ops } = listeners;
     let readiness = Arc::new(Readiness::new(app.log.clone()));
-    let ops = OpsServer::start(ops, &readiness);
+    let ops = OpsServer::start(ops, app.tls.ops.clone(), &readiness);
     let addr = grpc.local_addr().ok();
     let intake_addr = intake.local_addr().ok();
     if let Some(addr) = intake_addr {
@@ -432,7 +482,8 @@ pub async fn run(
         sandbox.banner(grpc, intake, &app.intake.path, ops.addr);
     }
     let (stop, draining) = (app.shutdown.clone(), Arc::clone(&readiness));
-    let result = grpc::server::serve(server, grpc, async move {
+    let grpc_tls = app.tls.grpc.clone();
+    let result = grpc::server::serve(server, grpc, grpc_tls, async move {
         shutdown.await;
         // Not ready (/readyz 503, gRPC health NOT_SERVING, health watches end) from the first
         // moment of shutdown, so load balancers stop sending.
@@ -469,9 +520,12 @@ fn spawn_background(app: &mut App, intake: TcpListener) {
         OrderBook::new(app.log.order_states.clone()),
         app.shutdown.clone(),
     ));
+    app.tls
+        .watch(app.reload_interval, &app.tasks, &app.shutdown);
     let handler_intake = Arc::clone(&app.intake);
-    app.tasks.spawn(http_server::serve(
+    app.tasks.spawn(http_server::serve_with_tls(
         intake,
+        app.tls.intake.clone(),
         http_server::Limits::intake(),
         move |req| Arc::clone(&handler_intake).handle(req),
         app.shutdown.clone(),
