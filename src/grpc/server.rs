@@ -97,11 +97,15 @@ pub async fn serve(
     match tls {
         None => {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-            router.serve_with_incoming_shutdown(incoming, shutdown).await?;
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await?;
         }
         Some(acceptor) => {
             let incoming = tls::incoming(listener, acceptor).map(|c| c.map(TlsConnection));
-            router.serve_with_incoming_shutdown(incoming, shutdown).await?;
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await?;
         }
     }
     Ok(())

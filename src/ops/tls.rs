@@ -202,7 +202,11 @@ struct Inner {
 
 impl Acceptor {
     /// Loads `files` for the listener named `listener`.
-    pub fn load(listener: &'static str, files: TlsFiles, protocol: Protocol) -> Result<Self, Error> {
+    pub fn load(
+        listener: &'static str,
+        files: TlsFiles,
+        protocol: Protocol,
+    ) -> Result<Self, Error> {
         let contents = Contents::read(&files)?;
         let config = build(&files, &contents, protocol)?;
         Ok(Self {
@@ -391,7 +395,9 @@ fn der_value(input: &[u8]) -> Option<(&[u8], &[u8])> {
     let (&first, rest) = rest.split_first()?;
     let (length, rest) = match first {
         0..=0x7f => (usize::from(first), rest),
-        0x81 => rest.split_first().map(|(&b, rest)| (usize::from(b), rest))?,
+        0x81 => rest
+            .split_first()
+            .map(|(&b, rest)| (usize::from(b), rest))?,
         0x82 => {
             let (bytes, rest) = rest.split_at_checked(2)?;
             (usize::from(u16::from_be_bytes([bytes[0], bytes[1]])), rest)
