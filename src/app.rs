@@ -4,6 +4,7 @@
 //! but `main` and the tests. The simulator is known only to `app/sandbox.rs`.
 
 mod sandbox;
+mod tls;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -13,6 +14,7 @@ use tracing::{debug, info};
 use url::Url;
 
 pub use sandbox::Sandbox;
+use tls::ListenerTls;
 
 use crate::{
     config::{self, Config},
@@ -24,13 +26,7 @@ use crate::{
         server::{RPC_TIMEOUT_MARGIN, Services},
     },
     notify::{Deliveries, Intake},
-    ops::{
-        health::Readiness,
-        http_server,
-        reload::Reloader,
-        signal,
-        tls::{self, Acceptor, Protocol},
-    },
+    ops::{health::Readiness, http_server, reload::Reloader, signal, tls::Acceptor},
     orders::{self, OrderBook},
     payments::{self, AccountSettings, BalanceWatch, IdempotencySettings},
     store::{
@@ -61,7 +57,7 @@ pub enum RunError {
     #[error("notification store")]
     Store(#[from] store::Error),
     #[error("TLS")]
-    Tls(#[from] tls::Error),
+    Tls(#[from] crate::ops::tls::Error),
 }
 
 impl RunError {
@@ -98,41 +94,8 @@ pub struct App {
     /// The in-process simulator of `--sandbox`.
     sandbox: Option<Sandbox>,
     tls: ListenerTls,
-    /// How often the TLS files are checked for changes (as the key files are).
-    reload_interval: Duration,
     tasks: TaskTracker,
     shutdown: CancellationToken,
-}
-
-/// The TLS of each listener that has it.
-#[derive(Clone)]
-struct ListenerTls {
-    grpc: Option<Acceptor>,
-    intake: Option<Acceptor>,
-    ops: Option<Acceptor>,
-}
-
-impl ListenerTls {
-    fn load(config: &Config) -> Result<Self, tls::Error> {
-        let load = |name, files: &Option<tls::TlsFiles>, protocol| {
-            files
-                .clone()
-                .map(|files| Acceptor::load(name, files, protocol))
-                .transpose()
-        };
-        Ok(Self {
-            grpc: load("gRPC", &config.grpc.tls, Protocol::Http2)?,
-            intake: load("notification intake", &config.intake.tls, Protocol::Http1)?,
-            ops: load("ops", &config.grpc.ops_tls, Protocol::Http1)?,
-        })
-    }
-
-    /// Watches each listener's files for changes, on `tasks` until `shutdown`.
-    fn watch(&self, interval: Duration, tasks: &TaskTracker, shutdown: &CancellationToken) {
-        for acceptor in [&self.grpc, &self.intake, &self.ops].into_iter().flatten() {
-            tasks.spawn(acceptor.clone().watch(interval, shutdown.clone()));
-        }
-    }
 }
 
 /// Where Trustly is and how its answers are verified: the configured endpoint, or the sandbox's
@@ -201,7 +164,6 @@ impl App {
             wake_listener: stores.wake_listener,
             sandbox,
             tls,
-            reload_interval: config.trustly.reload_interval,
             tasks,
             shutdown,
         })
@@ -417,7 +379,8 @@ impl OpsServer {
         let addr = listener.as_ref().and_then(|l| l.local_addr().ok());
         if let Some(listener) = listener {
             if let Some(addr) = addr {
-                info!(%addr, "ops endpoints listening (/healthz, /readyz, /metrics)");
+                let tls = tls::security(tls.as_ref());
+                info!(%addr, tls, "ops endpoints listening (/healthz, /readyz, /metrics)");
             }
             let readiness = Arc::clone(readiness);
             tasks.spawn(http_server::serve_with_tls(
@@ -453,7 +416,8 @@ pub async fn run(
     let addr = grpc.local_addr().ok();
     let intake_addr = intake.local_addr().ok();
     if let Some(addr) = intake_addr {
-        info!(%addr, path = %app.intake.path, "notification intake listening");
+        let (path, tls) = (&app.intake.path, tls::security(app.tls.intake.as_ref()));
+        info!(%addr, %path, tls, "notification intake listening");
     }
     spawn_background(&mut app, intake);
     // Subscribers that start before the wake-up subscription would poll at first.
@@ -476,7 +440,8 @@ pub async fn run(
     app.tasks
         .spawn(Arc::clone(&readiness).monitor(app.shutdown.clone()));
     if let Some(addr) = addr {
-        info!(%addr, "gRPC API listening (trustly.v1, grpc.health.v1, reflection)");
+        let tls = tls::security(app.tls.grpc.as_ref());
+        info!(%addr, tls, "gRPC API listening (trustly.v1, grpc.health.v1, reflection)");
     }
     if let (Some(sandbox), Some(grpc), Some(intake)) = (&app.sandbox, addr, intake_addr) {
         sandbox.banner(grpc, intake, &app.intake.path, ops.addr);
@@ -520,8 +485,7 @@ fn spawn_background(app: &mut App, intake: TcpListener) {
         OrderBook::new(app.log.order_states.clone()),
         app.shutdown.clone(),
     ));
-    app.tls
-        .watch(app.reload_interval, &app.tasks, &app.shutdown);
+    app.tls.watch(&app.tasks, &app.shutdown);
     let handler_intake = Arc::clone(&app.intake);
     app.tasks.spawn(http_server::serve_with_tls(
         intake,

@@ -166,6 +166,7 @@ fn der(pem: &str) -> CertificateDer<'static> {
 struct Gateway {
     grpc: SocketAddr,
     intake: SocketAddr,
+    ops: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), RunError>>>,
     _files: Vec<tempfile::NamedTempFile>,
@@ -193,12 +194,14 @@ async fn start(h: &SimHarness, extra: Vec<(String, String)>) -> Gateway {
     let app = App::build(config).await.expect("app builds");
     let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let intake = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ops = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (grpc_addr, intake_addr) = (grpc.local_addr().unwrap(), intake.local_addr().unwrap());
+    let ops_addr = ops.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let listeners = Listeners {
         grpc,
         intake,
-        ops: None,
+        ops: Some(ops),
     };
     let task = tokio::spawn(run(app, listeners, async {
         let _ = stopped.await;
@@ -206,6 +209,7 @@ async fn start(h: &SimHarness, extra: Vec<(String, String)>) -> Gateway {
     Gateway {
         grpc: grpc_addr,
         intake: intake_addr,
+        ops: ops_addr,
         stop: Some(stop),
         task: Some(task),
         _files: files,
@@ -398,6 +402,95 @@ async fn intake_over_tls_takes_a_notification() {
         plaintext.is_err(),
         "plaintext intake answered: {plaintext:?}"
     );
+}
+
+#[tokio::test]
+async fn the_ops_port_over_mtls_answers_a_client_with_a_certificate_only() {
+    let (h, pki) = (SimHarness::start().await, Pki::new());
+    let gateway = start(
+        &h,
+        vec![
+            var("OPS_TLS_CERT_PATH", &pki.path("tls.crt")),
+            var("OPS_TLS_KEY_PATH", &pki.path("tls.key")),
+            var("OPS_TLS_CLIENT_CA_PATH", &pki.path("ca.crt")),
+        ],
+    )
+    .await;
+    let url = format!("https://localhost:{}/healthz", gateway.ops.port());
+    let ca = || reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap();
+    let identity = format!("{}{}", pki.client_pem, pki.client_key_pem);
+    let with_cert = reqwest::Client::builder()
+        .tls_certs_only([ca()])
+        .identity(reqwest::Identity::from_pem(identity.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let answer = with_cert.get(&url).send().await.expect("healthz over mTLS");
+    assert_eq!(answer.status().as_u16(), 200);
+    let anonymous = reqwest::Client::builder()
+        .tls_certs_only([ca()])
+        .build()
+        .unwrap()
+        .get(&url)
+        .send()
+        .await;
+    assert!(
+        anonymous.is_err(),
+        "no client certificate, answered: {anonymous:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_binary_logs_an_mtls_clients_identity_and_nothing_of_its_key() {
+    let (h, pki) = (SimHarness::start().await, Pki::new());
+    let path = |name: &str| pki.path(name).display().to_string();
+    let (cert, key, ca) = (path("tls.crt"), path("tls.key"), path("ca.crt"));
+    let sidecar = app::spawn_process(
+        &h,
+        &[
+            ("TRUSTLY_SIDECAR_INTAKE_TLS_CERT_PATH", &cert),
+            ("TRUSTLY_SIDECAR_INTAKE_TLS_KEY_PATH", &key),
+            ("TRUSTLY_SIDECAR_INTAKE_TLS_CLIENT_CA_PATH", &ca),
+        ],
+    )
+    .await;
+    let identity = format!("{}{}", pki.client_pem, pki.client_key_pem);
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap()])
+        .identity(reqwest::Identity::from_pem(identity.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let url = format!(
+        "https://localhost:{}/trustly/notifications",
+        sidecar.intake_addr.port()
+    );
+    let response = client
+        .post(url)
+        .body(signed("credit", "9700000003"))
+        .send()
+        .await
+        .expect("post over mTLS");
+    assert_eq!(response.status().as_u16(), 200);
+    let (status, logs) = sidecar.terminate().await;
+    assert!(status.success(), "{logs}");
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("notification intake listening") && l.contains(r#"tls="mtls""#)),
+        "{logs}"
+    );
+    let connected = logs
+        .lines()
+        .find(|l| l.contains("mTLS client connected"))
+        .unwrap_or_else(|| panic!("no mTLS client line in:\n{logs}"));
+    assert!(
+        connected.contains("CN=payments, DNS:payments.shop.svc"),
+        "{connected}"
+    );
+    // Nothing of the client's key (nor of the server's) reaches the logs.
+    for pem in [&pki.client_key_pem, &std::fs::read_to_string(&key).unwrap()] {
+        let body = pem.lines().nth(1).unwrap();
+        assert!(!logs.contains(body), "key material in the logs");
+    }
+    assert!(!logs.contains("PRIVATE KEY"), "{logs}");
 }
 
 /// A configuration that is complete but for TLS, on a non-loopback gRPC address with a token.
