@@ -167,7 +167,7 @@ async fn accept(
 }
 
 /// Errors that concern only the connection being accepted; the next accept may succeed at once.
-fn one_connection_failed(error: &io::Error) -> bool {
+pub(super) fn one_connection_failed(error: &io::Error) -> bool {
     matches!(
         error.kind(),
         io::ErrorKind::ConnectionAborted

@@ -31,7 +31,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use super::http_server::ACCEPT_ERROR_BACKOFF;
+use super::http_server::{ACCEPT_ERROR_BACKOFF, one_connection_failed};
 
 /// Time a client has to complete the TLS handshake after connecting. A handshake is two round
 /// trips and a signature; 10 s covers a congested link many times over and closes silent
@@ -339,6 +339,7 @@ async fn accept_loop(
                     drop(permit);
                 });
             }
+            Err(error) if one_connection_failed(&error) => debug!(%error, "accept failed"),
             Err(error) => {
                 debug!(%error, "accept failed; backing off");
                 tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
