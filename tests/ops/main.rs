@@ -12,3 +12,4 @@ mod http_limits;
 mod monitoring;
 mod otel;
 mod tls;
+mod tls_clients;
