@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Chart checks for helm/trustly-sidecar, run by .ci/run and fine on its own (`helm/test.sh`):
 #   1. values.schema.json is valid draft-07; helm lint --strict with every CI value set;
-#   2. helm template for each value set (checking the kinds rendered), NOTES.txt, and the example
-#      application chart that includes the sidecar templates in its own Deployment;
+#   2. helm template for each value set (checking the kinds rendered), the TLS Secrets' settings,
+#      volumes and read-only mounts, NOTES.txt, and the example application chart that includes
+#      the sidecar templates in its own Deployment;
 #   3. every rendered manifest validated strictly against Kubernetes' schemas (kubernetes-validate);
 #      the only custom resource let through is the ServiceMonitor (structural check);
 #   4. the Secret invariants (helm/check_mounts.py --check): key volume 0400, mounted read-only by
@@ -137,6 +138,51 @@ render standalone-no-netpol -f "$VALUES/standalone-no-netpol-values.yaml"
 expect_kinds standalone-no-netpol "ConfigMap Deployment PodDisruptionBudget Service"
 render standalone-created-secret "${created_standalone[@]}"
 expect_kinds standalone-created-secret "ConfigMap Deployment PodDisruptionBudget Secret Service"
+render standalone-tls -f "$VALUES/standalone-no-netpol-values.yaml" --set grpc.allowPlaintext=false \
+  --set grpc.tls.secretName=grpc-tls --set intake.tls.secretName=intake-tls --set intake.tls.clientAuth=true
+expect_kinds standalone-tls "ConfigMap Deployment PodDisruptionBudget Service"
+
+log "TLS Secrets (kubernetes.io/tls, as cert-manager writes them): volumes, read-only mounts, settings"
+tls_expect() { # NAME "fixed string" (must appear in the rendered manifests)
+  grep -qF -- "$2" "$OUT/$1.yaml" || { echo "FAIL $1: no [$2]" >&2; exit 1; }
+  passed=$((passed + 1))
+}
+tls_absent() { # NAME "fixed string" (must not appear)
+  ! grep -qF -- "$2" "$OUT/$1.yaml" || { echo "FAIL $1: unexpected [$2]" >&2; exit 1; }
+  passed=$((passed + 1))
+}
+tls_dir=/var/run/secrets/trustly-sidecar-tls
+for line in "TRUSTLY_SIDECAR_GRPC_TLS_CERT_PATH: \"$tls_dir/grpc/tls.crt\"" \
+  "TRUSTLY_SIDECAR_GRPC_TLS_KEY_PATH: \"$tls_dir/grpc/tls.key\"" \
+  "TRUSTLY_SIDECAR_INTAKE_TLS_CERT_PATH: \"$tls_dir/intake/tls.crt\"" \
+  "TRUSTLY_SIDECAR_INTAKE_TLS_CLIENT_CA_PATH: \"$tls_dir/intake/ca.crt\"" \
+  'TRUSTLY_SIDECAR_GRPC_ALLOW_PLAINTEXT: "false"' \
+  "secretName: grpc-tls" "secretName: intake-tls" "mountPath: $tls_dir/grpc" "mountPath: $tls_dir/intake"; do
+  tls_expect standalone-tls "$line"
+done
+tls_absent standalone-tls "TRUSTLY_SIDECAR_GRPC_TLS_CLIENT_CA_PATH"
+python3 - "$OUT/standalone-tls.yaml" <<'EOF'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") == "Deployment"]
+pod = docs[0]["spec"]["template"]["spec"]
+volumes = {v["name"]: v["secret"] for v in pod["volumes"] if v["name"].endswith("-tls")}
+expected = {"trustly-sidecar-grpc-tls": ("grpc-tls", ["tls.crt", "tls.key"]),
+            "trustly-sidecar-intake-tls": ("intake-tls", ["tls.crt", "tls.key", "ca.crt"])}
+got = {name: (s["secretName"], [i["path"] for i in s["items"]]) for name, s in volumes.items()}
+assert got == expected, got
+assert all(s["defaultMode"] == 0o400 for s in volumes.values()), volumes
+for c in pod["containers"]:
+    mounts = [m for m in c.get("volumeMounts", []) if m["name"] in volumes]
+    assert c["name"] == "trustly-sidecar" or not mounts, c["name"]
+    assert c["name"] != "trustly-sidecar" or (len(mounts) == 2 and all(m.get("readOnly") for m in mounts)), mounts
+print("ok    standalone-tls: TLS Secret volumes 0400, mounted read-only in the sidecar only")
+EOF
+passed=$((passed + 1))
+tls_expect standalone-redis-tls-cluster "TRUSTLY_SIDECAR_GRPC_TLS_CLIENT_CA_PATH: \"$tls_dir/grpc/ca.crt\""
+tls_expect standalone-no-netpol 'TRUSTLY_SIDECAR_GRPC_ALLOW_PLAINTEXT: "true"'
+tls_absent standalone-no-netpol "TLS_CERT_PATH"
+tls_absent sidecar-defaults "trustly-sidecar-tls"
+echo "ok    TLS settings and volumes"
 
 log "NOTES.txt renders (helm template skips it; a copy renders it through tpl)"
 mkdir -p "$OUT/notes"
@@ -183,7 +229,7 @@ passed=$((passed + $(grep -c '^ok' "$OUT/validate.log")))
 log "Secret mounts and env (helm/check_mounts.py --check)"
 forbid=(--forbid "$TEST_PASSWORD" --forbid "$TEST_TOKEN" --forbid "$(sed -n 2p "$TEST_KEY")")
 for name in sidecar-example sidecar-example-no-netpol sidecar-native-created-secret \
-  standalone-redis-tls-cluster standalone-no-netpol standalone-created-secret payments-app; do
+  standalone-redis-tls-cluster standalone-no-netpol standalone-created-secret standalone-tls payments-app; do
   python3 helm/check_mounts.py --check "${forbid[@]}" "$OUT/$name.yaml"
   passed=$((passed + 1))
 done
@@ -219,6 +265,15 @@ expect_fail "standalone without a gRPC token" "secret.keys.grpcToken: String len
   -f "$VALUES/standalone-no-netpol-values.yaml" --set secret.keys.grpcToken=
 expect_fail "standalone without a gRPC token, template" "requires a bearer token" $no_schema \
   -f "$VALUES/standalone-no-netpol-values.yaml" --set secret.keys.grpcToken=
+expect_fail "standalone without TLS or allowPlaintext" "grpc.tls.secretName: String length must be greater than or equal to 1" \
+  -f "$VALUES/standalone-no-netpol-values.yaml" --set grpc.allowPlaintext=false
+expect_fail "standalone without TLS or allowPlaintext, template" "requires TLS: set grpc.tls.secretName" $no_schema \
+  -f "$VALUES/standalone-no-netpol-values.yaml" --set grpc.allowPlaintext=false
+expect_fail "mTLS without a TLS Secret" "intake.tls.secretName: String length must be greater than or equal to 1" \
+  -f "$VALUES/sidecar-values.yaml" --set intake.tls.clientAuth=true
+expect_fail "mTLS without a TLS Secret, template" "intake.tls.clientAuth needs intake.tls.secretName" $no_schema \
+  -f "$VALUES/sidecar-values.yaml" --set intake.tls.clientAuth=true
+expect_fail "unknown TLS value" "Additional property" -f "$VALUES/sidecar-values.yaml" --set grpc.tls.secret=x
 expect_fail "no Secret at all" "secret.existingSecret: String length must be greater than or equal to 1" -f "$VALUES/sidecar-values.yaml" --set secret.existingSecret=
 expect_fail "no Secret at all, template" "set secret.existingSecret" $no_schema \
   -f "$VALUES/sidecar-values.yaml" --set secret.existingSecret=

@@ -4,6 +4,7 @@
 //! but `main` and the tests. The simulator is known only to `app/sandbox.rs`.
 
 mod sandbox;
+mod tls;
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -13,6 +14,7 @@ use tracing::{debug, info};
 use url::Url;
 
 pub use sandbox::Sandbox;
+use tls::ListenerTls;
 
 use crate::{
     config::{self, Config},
@@ -24,7 +26,7 @@ use crate::{
         server::{RPC_TIMEOUT_MARGIN, Services},
     },
     notify::{Deliveries, Intake},
-    ops::{health::Readiness, http_server, reload::Reloader, signal},
+    ops::{health::Readiness, http_server, reload::Reloader, signal, tls::Acceptor},
     orders::{self, OrderBook},
     payments::{self, AccountSettings, BalanceWatch, IdempotencySettings},
     store::{
@@ -54,6 +56,8 @@ pub enum RunError {
     Grpc(#[from] grpc::server::Error),
     #[error("notification store")]
     Store(#[from] store::Error),
+    #[error("TLS")]
+    Tls(#[from] crate::ops::tls::Error),
 }
 
 impl RunError {
@@ -90,6 +94,7 @@ pub struct App {
     wake_listener: Option<Listener>,
     /// The in-process simulator of `--sandbox`.
     sandbox: Option<Sandbox>,
+    tls: ListenerTls,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
@@ -139,6 +144,7 @@ impl App {
             client: core.client.clone(),
             interval: config.trustly.reload_interval,
         };
+        let tls = ListenerTls::load(&config)?;
         let (tasks, shutdown) = (TaskTracker::new(), CancellationToken::new());
         let stores = stores(&config.store, &tasks, &shutdown).await?;
         let intake = Arc::new(intake(&config, &core, &stores));
@@ -170,6 +176,7 @@ impl App {
             balance_interval: config.payments.balance_interval,
             wake_listener: stores.wake_listener,
             sandbox,
+            tls,
             tasks,
             shutdown,
         })
@@ -376,16 +383,22 @@ struct OpsServer {
 }
 
 impl OpsServer {
-    fn start(listener: Option<TcpListener>, readiness: &Arc<Readiness>) -> Self {
+    fn start(
+        listener: Option<TcpListener>,
+        tls: Option<Acceptor>,
+        readiness: &Arc<Readiness>,
+    ) -> Self {
         let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
         let addr = listener.as_ref().and_then(|l| l.local_addr().ok());
         if let Some(listener) = listener {
             if let Some(addr) = addr {
-                info!(%addr, "ops endpoints listening (/healthz, /readyz, /metrics)");
+                let tls = tls::security(tls.as_ref());
+                info!(%addr, tls, "ops endpoints listening (/healthz, /readyz, /metrics)");
             }
             let readiness = Arc::clone(readiness);
-            tasks.spawn(http_server::serve(
+            tasks.spawn(http_server::serve_with_tls(
                 listener,
+                tls,
                 http_server::Limits::ops(),
                 move |req| crate::ops::health::handle(Arc::clone(&readiness), req),
                 stop.clone(),
@@ -412,11 +425,12 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let Listeners { grpc, intake, ops } = listeners;
     let readiness = Arc::new(Readiness::new(app.log.clone()));
-    let ops = OpsServer::start(ops, &readiness);
+    let ops = OpsServer::start(ops, app.tls.ops.clone(), &readiness);
     let addr = grpc.local_addr().ok();
     let intake_addr = intake.local_addr().ok();
     if let Some(addr) = intake_addr {
-        info!(%addr, path = %app.intake.path, "notification intake listening");
+        let (path, tls) = (&app.intake.path, tls::security(app.tls.intake.as_ref()));
+        info!(%addr, %path, tls, "notification intake listening");
     }
     spawn_background(&mut app, intake);
     // Subscribers that start before the wake-up subscription would poll at first.
@@ -439,13 +453,15 @@ pub async fn run(
     app.tasks
         .spawn(Arc::clone(&readiness).monitor(app.shutdown.clone()));
     if let Some(addr) = addr {
-        info!(%addr, "gRPC API listening (trustly.v1, grpc.health.v1, reflection)");
+        let tls = tls::security(app.tls.grpc.as_ref());
+        info!(%addr, tls, "gRPC API listening (trustly.v1, grpc.health.v1, reflection)");
     }
     if let (Some(sandbox), Some(grpc), Some(intake)) = (&app.sandbox, addr, intake_addr) {
         sandbox.banner(grpc, intake, &app.intake.path, ops.addr);
     }
     let (stop, draining) = (app.shutdown.clone(), Arc::clone(&readiness));
-    let result = grpc::server::serve(server, grpc, async move {
+    let grpc_tls = app.tls.grpc.clone();
+    let result = grpc::server::serve(server, grpc, grpc_tls, async move {
         shutdown.await;
         // Not ready (/readyz 503, gRPC health NOT_SERVING, health watches end) from the first
         // moment of shutdown, so load balancers stop sending.
@@ -482,9 +498,11 @@ fn spawn_background(app: &mut App, intake: TcpListener) {
         OrderBook::new(app.log.order_states.clone()),
         app.shutdown.clone(),
     ));
+    app.tls.watch(&app.tasks, &app.shutdown);
     let handler_intake = Arc::clone(&app.intake);
-    app.tasks.spawn(http_server::serve(
+    app.tasks.spawn(http_server::serve_with_tls(
         intake,
+        app.tls.intake.clone(),
         http_server::Limits::intake(),
         move |req| Arc::clone(&handler_intake).handle(req),
         app.shutdown.clone(),

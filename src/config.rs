@@ -19,6 +19,7 @@ mod sandbox;
 mod settings;
 mod store;
 mod telemetry;
+mod tls;
 mod trustly;
 pub use cli::{command, from_args};
 use reader::Reader;
@@ -111,7 +112,7 @@ impl Config {
     fn read(r: &mut Reader<'_>) -> Option<Self> {
         let (sandboxed, sandbox) = Sandbox::read(r);
         let telemetry = Telemetry::read(r);
-        let grpc = Grpc::read(r);
+        let grpc = Grpc::read(r, sandboxed);
         let intake = Intake::read(r, sandboxed);
         let store = Store::read(r);
         let delivery = delivery::read(r);

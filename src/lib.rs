@@ -22,7 +22,8 @@
 //!   trustly/   wire core: canonical serialization, RSA sign/verify, keys, envelopes,
 //!              methods/ by family, notification kinds, time (the one calendar), JSON-RPC client
 //!   ops/       http_server (HTTP/1 accept loop), health (readiness monitor, /healthz, /readyz),
-//!              metrics, reload (keys, password), signal, telemetry (logs, OTLP spans)
+//!              metrics, reload (keys, password), tls (listener TLS/mTLS, reloaded), signal,
+//!              telemetry (logs, OTLP spans)
 //!   monitor    consumer-lag gauges, read from the store at each scrape
 //!   sim/       trustly-sim: a stateful Trustly stand-in (tests, benchmarks, sandbox); a dev tool
 //!   money      exact Amount / Currency (rust_decimal, never floats)

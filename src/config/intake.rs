@@ -5,7 +5,8 @@ use std::{net::SocketAddr, time::Duration};
 
 use url::Url;
 
-use super::{reader::parse_url, *};
+use super::{reader::parse_url, tls::Vars, *};
+use crate::ops::tls::{Protocol, TlsFiles};
 
 /// Where the notification intake listens (the port exposed to Trustly through the Ingress).
 pub const ENV_NOTIFICATION_LISTEN: &str = "TRUSTLY_SIDECAR_NOTIFICATION_LISTEN";
@@ -23,6 +24,19 @@ pub const DEFAULT_DECISION_DEADLINE: Duration = Duration::from_secs(10);
 /// Without a decision in time: `withhold` (answer 503 so Trustly resends and asks again; no money
 /// decision is ever made by default) or `answer` (debit OK, kyc CONTINUE).
 pub const ENV_DECISION_FALLBACK: &str = "TRUSTLY_SIDECAR_DECISION_FALLBACK";
+/// TLS certificate chain of the intake listener (optional; with `ENV_INTAKE_TLS_KEY_PATH`), for
+/// when Trustly reaches it without a TLS-terminating Ingress. Reloaded when it changes.
+pub const ENV_INTAKE_TLS_CERT_PATH: &str = "TRUSTLY_SIDECAR_INTAKE_TLS_CERT_PATH";
+/// Private key of the intake certificate.
+pub const ENV_INTAKE_TLS_KEY_PATH: &str = "TRUSTLY_SIDECAR_INTAKE_TLS_KEY_PATH";
+/// CA certificate(s) intake clients must present a certificate from (mTLS, e.g. from a proxy).
+pub const ENV_INTAKE_TLS_CLIENT_CA_PATH: &str = "TRUSTLY_SIDECAR_INTAKE_TLS_CLIENT_CA_PATH";
+
+const INTAKE_TLS: Vars = Vars {
+    cert: ENV_INTAKE_TLS_CERT_PATH,
+    key: ENV_INTAKE_TLS_KEY_PATH,
+    client_ca: ENV_INTAKE_TLS_CLIENT_CA_PATH,
+};
 
 /// Notification intake.
 #[derive(Clone)]
@@ -33,6 +47,8 @@ pub struct Intake {
     pub path: String,
     pub decision_deadline: Duration,
     pub decision_fallback: DecisionFallback,
+    /// The intake listener's TLS files; none: plaintext.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Intake {
@@ -70,7 +86,9 @@ impl Intake {
                     )),
                 },
             );
+        let tls = tls::read(r, &INTAKE_TLS, Protocol::Http1);
         Some(Self {
+            tls: tls.files,
             listen: listen?,
             url: url?,
             path,
@@ -88,6 +106,7 @@ impl std::fmt::Debug for Intake {
             .field("path", &self.path)
             .field("decision_deadline", &self.decision_deadline)
             .field("decision_fallback", &self.decision_fallback)
+            .field("tls", &self.tls)
             .finish()
     }
 }

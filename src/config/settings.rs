@@ -43,13 +43,28 @@ settings! {
     ENV_PKCS11_PIN_PATH, "pkcs11-pin-path", "With --signing-backend pkcs11: file holding the token's user PIN";
     ENV_PKCS11_SESSIONS, "pkcs11-sessions", "With --signing-backend pkcs11: sessions kept logged in [default: min(token's maximum, 8)]";
     ENV_RELOAD_INTERVAL, "reload-interval", "How often key and password files are checked for changes [default: 10s]";
-    ENV_GRPC_LISTEN, "grpc-listen", "gRPC listen address; non-loopback needs --grpc-token-path [default: 127.0.0.1:50051]";
+    ENV_GRPC_LISTEN, "grpc-listen", "gRPC listen address; non-loopback needs --grpc-token-path and TLS (or --grpc-allow-plaintext) [default: 127.0.0.1:50051]";
     ENV_GRPC_TOKEN_PATH, "grpc-token-path", "File holding the bearer token every gRPC call must carry";
+    ENV_GRPC_TLS_CERT_PATH, "grpc-tls-cert-path",
+        "PEM certificate chain for gRPC over TLS (with --grpc-tls-key-path); reloaded on change [default: plaintext]";
+    ENV_GRPC_TLS_KEY_PATH, "grpc-tls-key-path", "PEM private key of the gRPC TLS certificate";
+    ENV_GRPC_TLS_CLIENT_CA_PATH, "grpc-tls-client-ca-path",
+        "PEM CA: gRPC clients must present a certificate it signed (mTLS) [default: no client certificates]";
+    ENV_GRPC_ALLOW_PLAINTEXT, "grpc-allow-plaintext",
+        "true: plaintext gRPC on a non-loopback address (behind an encrypting mesh) [default: false]";
     ENV_NOTIFICATION_LISTEN, "notification-listen", "Notification intake listen address [default: 127.0.0.1:8480]";
     ENV_NOTIFICATION_PATH, "notification-path", "Path Trustly posts notifications to [default: /trustly/notifications]";
     ENV_NOTIFICATION_URL, "notification-url",
         "Public https NotificationURL Trustly posts to [required unless --sandbox]";
+    ENV_INTAKE_TLS_CERT_PATH, "intake-tls-cert-path",
+        "PEM certificate chain for intake over TLS (with --intake-tls-key-path) [default: plaintext]";
+    ENV_INTAKE_TLS_KEY_PATH, "intake-tls-key-path", "PEM private key of the intake TLS certificate";
+    ENV_INTAKE_TLS_CLIENT_CA_PATH, "intake-tls-client-ca-path", "PEM CA intake clients must present a certificate from (mTLS)";
     ENV_OPS_LISTEN, "ops-listen", "/healthz, /readyz and /metrics listen address [default: 127.0.0.1:9464]";
+    ENV_OPS_TLS_CERT_PATH, "ops-tls-cert-path",
+        "PEM certificate chain for the ops endpoints over TLS (with --ops-tls-key-path) [default: plaintext]";
+    ENV_OPS_TLS_KEY_PATH, "ops-tls-key-path", "PEM private key of the ops TLS certificate";
+    ENV_OPS_TLS_CLIENT_CA_PATH, "ops-tls-client-ca-path", "PEM CA ops clients must present a certificate from (mTLS)";
     ENV_TRUSTLY_CONNECT_TIMEOUT, "trustly-connect-timeout", "Connect timeout towards Trustly [default: 5s]";
     ENV_TRUSTLY_TIMEOUT, "trustly-timeout", "Total time for one Trustly call [default: 30s]";
     ENV_REDIS_URL, "redis-url",

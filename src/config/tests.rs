@@ -359,3 +359,60 @@ fn a_missing_pkcs11_module_is_named() {
     };
     assert_names(&text, &[expected]);
 }
+
+#[test]
+fn tls_needs_a_cert_and_a_key_and_refuses_files_that_are_not_pem() {
+    let text = refused(sandbox(&[(ENV_GRPC_TLS_CERT_PATH, "/nonexistent/tls.crt")]));
+    assert_names(&text, &[ENV_GRPC_TLS_CERT_PATH, ENV_GRPC_TLS_KEY_PATH]);
+    let text = refused(sandbox(&[(ENV_INTAKE_TLS_CLIENT_CA_PATH, "/x/ca.crt")]));
+    assert_names(&text, &[ENV_INTAKE_TLS_CERT_PATH, ENV_INTAKE_TLS_KEY_PATH]);
+    let junk = password_file();
+    let junk = junk.path().display().to_string();
+    let text = refused(sandbox(&[
+        (ENV_OPS_TLS_CERT_PATH, &junk),
+        (ENV_OPS_TLS_KEY_PATH, &junk),
+    ]));
+    assert_names(&text, &[ENV_OPS_TLS_CERT_PATH, "no PEM certificate", &junk]);
+    let text = refused(sandbox(&[
+        (ENV_GRPC_TLS_CERT_PATH, "/nonexistent/tls.crt"),
+        (ENV_GRPC_TLS_KEY_PATH, "/nonexistent/tls.key"),
+    ]));
+    assert_names(&text, &[ENV_GRPC_TLS_CERT_PATH, "/nonexistent/tls.crt"]);
+}
+
+#[test]
+fn a_public_grpc_address_outside_the_sandbox_needs_tls_or_explicit_plaintext() {
+    let (password, key) = (password_file(), fresh_key_file());
+    let token = password_file();
+    let base = vec![
+        (ENV_PRIVATE_KEY_PATH, key.path().display().to_string()),
+        (ENV_USERNAME, "merchant".to_owned()),
+        (ENV_PASSWORD_PATH, password.path().display().to_string()),
+        (ENV_NOTIFICATION_URL, "https://m.example/n".to_owned()),
+        (ENV_GRPC_LISTEN, "0.0.0.0:50051".to_owned()),
+        (ENV_GRPC_TOKEN_PATH, token.path().display().to_string()),
+    ];
+    let text = refused(config(&base));
+    assert_names(
+        &text,
+        &[
+            ENV_GRPC_LISTEN,
+            ENV_GRPC_TLS_CERT_PATH,
+            ENV_GRPC_TLS_KEY_PATH,
+            ENV_GRPC_ALLOW_PLAINTEXT,
+        ],
+    );
+    let mut plaintext = base.clone();
+    plaintext.push((ENV_GRPC_ALLOW_PLAINTEXT, "true".to_owned()));
+    let config = config(&plaintext).expect("explicit plaintext is allowed");
+    assert!(config.grpc.tls.is_none());
+    let mut loopback = base;
+    loopback.retain(|(var, _)| *var != ENV_GRPC_LISTEN);
+    assert!(
+        super::Config::from_lookup(|var| loopback
+            .iter()
+            .find(|(v, _)| *v == var)
+            .map(|(_, value)| value.clone()))
+        .is_ok()
+    );
+}

@@ -1,17 +1,32 @@
 //! The one gRPC server builder: every service gets the same message-size limits, the same
 //! per-connection concurrency limit, the same timeout, the same bearer-token check and the same
 //! RPC metrics (`rpc_metrics`), and every service is reported by the health service (SERVING
-//! exactly when ready, see `health`). Adding a
+//! exactly when ready, see `health`). With TLS configured it serves over `ops::tls` connections
+//! (whose certificate reloads without a restart). Adding a
 //! service here is the only way to serve it, so no service can miss a limit.
 //!
 //! Knows nothing of how the services are built (see `app`), of Trustly or of the store.
 
-use std::time::Duration;
+use std::{
+    io,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
 
-use tokio::sync::watch;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpStream,
+    sync::watch,
+};
+use tokio_rustls::server::TlsStream;
+use tokio_stream::StreamExt;
 use tonic::{
     service::interceptor::InterceptedService,
-    transport::{Server, server::Router},
+    transport::{
+        Server,
+        server::{Connected, Router, TcpConnectInfo},
+    },
 };
 use tonic_health::pb::health_server::HealthServer;
 use tower_layer::{Identity, Stack};
@@ -21,7 +36,10 @@ use super::{
     rpc_metrics::RpcMetricsLayer,
 };
 use crate::{
-    ops::health::State,
+    ops::{
+        health::State,
+        tls::{self, Acceptor},
+    },
     pb::{
         self, account_service_server::AccountServiceServer,
         notification_service_server::NotificationServiceServer,
@@ -68,16 +86,81 @@ pub enum Error {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then drains in-flight calls.
+/// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown` resolves, then
+/// drains in-flight calls.
 pub async fn serve(
     router: GrpcRouter,
     listener: tokio::net::TcpListener,
+    tls: Option<Acceptor>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Error> {
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    Ok(router
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?)
+    match tls {
+        None => {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await?;
+        }
+        Some(acceptor) => {
+            let incoming = tls::incoming(listener, acceptor).map(|c| c.map(TlsConnection));
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A TLS connection as tonic serves it; its peer address reaches the request like a plain
+/// connection's does.
+struct TlsConnection(TlsStream<TcpStream>);
+
+impl Connected for TlsConnection {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> TcpConnectInfo {
+        self.0.get_ref().0.connect_info()
+    }
+}
+
+impl AsyncRead for TlsConnection {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsConnection {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
 }
 
 /// The router [`server`] builds: every service behind the RPC metrics layer.

@@ -1,7 +1,8 @@
 //! The HTTP/1 accept loop shared by the notification intake, the ops endpoints and the
 //! simulator: one task per connection, all owned by a `TaskTracker`, graceful shutdown on a
 //! `CancellationToken`, and bounded: a header-read (and keep-alive idle) timeout and a
-//! connection cap per listener.
+//! connection cap per listener. Optionally over TLS (`tls::Acceptor`): the handshake runs in the
+//! connection's task, within its own timeout.
 
 use std::{future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -10,11 +11,14 @@ use http_body_util::Full;
 use hyper::{Request, Response, body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
+    io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
     sync::Semaphore,
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::debug;
+
+use super::tls::Acceptor;
 
 /// How long a client may take to send a request's headers, counted from the moment hyper starts
 /// waiting for them: at accept, and again after each response on a kept-alive connection. So it
@@ -90,6 +94,23 @@ pub async fn serve<H, F, E>(
     F: Future<Output = Result<Response<Full<Bytes>>, E>> + Send + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
 {
+    serve_with_tls(listener, None, limits, handler, shutdown, tasks).await;
+}
+
+/// [`serve`], over TLS when `tls` is given (a connection counts against the cap from accept,
+/// through its handshake).
+pub async fn serve_with_tls<H, F, E>(
+    listener: TcpListener,
+    tls: Option<Acceptor>,
+    limits: Limits,
+    handler: H,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+) where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<Full<Bytes>>, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     loop {
         let slot = tokio::select! {
@@ -102,9 +123,20 @@ pub async fn serve<H, F, E>(
         let Some((stream, peer)) = accept(&listener, &shutdown).await else {
             return;
         };
-        let (handler, shutdown) = (handler.clone(), shutdown.clone());
+        let (handler, shutdown, tls) = (handler.clone(), shutdown.clone(), tls.clone());
         tasks.spawn(async move {
-            connection(stream, peer, limits, handler, shutdown).await;
+            match tls {
+                None => connection(stream, peer, limits, handler, shutdown).await,
+                Some(tls) => {
+                    let handshake = tokio::select! {
+                        tls = tls.handshake(stream, peer) => tls,
+                        () = shutdown.cancelled() => None,
+                    };
+                    if let Some(stream) = handshake {
+                        connection(stream, peer, limits, handler, shutdown).await;
+                    }
+                }
+            }
             drop(slot);
         });
     }
@@ -135,7 +167,7 @@ async fn accept(
 }
 
 /// Errors that concern only the connection being accepted; the next accept may succeed at once.
-fn one_connection_failed(error: &io::Error) -> bool {
+pub(super) fn one_connection_failed(error: &io::Error) -> bool {
     matches!(
         error.kind(),
         io::ErrorKind::ConnectionAborted
@@ -145,13 +177,14 @@ fn one_connection_failed(error: &io::Error) -> bool {
 }
 
 /// Serves one connection until it ends, or until `shutdown` (then gracefully).
-async fn connection<H, F, E>(
-    stream: TcpStream,
+async fn connection<S, H, F, E>(
+    stream: S,
     peer: SocketAddr,
     limits: Limits,
     handler: H,
     shutdown: CancellationToken,
 ) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Fn(Request<Incoming>) -> F + Send + 'static,
     F: Future<Output = Result<Response<Full<Bytes>>, E>> + Send + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,

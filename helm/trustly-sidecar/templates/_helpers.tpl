@@ -109,6 +109,23 @@ environment variable (secretKeyRef), because the binary reads it from the enviro
 {{- end }}
 
 {{/*
+The TLS Secrets in use (kubernetes.io/tls, as cert-manager writes them): for each listener with
+one, its volume, mount directory, the files it projects (ca.crt only with clientAuth) and the
+settings naming them.
+*/}}
+{{- define "trustly-sidecar.tlsSecrets" -}}
+{{- $v := .Values -}}
+{{- $all := list -}}
+{{- range $l := list (dict "name" "grpc" "env" "GRPC" "tls" $v.grpc.tls) (dict "name" "intake" "env" "INTAKE" "tls" $v.intake.tls) }}
+{{- if $l.tls.secretName }}
+{{- $all = append $all (dict "name" $l.name "env" $l.env "secretName" $l.tls.secretName "clientAuth" $l.tls.clientAuth
+  "volume" (printf "trustly-sidecar-%s-tls" $l.name) "dir" (printf "%s/%s" (trimSuffix "/" $v.tlsMountPath) $l.name)) }}
+{{- end }}
+{{- end }}
+{{- toJson $all }}
+{{- end }}
+
+{{/*
 Fails the render on any configuration the sidecar would refuse at start (exit code 64) or that
 would be unsafe. values.schema.json checks the same where JSON Schema can; these also hold with
 --skip-schema-validation and give one clear message each.
@@ -154,6 +171,15 @@ would be unsafe. values.schema.json checks the same where JSON Schema can; these
 {{- end }}
 {{- if and (eq $v.mode "standalone") (not $v.secret.keys.grpcToken) }}
 {{- fail "standalone mode serves gRPC on all interfaces and requires a bearer token: set secret.keys.grpcToken (the key holding the token in the Secret)" }}
+{{- end }}
+{{- if and (eq $v.mode "standalone") (not $v.grpc.tls.secretName) (not $v.grpc.allowPlaintext) }}
+{{- fail "standalone mode serves gRPC on all interfaces and requires TLS: set grpc.tls.secretName (a kubernetes.io/tls Secret, e.g. from cert-manager), or grpc.allowPlaintext=true behind a mesh that encrypts" }}
+{{- end }}
+{{- range $name := list "grpc" "intake" }}
+{{- $tls := (index $v $name).tls }}
+{{- if and $tls.clientAuth (not $tls.secretName) }}
+{{- fail (printf "%s.tls.clientAuth needs %s.tls.secretName (its ca.crt verifies the clients)" $name $name) }}
+{{- end }}
 {{- end }}
 {{- if and $v.redis.url $v.secret.keys.redisUrl }}
 {{- fail "redis.url and secret.keys.redisUrl exclude each other (a URL with a password belongs in the Secret)" }}
@@ -229,6 +255,14 @@ would be unsafe. values.schema.json checks the same where JSON Schema can; these
 {{- $_ := set $cfg $f.env (printf "%s/%s" (trimSuffix "/" $v.secret.mountPath) $f.file) }}
 {{- end }}
 {{- end }}
+{{- $_ := set $cfg "TRUSTLY_SIDECAR_GRPC_ALLOW_PLAINTEXT" (ternary "true" "false" (and (eq $v.mode "standalone") (eq (toString $v.grpc.allowPlaintext) "true"))) }}
+{{- range $t := include "trustly-sidecar.tlsSecrets" . | fromJsonArray }}
+{{- $_ := set $cfg (printf "TRUSTLY_SIDECAR_%s_TLS_CERT_PATH" $t.env) (printf "%s/tls.crt" $t.dir) }}
+{{- $_ := set $cfg (printf "TRUSTLY_SIDECAR_%s_TLS_KEY_PATH" $t.env) (printf "%s/tls.key" $t.dir) }}
+{{- if $t.clientAuth }}
+{{- $_ := set $cfg (printf "TRUSTLY_SIDECAR_%s_TLS_CLIENT_CA_PATH" $t.env) (printf "%s/ca.crt" $t.dir) }}
+{{- end }}
+{{- end }}
 {{- toYaml $cfg }}
 {{- end }}
 
@@ -299,6 +333,11 @@ The sidecar container, as one YAML list item. Include it under `containers:` (or
     - name: {{ $v.secret.volumeName }}
       mountPath: {{ $v.secret.mountPath }}
       readOnly: true
+    {{- range $t := include "trustly-sidecar.tlsSecrets" . | fromJsonArray }}
+    - name: {{ $t.volume }}
+      mountPath: {{ $t.dir }}
+      readOnly: true
+    {{- end }}
   {{- if $v.probes.startup.enabled }}
   startupProbe:
     {{- include "trustly-sidecar.probe" (dict "root" . "name" "startup" "path" "/healthz") | nindent 4 }}
@@ -324,7 +363,8 @@ The sidecar container, as one YAML list item. Include it under `containers:` (or
 {{- end }}
 
 {{/*
-The pod volume with the Secret, as one YAML list item for the pod's `volumes:`. Only the keys in
+The pod volume with the Secret, as one YAML list item for the pod's `volumes:` (plus one item per
+TLS Secret in use: trustly-sidecar.tlsSecrets). Only the keys in
 use are projected, to fixed file names, with mode 0400 (256 decimal; the kubelet adds group read
 when the pod has an fsGroup, so the non-root sidecar user can read them).
 */}}
@@ -340,4 +380,15 @@ when the pod has an fsGroup, so the non-root sidecar user can read them).
         path: {{ $f.file }}
       {{- end }}
       {{- end }}
+{{- range $t := include "trustly-sidecar.tlsSecrets" . | fromJsonArray }}
+- name: {{ $t.volume }}
+  secret:
+    secretName: {{ $t.secretName }}
+    defaultMode: 256
+    items:
+      {{- range $file := ternary (list "tls.crt" "tls.key" "ca.crt") (list "tls.crt" "tls.key") $t.clientAuth }}
+      - key: {{ $file }}
+        path: {{ $file }}
+      {{- end }}
+{{- end }}
 {{- end }}
