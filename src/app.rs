@@ -85,6 +85,8 @@ pub struct App {
     token: BearerToken,
     rpc_timeout: Duration,
     balance_interval: Option<Duration>,
+    /// The scheduled reconciliation's interval; `None`: off.
+    reconcile_interval: Option<Duration>,
     /// Hears other replicas' appends and decisions (Redis only); taken by `run`.
     wake_listener: Option<Listener>,
     /// The in-process simulator of `--sandbox`.
@@ -155,6 +157,7 @@ impl App {
             token: BearerToken::new(config.grpc.token.clone()),
             rpc_timeout: config.trustly.timeout + RPC_TIMEOUT_MARGIN,
             balance_interval: config.payments.balance_interval,
+            reconcile_interval: config.payments.reconcile_interval,
             wake_listener: stores.wake_listener,
             sandbox,
             tasks,
@@ -413,7 +416,8 @@ pub async fn run(
             payments: app.payments.clone(),
             accounts: app.accounts.clone(),
             notifications: app.notifications.clone(),
-            orders: grpc::orders::Orders::new(OrderBook::new(app.log.order_states.clone())),
+            orders: grpc::orders::Orders::new(OrderBook::new(app.log.order_states.clone()))
+                .with_reconciler(app.reconciler()),
         },
         &app.token,
         app.rpc_timeout,
@@ -464,6 +468,15 @@ fn spawn_background(app: &mut App, intake: TcpListener) {
             app.shutdown.clone(),
         ));
     }
+    if let Some(interval) = app.reconcile_interval {
+        app.tasks.spawn(orders::schedule::run(
+            app.reconciler(),
+            app.log.lease.clone(),
+            app.log.is_durable(),
+            interval,
+            app.shutdown.clone(),
+        ));
+    }
     app.tasks.spawn(orders::follow::follow(
         app.log.log.clone(),
         OrderBook::new(app.log.order_states.clone()),
@@ -477,6 +490,16 @@ fn spawn_background(app: &mut App, intake: TcpListener) {
         app.shutdown.clone(),
         app.tasks.clone(),
     ));
+}
+
+impl App {
+    /// Reconciliation over this app's order book and payment engine.
+    fn reconciler(&self) -> orders::reconcile::Reconciler {
+        orders::reconcile::Reconciler::new(
+            OrderBook::new(self.log.order_states.clone()),
+            self.payments.engine().clone(),
+        )
+    }
 }
 
 /// After the gRPC server stopped: background work and intake drain, then the ops endpoints and

@@ -1,5 +1,7 @@
 //! `trustly.v1.OrderService`: reads of the order state (`crate::orders`).
 
+mod reconcile;
+
 use std::time::{Duration, UNIX_EPOCH};
 
 use rust_decimal::Decimal;
@@ -7,7 +9,10 @@ use tonic::{Request, Response, Status};
 use tracing::warn;
 
 use crate::{
-    orders::{self, Contradiction, Kind, Order, OrderBook, Query, State, Transition},
+    orders::{
+        self, Contradiction, Kind, Order, OrderBook, Query, State, Transition,
+        reconcile::Reconciler,
+    },
     pb::{self, order_service_server::OrderService},
 };
 
@@ -15,11 +20,22 @@ use crate::{
 #[derive(Clone)]
 pub struct Orders {
     book: OrderBook,
+    /// Reconcile's use case (`None`: the RPC answers NOT_FOUND).
+    reconciler: Option<Reconciler>,
 }
 
 impl Orders {
     pub fn new(book: OrderBook) -> Self {
-        Self { book }
+        Self {
+            book,
+            reconciler: None,
+        }
+    }
+
+    /// Serves Reconcile with `reconciler`.
+    pub fn with_reconciler(mut self, reconciler: Reconciler) -> Self {
+        self.reconciler = Some(reconciler);
+        self
     }
 }
 
@@ -71,6 +87,19 @@ impl OrderService for Orders {
             orders: page.orders.into_iter().map(order_message).collect(),
             next_page_token: page.next_page_token,
         }))
+    }
+
+    async fn reconcile(
+        &self,
+        request: Request<pb::ReconcileRequest>,
+    ) -> Result<Response<pb::ReconcileResponse>, Status> {
+        let reconciler = self
+            .reconciler
+            .as_ref()
+            .ok_or(super::Error::NotFound("reconciliation"))?;
+        reconcile::reconcile(reconciler, request.into_inner())
+            .await
+            .map(Response::new)
     }
 }
 
