@@ -4,8 +4,9 @@
 //!
 //! Intervals are aligned to the Unix epoch (interval `k` is `[k·interval, (k+1)·interval)`), so
 //! every replica wakes at the same boundaries whatever its start time; the one whose
-//! `SET <prefix>…turn:reconcile:<k> NX PX <interval>` succeeds runs interval `k` (the fleet lease,
-//! `store::Lease`). On the memory store every replica is alone and runs every interval.
+//! `SET <prefix>…turn:reconcile:<k> NX PX <2·interval>` succeeds runs interval `k` (the fleet
+//! lease, `store::Lease`: one key per interval, held for two so that a replica waking late cannot
+//! take it again). On the memory store every replica is alone and runs every interval.
 
 use std::time::Duration;
 
@@ -43,7 +44,9 @@ pub async fn run(
             () = tokio::time::sleep(wait) => {}
         }
         if shared {
-            match lease.take_turn(&format!("{TURN}:{index}"), interval).await {
+            // Held for two intervals: a replica waking late still finds interval `index` taken.
+            let hold = interval.saturating_mul(2);
+            match lease.take_turn(&format!("{TURN}:{index}"), hold).await {
                 Ok(true) => {}
                 Ok(false) => {
                     debug!(interval = index, "another replica reconciles this interval");

@@ -8,6 +8,7 @@ mod support;
 mod notification_resilience;
 mod notifications;
 mod notify_cli;
+mod order_reconcile;
 mod order_state;
 mod store;
 mod wakeups;
