@@ -469,13 +469,10 @@ fn spawn_background(app: &mut App, intake: TcpListener) {
         ));
     }
     if let Some(interval) = app.reconcile_interval {
-        app.tasks.spawn(orders::schedule::run(
-            app.reconciler(),
-            app.log.lease.clone(),
-            app.log.is_durable(),
-            interval,
-            app.shutdown.clone(),
-        ));
+        let (reconciler, stop) = (app.reconciler(), app.shutdown.clone());
+        let lease = (app.log.lease.clone(), app.log.is_durable());
+        app.tasks
+            .spawn(orders::schedule::run(reconciler, lease, interval, stop));
     }
     app.tasks.spawn(orders::follow::follow(
         app.log.log.clone(),

@@ -19,12 +19,12 @@ use crate::{metrics, store};
 /// The lease name of interval `k` is this, `:` and `k`.
 const TURN: &str = "reconcile";
 
-/// Reconciles once per `interval` while `stop` is not cancelled. `shared`: the store is shared
-/// by the fleet (Redis) and replicas take turns; otherwise this replica runs every interval.
+/// Reconciles once per `interval` while `stop` is not cancelled. `(lease, shared)`: the fleet
+/// lease and whether the store is shared by the fleet (Redis: replicas take turns); otherwise
+/// this replica runs every interval.
 pub async fn run(
     reconciler: Reconciler,
-    lease: store::Lease,
-    shared: bool,
+    (lease, shared): (store::Lease, bool),
     interval: Duration,
     stop: CancellationToken,
 ) {

@@ -1158,9 +1158,17 @@ fn rpc_cases() -> Vec<RpcCase> {
     out
 }
 
+/// One Reconcile case: the field, the bad value, the description, and how to set it.
+type ReconcileCase = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&mut pb::ReconcileRequest, String),
+);
+
 /// `OrderService.Reconcile` (another service: sent encoded on the channel).
 fn reconcile_cases(out: &mut Vec<RpcCase>) {
-    let cases: [(&str, &str, &str, fn(&mut pb::ReconcileRequest, String)); 7] = [
+    let cases: [ReconcileCase; 7] = [
         ("from_date", "", REQUIRED, |r, v| r.from_date = v),
         ("to_date", "", REQUIRED, |r, v| r.to_date = v),
         ("from_date", "2026-13-01", DATE, |r, v| r.from_date = v),
