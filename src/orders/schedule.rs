@@ -4,7 +4,7 @@
 //!
 //! Intervals are aligned to the Unix epoch (interval `k` is `[k·interval, (k+1)·interval)`), so
 //! every replica wakes at the same boundaries whatever its start time; the one whose
-//! `SET <prefix>…turn:reconcile:<k> NX PX <2·interval>` succeeds runs interval `k` (the fleet
+//! `SET <prefix>:{notifications}:turn:reconcile:<k> 1 NX PX <2·interval>` succeeds runs interval `k` (the fleet
 //! lease, `store::Lease`: one key per interval, held for two so that a replica waking late cannot
 //! take it again). On the memory store every replica is alone and runs every interval.
 
@@ -103,9 +103,14 @@ fn publish(report: &Report) {
             order_id = %mismatch.order_id,
             message_id = %mismatch.message_id,
             currency = %mismatch.currency,
-            order_amount = ?mismatch.order_amount,
-            ledger_amount = ?mismatch.ledger_amount,
+            order_amount = %shown(mismatch.order_amount),
+            ledger_amount = %shown(mismatch.ledger_amount),
             "reconciliation mismatch"
         );
     }
+}
+
+/// An amount for the log: exact, normalized; `none` when that side has none.
+fn shown(amount: Option<rust_decimal::Decimal>) -> String {
+    amount.map_or_else(|| "none".to_owned(), |a| a.normalize().to_string())
 }

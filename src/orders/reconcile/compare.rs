@@ -5,16 +5,16 @@
 //! What a fact moves (signed as the ledger: money in is positive), confirmed against what the
 //! simulator writes for each:
 //!
-//! | order                          | fact                        | ledger row                  |
-//! |--------------------------------|-----------------------------|-----------------------------|
-//! | Deposit, Charge, unknown       | `credit`                    | +amount `Deposit`/`Charge`  |
-//! | Deposit, Charge, unknown       | `debit`                     | −amount `Deposit Reversal`  |
-//! | any                            | Refund answer               | −amount `Refund`            |
-//! | AccountPayout, RegisterAccount­Payout | the RPC's answer     | −amount `AccountPayout`     |
-//! | payout                         | `credit` (cancel, failure)  | +amount `Cancelled`/`Failed AccountPayout` |
-//! | payout only notifications named| `payoutconfirmation`        | −amount                     |
-//! | Withdraw                       | `payoutconfirmation`        | −amount `Withdraw`          |
-//! | Withdraw                       | `credit` after a confirmation | +amount                   |
+//! | order                            | fact                          | ledger row                      |
+//! |----------------------------------|-------------------------------|---------------------------------|
+//! | Deposit, Charge, unknown         | `credit`                      | +amount `Deposit`/`Charge`      |
+//! | Deposit, Charge, unknown         | `debit`                       | -amount `Deposit Reversal`      |
+//! | any                              | Refund answer                 | -amount `Refund`                |
+//! | (Register)AccountPayout          | the RPC's answer              | -amount `AccountPayout`         |
+//! | payout                           | `credit` (cancel, failure)    | +amount `Cancelled`/`Failed ..` |
+//! | payout only notifications named  | `payoutconfirmation`          | -amount                         |
+//! | Withdraw                         | `payoutconfirmation`          | -amount `Withdraw`              |
+//! | Withdraw                         | `credit` after a confirmation | +amount                         |
 //!
 //! A Withdraw's `debit` (the merchant deducting the end user's balance) and a denied Withdraw's
 //! `credit` move nothing at Trustly; a payout's `payoutconfirmation` after its RPC moves nothing
