@@ -376,3 +376,26 @@ async fn two_replicas_on_one_redis_reconcile_each_interval_once() {
         "identifiers only"
     );
 }
+
+#[tokio::test]
+async fn a_trustly_error_from_account_ledger_maps_like_the_account_ledger_rpc() {
+    let (h, s) = start().await;
+    let fault = json!({"kind": "bad_signature", "method": "AccountLedger", "count": 1});
+    let reason = |status: &tonic::Status| {
+        let info = status.get_details_error_info().expect("ErrorInfo");
+        (status.code(), info.reason, info.domain)
+    };
+    assert_eq!(h.admin_post("faults", fault.clone()).await.0, 201);
+    let reconciled = reconcile(&s, &date(0), &date(1), "").await.unwrap_err();
+    assert_eq!(h.admin_post("faults", fault).await.0, 201);
+    let mut c = s.client.clone();
+    let ledger = c.account_ledger(pb::AccountLedgerRequest {
+        from_date: date(0),
+        to_date: date(1),
+        currency_code: String::new(),
+    });
+    let direct = ledger.await.unwrap_err();
+    assert_eq!(reason(&reconciled), reason(&direct));
+    assert_ne!(reconciled.code(), Code::Ok);
+    assert_eq!(today(&s).await.mismatches, [], "the fault was used up");
+}
