@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
-pub use compare::{IGNORED_NOTE, ORDER_TRANSACTION_TYPES, compare};
+pub use compare::{ORDER_TRANSACTION_TYPES, compare};
 
 use super::{Fact, Order, OrderBook, Query, book};
 use crate::{
@@ -196,7 +196,8 @@ pub struct Report {
     /// Sorted by order id, then kind.
     pub mismatches: Vec<Mismatch>,
     pub orders_checked: usize,
-    /// Rows of an order transaction type (the others are ignored, see [`IGNORED_NOTE`]).
+    /// Rows of an order transaction type (the others are ignored, see
+    /// [`ORDER_TRANSACTION_TYPES`]).
     pub ledger_rows_checked: usize,
 }
 

@@ -45,10 +45,6 @@ pub const ORDER_TRANSACTION_TYPES: [&str; 8] = [
     "Failed AccountPayout",
 ];
 
-/// What is ignored, for the documentation and the logs.
-pub const IGNORED_NOTE: &str =
-    "rows without an order id and of other transaction types (Settlement, fees, FX) are ignored";
-
 /// The order id of a row of an order transaction type (`None`: the row is ignored).
 pub fn order_row(row: &LedgerEntry) -> Option<(&str, &LedgerEntry)> {
     let order_id = row.order_id.as_deref().filter(|id| !id.is_empty())?;
