@@ -90,6 +90,8 @@ pub struct App {
     token: BearerToken,
     rpc_timeout: Duration,
     balance_interval: Option<Duration>,
+    /// The scheduled reconciliation's interval; `None`: off.
+    reconcile_interval: Option<Duration>,
     /// Hears other replicas' appends and decisions (Redis only); taken by `run`.
     wake_listener: Option<Listener>,
     /// The in-process simulator of `--sandbox`.
@@ -149,9 +151,12 @@ impl App {
         let stores = stores(&config.store, &tasks, &shutdown).await?;
         let intake = Arc::new(intake(&config, &core, &stores));
         let book = OrderBook::new(stores.log.order_states.clone());
+        let payments = payments(&config, core.client, &stores);
+        let reconciler =
+            orders::reconcile::Reconciler::new(book.clone(), payments.engine().clone());
         Ok(Self {
             reloader: Some(reloader),
-            payments: payments(&config, core.client, &stores),
+            payments,
             accounts: Accounts::new(stores.accounts),
             notifications: Notifications::new(Deliveries::new(
                 stores.log.clone(),
@@ -168,12 +173,14 @@ impl App {
                     tasks.clone(),
                     shutdown.clone(),
                 ),
+                reconciler,
             ),
             intake,
             log: stores.log,
             token: BearerToken::new(config.grpc.token.clone()),
             rpc_timeout: config.trustly.timeout + RPC_TIMEOUT_MARGIN,
             balance_interval: config.payments.balance_interval,
+            reconcile_interval: config.payments.reconcile_interval,
             wake_listener: stores.wake_listener,
             sandbox,
             tls,
@@ -493,6 +500,12 @@ fn spawn_background(app: &mut App, intake: TcpListener) {
             app.shutdown.clone(),
         ));
     }
+    if let Some(interval) = app.reconcile_interval {
+        let (reconciler, stop) = (app.reconciler(), app.shutdown.clone());
+        let lease = (app.log.lease.clone(), app.log.is_durable());
+        app.tasks
+            .spawn(orders::schedule::run(reconciler, lease, interval, stop));
+    }
     app.tasks.spawn(orders::follow::follow(
         app.log.log.clone(),
         OrderBook::new(app.log.order_states.clone()),
@@ -508,6 +521,16 @@ fn spawn_background(app: &mut App, intake: TcpListener) {
         app.shutdown.clone(),
         app.tasks.clone(),
     ));
+}
+
+impl App {
+    /// Reconciliation over this app's order book and payment engine.
+    fn reconciler(&self) -> orders::reconcile::Reconciler {
+        orders::reconcile::Reconciler::new(
+            OrderBook::new(self.log.order_states.clone()),
+            self.payments.engine().clone(),
+        )
+    }
 }
 
 /// After the gRPC server stopped: background work and intake drain, then the ops endpoints and

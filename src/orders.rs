@@ -12,6 +12,8 @@
 mod book;
 mod fold;
 pub mod follow;
+pub mod reconcile;
+pub mod schedule;
 #[cfg(test)]
 mod tests;
 pub mod watch;

@@ -21,6 +21,12 @@ pub const MIN_BALANCE_INTERVAL: Duration = Duration::from_secs(15 * 60);
 /// §5.14); `0s` turns it off and leaves the limit to the application.
 pub const ENV_POLL_WINDOW: &str = "TRUSTLY_SIDECAR_POLL_WINDOW";
 pub const DEFAULT_POLL_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// How often the fleet reconciles yesterday and today against Trustly's AccountLedger, e.g. `1h`
+/// (one replica per interval, fleet-wide; intervals aligned to the epoch). `0`, `0s` or `off`
+/// turns it off. Each run is one AccountLedger call.
+pub const ENV_RECONCILE_INTERVAL: &str = "TRUSTLY_SIDECAR_RECONCILE_INTERVAL";
+/// Hourly: a missing ledger row is noticed within the hour, for 24 AccountLedger calls a day.
+pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 /// Low-balance thresholds per currency, e.g. `EUR=5000.00,SEK=50000`: the balance gauge of a
 /// currency under its threshold sets `trustly_balance_low` and logs a warning (payouts need funds).
 pub const ENV_LOW_BALANCE: &str = "TRUSTLY_SIDECAR_LOW_BALANCE";
@@ -35,6 +41,8 @@ pub struct Payments {
     /// Per-currency low-balance thresholds.
     pub low_balance: Vec<(Currency, Amount)>,
     pub register_account_from_cache: bool,
+    /// How often the scheduled reconciliation runs; `None`: off.
+    pub reconcile_interval: Option<Duration>,
 }
 
 impl Payments {
@@ -62,11 +70,17 @@ impl Payments {
             .optional(ENV_LOW_BALANCE, parse_thresholds)
             .unwrap_or_default();
         let register_account_from_cache = r.flag(ENV_REGISTER_ACCOUNT_FROM_CACHE, true);
+        let reconcile_interval = match r.get(ENV_RECONCILE_INTERVAL).as_deref() {
+            None => Some(DEFAULT_RECONCILE_INTERVAL),
+            Some("0" | "0s" | "off") => None,
+            Some(v) => r.parsed(ENV_RECONCILE_INTERVAL, parse_duration(v)),
+        };
         Some(Self {
             poll_window,
             balance_interval,
             low_balance,
             register_account_from_cache,
+            reconcile_interval,
         })
     }
 }

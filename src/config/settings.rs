@@ -88,6 +88,8 @@ settings! {
         "Balance and GetWithdrawals (per order) reach Trustly at most once per window, fleet-wide; 0s: off [default: 15m]";
     ENV_BALANCE_INTERVAL, "balance-interval", "Poll the Trustly balance this often, at least 15m [default: never]";
     ENV_LOW_BALANCE, "low-balance", "Low-balance thresholds, e.g. EUR=5000.00,SEK=50000";
+    ENV_RECONCILE_INTERVAL, "reconcile-interval",
+        "Reconcile yesterday and today against AccountLedger this often, one replica per interval fleet-wide; 0s or off: never [default: 1h]";
     ENV_LOG_FORMAT, "log-format", "plain or json [default: plain]";
     ENV_OTLP_ENDPOINT, "otlp-endpoint", "OpenTelemetry collector (OTLP/gRPC) for spans; needs --features otel";
 }

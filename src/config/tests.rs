@@ -416,3 +416,29 @@ fn a_public_grpc_address_outside_the_sandbox_needs_tls_or_explicit_plaintext() {
         .is_ok()
     );
 }
+
+#[test]
+fn the_reconciliation_runs_hourly_by_default_and_can_be_turned_off() {
+    let interval = |value: Option<&str>| {
+        let vars: Vec<(&str, &str)> = value
+            .map(|v| (ENV_RECONCILE_INTERVAL, v))
+            .into_iter()
+            .collect();
+        sandbox(&vars).map(|c| c.payments.reconcile_interval)
+    };
+    assert_eq!(
+        interval(None).expect("default"),
+        Some(DEFAULT_RECONCILE_INTERVAL)
+    );
+    assert_eq!(
+        interval(Some("10m")).expect("10m"),
+        Some(Duration::from_secs(600))
+    );
+    for off in ["0", "0s", "off"] {
+        assert_eq!(interval(Some(off)).expect(off), None);
+    }
+    assert_names(
+        &refused(interval(Some("hourly"))),
+        &[ENV_RECONCILE_INTERVAL],
+    );
+}

@@ -3,6 +3,8 @@
 
 mod watch;
 
+mod reconcile;
+
 use std::time::{Duration, UNIX_EPOCH};
 
 use rust_decimal::Decimal;
@@ -12,7 +14,7 @@ use tracing::warn;
 use crate::{
     orders::{
         self, Contradiction, Kind, Order, OrderBook, Query, State, Transition, Watches,
-        WithdrawDecision,
+        WithdrawDecision, reconcile::Reconciler,
     },
     pb::{self, order_service_server::OrderService},
 };
@@ -22,11 +24,16 @@ use crate::{
 pub struct Orders {
     book: OrderBook,
     watches: Watches,
+    reconciler: Reconciler,
 }
 
 impl Orders {
-    pub fn new(book: OrderBook, watches: Watches) -> Self {
-        Self { book, watches }
+    pub fn new(book: OrderBook, watches: Watches, reconciler: Reconciler) -> Self {
+        Self {
+            book,
+            watches,
+            reconciler,
+        }
     }
 }
 
@@ -86,6 +93,15 @@ impl OrderService for Orders {
         request: Request<pb::WatchOrdersRequest>,
     ) -> Result<Response<Self::WatchOrdersStream>, Status> {
         watch::watch(&self.watches, request.into_inner()).await
+    }
+
+    async fn reconcile(
+        &self,
+        request: Request<pb::ReconcileRequest>,
+    ) -> Result<Response<pb::ReconcileResponse>, Status> {
+        reconcile::reconcile(&self.reconciler, request.into_inner())
+            .await
+            .map(Response::new)
     }
 }
 

@@ -84,6 +84,12 @@ pub struct VariantLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MismatchLabels {
+    /// The reconciliation mismatch kind (`amount_mismatch`, ...): a fixed set of five.
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CurrencyLabels {
     pub currency: String,
 }
@@ -129,6 +135,14 @@ pub struct Metrics {
     pub signature_variants: Family<VariantLabels, Counter>,
     /// 1 while `/readyz` answers ready.
     pub ready: Gauge,
+    /// Mismatches of the last scheduled reconciliation this replica ran, by kind.
+    pub reconcile_mismatches_by_kind: Family<MismatchLabels, Gauge>,
+    /// When this replica last finished a scheduled reconciliation (Unix seconds).
+    pub reconcile_last_run_seconds: Gauge,
+    /// Scheduled reconciliations this replica ran.
+    pub reconcile_runs: Counter,
+    /// Scheduled reconciliations that failed (AccountLedger, the store, a bound).
+    pub reconcile_failures: Counter,
     /// 1, labelled with the version, the commit and the signing backend.
     pub build_info: Family<BuildLabels, Gauge>,
     /// The consumer groups that have a label of their own.
@@ -167,6 +181,10 @@ impl Metrics {
             balance_low: Family::default(),
             signature_variants: Family::default(),
             ready: Gauge::default(),
+            reconcile_mismatches_by_kind: Family::default(),
+            reconcile_last_run_seconds: Gauge::default(),
+            reconcile_runs: Counter::default(),
+            reconcile_failures: Counter::default(),
             build_info: Family::default(),
             groups: Mutex::default(),
             registry: Registry::default(),
@@ -176,6 +194,7 @@ impl Metrics {
         let own = registry.sub_registry_with_prefix(PREFIX);
         metrics.register_calls(own);
         metrics.register_notifications(own);
+        metrics.register_reconciliation(own);
         Self {
             registry,
             ..metrics
@@ -226,6 +245,35 @@ impl Metrics {
             self.stream_pending => "stream_pending",
                 "Events delivered to the consumer group and not yet acknowledged";
         );
+    }
+
+    /// The scheduled reconciliation (`orders::schedule`).
+    fn register_reconciliation(&self, registry: &mut Registry) {
+        register!(registry,
+            self.reconcile_mismatches_by_kind => "reconcile_mismatches",
+                "Mismatches between orders and Trustly's AccountLedger found by this replica's last scheduled reconciliation, by kind";
+            self.reconcile_last_run_seconds => "reconcile_last_run_timestamp_seconds",
+                "When this replica last finished a scheduled reconciliation (Unix seconds)";
+            self.reconcile_runs => "reconcile_runs",
+                "Scheduled reconciliations this replica ran (one replica per interval fleet-wide)";
+            self.reconcile_failures => "reconcile_failures",
+                "Scheduled reconciliations that failed or could not take their turn";
+        );
+    }
+
+    /// Sets the mismatch gauge of one kind.
+    pub fn reconcile_mismatches(&self, kind: &str, count: i64) {
+        self.reconcile_mismatches_by_kind
+            .get_or_create(&MismatchLabels {
+                kind: kind.to_owned(),
+            })
+            .set(count);
+    }
+
+    /// Records when a scheduled reconciliation finished.
+    pub fn reconcile_last_run(&self, unix_seconds: u64) {
+        self.reconcile_last_run_seconds
+            .set(i64::try_from(unix_seconds).unwrap_or(i64::MAX));
     }
 
     /// The Prometheus text exposition.

@@ -96,12 +96,22 @@ impl OrderBook {
 
     /// The order with this id, folded from its facts.
     pub async fn get(&self, order_id: &str) -> Result<Option<Order>, Error> {
+        Ok(fold(self.facts(order_id).await?))
+    }
+
+    /// The readable facts of an order (reconciliation reads each fact's time and amount).
+    pub async fn facts(&self, order_id: &str) -> Result<Vec<Fact>, Error> {
         let facts = self.states.facts(order_id).await?;
-        Ok(fold(facts.iter().filter_map(|encoded| {
-            serde_json::from_str::<Fact>(encoded)
-                .inspect_err(|error| warn!(%error, order_id, "an unreadable order fact; skipped"))
-                .ok()
-        })))
+        Ok(facts
+            .iter()
+            .filter_map(|encoded| {
+                serde_json::from_str::<Fact>(encoded)
+                    .inspect_err(
+                        |error| warn!(%error, order_id, "an unreadable order fact; skipped"),
+                    )
+                    .ok()
+            })
+            .collect())
     }
 
     /// The order a MessageID names.

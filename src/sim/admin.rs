@@ -2,6 +2,8 @@
 //! simulator received and sent. Every answer is JSON; see the README for the routes with curl
 //! examples. The console (`GET /admin`) is a page over these routes.
 
+mod ledger;
+
 use std::sync::Arc;
 
 use hyper::{Method, StatusCode};
@@ -61,6 +63,10 @@ pub async fn handle(
         }
         (&Method::GET, ["balances"]) => ok(&balances(sim)),
         (&Method::PUT, ["balances", currency]) => set_balance(sim, currency, body),
+        (&Method::GET, ["ledger"]) => ledger::list(sim),
+        (&Method::POST, ["ledger"]) => ledger::add(sim, body),
+        (&Method::DELETE, ["ledger", order_id]) => ledger::drop_order(sim, order_id),
+        (&Method::PATCH, ["ledger", order_id]) => ledger::alter(sim, order_id, body),
         (&Method::GET, ["faults"]) => ok(&*sim.faults.lock()),
         // Simulates Trustly's UUID replay record expiring: identical replays are then new requests
         // (and a reused MessageID gets 637).

@@ -1154,7 +1154,61 @@ fn rpc_cases() -> Vec<RpcCase> {
         |r| r.extra_attributes = extras(&[("Currency", "SEK")]),
     );
 
+    reconcile_cases(&mut out);
     out
+}
+
+/// One Reconcile case: the field, the bad value, the description, and how to set it.
+type ReconcileCase = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&mut pb::ReconcileRequest, String),
+);
+
+/// `OrderService.Reconcile` (another service: sent encoded on the channel).
+fn reconcile_cases(out: &mut Vec<RpcCase>) {
+    let cases: [ReconcileCase; 7] = [
+        ("from_date", "", REQUIRED, |r, v| r.from_date = v),
+        ("to_date", "", REQUIRED, |r, v| r.to_date = v),
+        ("from_date", "2026-13-01", DATE, |r, v| r.from_date = v),
+        ("to_date", "01/02/2026", DATE, |r, v| r.to_date = v),
+        (
+            "to_date",
+            "2026-01-01",
+            "must be after from_date (to_date is exclusive)",
+            |r, v| r.to_date = v,
+        ),
+        (
+            "to_date",
+            "2026-03-01",
+            "must be at most 31 days after from_date",
+            |r, v| r.to_date = v,
+        ),
+        ("currency_code", "eur", CURRENCY, |r, v| r.currency_code = v),
+    ];
+    for (field, value, description, set) in cases {
+        let mut request = pb::ReconcileRequest {
+            from_date: "2026-01-01".into(),
+            to_date: "2026-02-01".into(),
+            currency_code: "EUR".into(),
+        };
+        set(&mut request, value.to_owned());
+        let body = request.encode_to_vec();
+        out.push(RpcCase {
+            rpc: "Reconcile",
+            field: field.to_owned(),
+            shown: shown(value),
+            expect: Expect::invalid(&[(field, description)]),
+            call: Box::new(move |_, channel| {
+                Box::pin(raw_call(
+                    channel,
+                    "/trustly.v1.OrderService/Reconcile",
+                    body,
+                ))
+            }),
+        });
+    }
 }
 
 /// `haystack` with the one occurrence of `needle` replaced.
@@ -1868,8 +1922,8 @@ struct IntakeRow {
 fn render(rpc: &[RpcRow], intake: &[IntakeRow]) -> String {
     let mut out = String::from("\n");
     out.push_str(&format!(
-        "gRPC `trustly.v1.PaymentService`, one field of an otherwise valid request changed at a\n\
-         time ({} cases; none reached Trustly):\n\n",
+        "gRPC `trustly.v1.PaymentService` and `OrderService.Reconcile`, one field of an otherwise\n\
+         valid request changed at a time ({} cases; none reached Trustly):\n\n",
         rpc.len()
     ));
     out.push_str("| RPC | field | bad value | code | error (field: description) |\n");

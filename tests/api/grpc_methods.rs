@@ -60,6 +60,13 @@ fn today() -> String {
     Timestamp::now().date()
 }
 
+/// The day after today (AccountLedger's ToDate is exclusive).
+fn tomorrow() -> String {
+    let days = now_secs().div_euclid(86_400) + 1;
+    let (y, m, d) = trustly_sidecar::trustly::time::civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 fn now_secs() -> i64 {
     i64::try_from(
         SystemTime::now()
@@ -614,7 +621,7 @@ async fn account_ledger_has_typed_entries_with_exact_amounts() {
         currency_code: currency.into(),
     };
     let entries = ok(
-        c.account_ledger(ledger("EUR", &today, &today)).await,
+        c.account_ledger(ledger("EUR", &today, &tomorrow())).await,
         "AccountLedger",
     )
     .entries;
@@ -663,7 +670,7 @@ async fn account_ledger_has_typed_entries_with_exact_amounts() {
     assert_eq!(h.balance("EUR").await, "1064.50");
 
     let sek = ok(
-        c.account_ledger(ledger("SEK", &today, &today)).await,
+        c.account_ledger(ledger("SEK", &today, &tomorrow())).await,
         "AccountLedger SEK",
     );
     assert_eq!(sek.entries, []);
@@ -673,6 +680,11 @@ async fn account_ledger_has_typed_entries_with_exact_amounts() {
         "AccountLedger, every currency",
     );
     assert_eq!(all.entries.len(), 3);
+    let to_today = ok(
+        c.account_ledger(ledger("", &today, &today)).await,
+        "AccountLedger, ToDate exclusive",
+    );
+    assert_eq!(to_today.entries, [], "ToDate is exclusive");
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ mod notifications;
 mod notify_cli;
 mod order_kinds;
 mod order_permutations;
+mod order_reconcile;
 mod order_state;
 mod order_watch;
 mod store;

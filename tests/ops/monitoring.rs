@@ -235,6 +235,8 @@ async fn scrape_after_a_full_flow() -> String {
         &[
             ("TRUSTLY_SIDECAR_BALANCE_INTERVAL", "15m"),
             ("TRUSTLY_SIDECAR_LOW_BALANCE", "EUR=5000.00"),
+            // The scheduled reconciliation exports its gauges from the start.
+            ("TRUSTLY_SIDECAR_RECONCILE_INTERVAL", "1h"),
             // Never acknowledged: delivered, redelivered once, then dead-lettered.
             ("TRUSTLY_SIDECAR_ACK_DEADLINE", "200ms"),
             ("TRUSTLY_SIDECAR_MAX_DELIVERIES", "2"),

@@ -149,6 +149,16 @@ fn today() -> String {
     Timestamp::now().date()
 }
 
+/// The day after today: AccountLedger's ToDate is exclusive.
+fn tomorrow() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970");
+    let days = i64::try_from(now.as_secs() / 86_400).expect("days") + 1;
+    let (y, m, d) = trustly_sidecar::trustly::time::civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 fn money(cents: i64) -> Decimal {
     Decimal::new(cents, 2)
 }
@@ -700,7 +710,7 @@ async fn account_ledger_has_todays_rows_with_exact_amounts() {
     let rows = ok(
         &h,
         "AccountLedger",
-        json!({"FromDate": today, "ToDate": today, "Currency": "EUR"}),
+        json!({"FromDate": today, "ToDate": tomorrow(), "Currency": "EUR"}),
     )
     .await;
     let rows = rows.as_array().expect("an array");
@@ -753,10 +763,18 @@ async fn account_ledger_has_todays_rows_with_exact_amounts() {
     let sek = h
         .call(
             "AccountLedger",
-            json!({"FromDate": today, "ToDate": today, "Currency": "SEK"}),
+            json!({"FromDate": today, "ToDate": tomorrow(), "Currency": "SEK"}),
         )
         .await;
     assert_eq!(sek.expect("ledger"), json!([]));
+    // ToDate is exclusive: a period ending today holds none of today's rows.
+    let to_today = h
+        .call(
+            "AccountLedger",
+            json!({"FromDate": today, "ToDate": today, "Currency": "EUR"}),
+        )
+        .await;
+    assert_eq!(to_today.expect("ledger"), json!([]));
     let past = h
         .call(
             "AccountLedger",

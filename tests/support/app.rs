@@ -99,6 +99,9 @@ async fn start(
     // A sandbox's simulator on a free port, never the default one a developer may be using.
     vars.entry("TRUSTLY_SIDECAR_SANDBOX_SIMULATOR_LISTEN".to_owned())
         .or_insert_with(|| "127.0.0.1:0".to_owned());
+    // No scheduled reconciliation (an AccountLedger call at the hour) unless a test asks for one.
+    vars.entry("TRUSTLY_SIDECAR_RECONCILE_INTERVAL".to_owned())
+        .or_insert_with(|| "off".to_owned());
     let mut config = Config::from_lookup(|var| vars.get(var).cloned()).expect("valid config");
     adjust(&mut config);
     let app = App::build(config).await.expect("app builds");
@@ -175,6 +178,8 @@ pub fn vars_for(
             "127.0.0.1:0".to_owned(),
         ),
         ("TRUSTLY_SIDECAR_OPS_LISTEN", "127.0.0.1:0".to_owned()),
+        // No scheduled reconciliation unless a test asks for one.
+        ("TRUSTLY_SIDECAR_RECONCILE_INTERVAL", "off".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

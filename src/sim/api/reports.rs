@@ -49,6 +49,7 @@ pub(super) fn balance(cx: &mut Context<'_>) -> Result<Value, Rejection> {
     ))
 }
 
+/// AccountLedger: the rows dated in [FromDate, ToDate) — ToDate is exclusive.
 pub(super) fn account_ledger(cx: &mut Context<'_>, data: &Fields<'_>) -> Result<Value, Rejection> {
     let from = data.date("FromDate")?;
     let to = data.date("ToDate")?;
@@ -57,7 +58,7 @@ pub(super) fn account_ledger(cx: &mut Context<'_>, data: &Fields<'_>) -> Result<
         cx.state
             .ledger
             .iter()
-            .filter(|row| row.date >= from && row.date <= to)
+            .filter(|row| row.date >= from && row.date < to)
             .filter(|row| currency.as_ref().is_none_or(|c| *c == row.currency))
             .map(|row| {
                 json!({

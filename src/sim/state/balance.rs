@@ -10,6 +10,8 @@ use crate::sim::{
     validate::{INSUFFICIENT_FUNDS, Rejection},
 };
 
+/// One ledger row. The admin API may add, drop or alter rows (`/admin/ledger`) to plant
+/// discrepancies for reconciliation; such edits do not move the balance.
 #[derive(Clone, Debug, Serialize)]
 pub struct LedgerRow {
     pub userid: String,
@@ -18,7 +20,7 @@ pub struct LedgerRow {
     pub orderid: String,
     pub accountname: &'static str,
     pub messageid: String,
-    pub transactiontype: &'static str,
+    pub transactiontype: String,
     pub currency: String,
     pub amount: Decimal,
 }
@@ -93,7 +95,7 @@ impl State {
             orderid: order_id.to_owned(),
             accountname: "CLIENT_FUNDS",
             messageid: order.and_then(|o| o.message_id.clone()).unwrap_or_default(),
-            transactiontype: transaction,
+            transactiontype: transaction.to_owned(),
             currency: currency.to_owned(),
             amount: delta,
         });
