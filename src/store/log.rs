@@ -163,6 +163,12 @@ impl Log {
         on_backend!(self, log => log.set_reply(notification_id, reply))
     }
 
+    /// The answers stored for these notifications, in their order, in one round trip: `None` for
+    /// one recorded without its answer yet (a decision awaited), or not recorded (or expired).
+    pub async fn replies(&self, notification_ids: &[&str]) -> Result<Vec<Option<Bytes>>, Error> {
+        on_backend!(self, log => log.replies(notification_ids))
+    }
+
     /// Creates the group at `start` (or repositions it, for `AfterEvent`/`FromTime`).
     pub async fn join(&self, group: &str, start: &Start) -> Result<(), Error> {
         on_backend!(self, log => log.join(group, start))

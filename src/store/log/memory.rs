@@ -117,6 +117,14 @@ impl Log {
             .insert(notification_id.to_owned(), Some(reply.clone()));
     }
 
+    pub(super) fn replies(&self, notification_ids: &[&str]) -> Vec<Option<Bytes>> {
+        let inner = self.inner.lock();
+        notification_ids
+            .iter()
+            .map(|id| inner.replies.get(*id).cloned().flatten())
+            .collect()
+    }
+
     pub(super) fn join(&self, group: &str, start: &Start) {
         let mut inner = self.inner.lock();
         let last_id = inner.last_id;
