@@ -127,9 +127,11 @@ macro_rules! on_backend {
 
 impl Log {
     /// A memory log indexing MessageIDs into `messages` (shared with the memory `Orders`),
-    /// waking `wakes` on each append.
-    pub(crate) fn memory(messages: MessageIndex, wakes: Wakes) -> Self {
-        Log(Backend::Memory(memory::Log::new(messages, wakes)))
+    /// waking `wakes` on each append; events and dedupe records are kept `retention`.
+    pub(crate) fn memory(messages: MessageIndex, wakes: Wakes, retention: Duration) -> Self {
+        Log(Backend::Memory(memory::Log::new(
+            messages, wakes, retention,
+        )))
     }
 
     /// The Redis log on `conn` under `prefix`; events and dedupe records live `retention`. Each
