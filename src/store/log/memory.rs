@@ -59,18 +59,21 @@ struct Inner {
 }
 
 impl Inner {
-    /// Drops the events received and the dedupe records made before `retention` ago. Each is
-    /// dropped once, so the cost is amortized over the appends.
-    fn expire(&mut self, now_ms: u64) {
+    /// Drops, as Redis does, the events received more than `retention` before `received_ms` (the
+    /// event being appended: Redis trims with `MINID`) and the dedupe records made more than
+    /// `retention` before `now_ms` (their `EX`). Each is dropped once, so the cost is amortized
+    /// over the appends.
+    fn expire(&mut self, received_ms: u64, now_ms: u64) {
         let retention_ms = u64::try_from(self.retention.as_millis()).unwrap_or(u64::MAX);
-        let oldest = now_ms.saturating_sub(retention_ms);
+        let oldest_event = received_ms.saturating_sub(retention_ms);
         while self
             .events
             .first_key_value()
-            .is_some_and(|(id, _)| id.0 < oldest)
+            .is_some_and(|(id, _)| id.0 < oldest_event)
         {
             self.events.pop_first();
         }
+        let oldest = now_ms.saturating_sub(retention_ms);
         while self.recorded.front().is_some_and(|(ms, _)| *ms < oldest) {
             if let Some((_, notification_id)) = self.recorded.pop_front() {
                 self.replies.remove(&notification_id);
@@ -110,7 +113,7 @@ impl Log {
     fn record_at(&self, event: &NewEvent, reply: Option<&Bytes>, now_ms: u64) -> Recorded {
         let n = &event.notification;
         let mut inner = self.inner.lock();
-        inner.expire(now_ms);
+        inner.expire(n.received_ms, now_ms);
         if let Some(reply) = inner.replies.get(&n.notification_id) {
             return Recorded::Duplicate {
                 reply: reply.clone(),
