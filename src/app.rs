@@ -268,7 +268,7 @@ async fn stores(
             config::ENV_REDIS_URL
         );
         return Ok(Stores {
-            log: Store::memory(),
+            log: Store::memory_retaining(settings.notification_retention),
             idempotency: Idempotency::memory(),
             accounts: AccountCache::memory(),
             wake_listener: None,

@@ -26,7 +26,10 @@ pub use book::{Error, OrderBook, Page, Query};
 pub use fold::fold;
 pub use watch::Watches;
 
-use crate::trustly::{notification::Kind as Notified, time};
+use crate::{
+    store::log::Notification as LoggedNotification,
+    trustly::{notification::Kind as Notified, time, wire},
+};
 
 /// What created an order (the RPC the sidecar sent), or `Unknown` when only notifications named it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -248,6 +251,29 @@ impl Fact {
             currency: String::new(),
             at_ms,
         })
+    }
+
+    /// The decision fact of the answer given to a logged Withdraw `debit` (`status` as answered);
+    /// `None` for another method or without an order id. Intake calls it when it answers, the
+    /// log replay ([`follow`]) with the answer the log stored.
+    pub fn answer(logged: &LoggedNotification, status: &str, at_ms: u64) -> Option<Self> {
+        if logged.method != "debit" {
+            return None;
+        }
+        Self::decision(
+            &logged.notification_id,
+            &logged.order_id,
+            &logged.message_id,
+            status,
+            at_ms,
+        )
+    }
+
+    /// [`Self::answer`] from the signed reply as stored (`None` also when it carries no status).
+    pub fn stored_answer(logged: &LoggedNotification, reply: &[u8], at_ms: u64) -> Option<Self> {
+        let reply = wire::parse_notification_response(reply).ok()?;
+        let status = reply.data.get("status").and_then(Value::as_str)?;
+        Self::answer(logged, status, at_ms)
     }
 }
 

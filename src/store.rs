@@ -42,6 +42,11 @@ pub use orders::Orders;
 pub use polls::Polls;
 pub use wake::{AppendWatch, Wakes};
 
+/// How long [`Store::memory`] keeps notification records: the configuration's default
+/// notification retention (the application passes the configured one to
+/// [`Store::memory_retaining`]).
+pub const MEMORY_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// Milliseconds since the Unix epoch: the time unit of every stored record.
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -190,20 +195,26 @@ pub struct Store {
 }
 
 impl Store {
-    /// Everything in this process's memory.
+    /// Everything in this process's memory, notification records kept [`MEMORY_RETENTION`].
     pub fn memory() -> Self {
+        Self::memory_retaining(MEMORY_RETENTION)
+    }
+
+    /// Everything in this process's memory; notification records (and the order facts derived
+    /// from them) are kept `retention`, as on Redis.
+    pub fn memory_retaining(retention: Duration) -> Self {
         let messages = orders::MessageIndex::default();
         let wakes = Wakes::memory();
         Store {
-            log: Log::memory(messages.clone(), wakes.clone()),
+            log: Log::memory(messages.clone(), wakes.clone(), retention),
             decisions: Decisions {
                 backend: Backend::memory(),
                 wakes: wakes.clone(),
             },
             orders: Orders::memory(messages),
             order_states: OrderStates {
-                facts: Backend::memory(),
-                changes: Log::memory(orders::MessageIndex::default(), wakes.clone()),
+                facts: Backend::Memory(Arc::new(Mutex::new(order_states::Memory::new(retention)))),
+                changes: Log::memory(orders::MessageIndex::default(), wakes.clone(), retention),
             },
             lease: Lease(Backend::memory()),
             polls: Polls(Backend::memory()),

@@ -12,6 +12,7 @@ use support::{app, sim::*};
 use trustly_sidecar::pb::{
     self, account_service_client::AccountServiceClient,
     notification_service_client::NotificationServiceClient,
+    order_service_client::OrderServiceClient,
 };
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
@@ -72,6 +73,20 @@ async fn metrics_describe_a_scripted_flow() {
         stream.message().await.unwrap();
     }
 
+    // A WatchOrders group: a new one starts at the oldest change, so one arrives at once.
+    let mut watch = OrderServiceClient::new(sidecar.channel.clone())
+        .watch_orders(pb::WatchOrdersRequest {
+            consumer_group: "metrics-watch".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while !matches!(
+        watch.message().await.unwrap().and_then(|m| m.item),
+        Some(pb::watch_orders_response::Item::Change(_))
+    ) {}
+
     let (status, text) = get(sidecar.ops_addr, "/metrics").await;
     assert_eq!(status, 200);
     assert!(
@@ -126,6 +141,18 @@ async fn metrics_describe_a_scripted_flow() {
     assert_eq!(
         metric(&text, r#"trustly_sidecar_stream_lag{group="metrics"}"#),
         0.0
+    );
+    // The change feed's group in its own families, not in the notification ones.
+    for family in ["order_changes_lag", "order_changes_pending"] {
+        let series = format!(r#"trustly_sidecar_{family}{{group="metrics-watch"}}"#);
+        assert!(metric(&text, &series) >= 0.0);
+    }
+    assert_eq!(
+        metric_value(
+            &text,
+            r#"trustly_sidecar_stream_lag{group="metrics-watch"}"#
+        ),
+        None
     );
 
     // Balance: polled once at start (the 15-minute turn), and updated by every Balance RPC.

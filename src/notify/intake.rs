@@ -180,11 +180,8 @@ impl Intake {
             self.note_order(notification, &event.notification).await;
             if let Recorded::Duplicate { reply: Some(reply) } = recorded {
                 // A resend fills in a decision fact that failed to record the first time.
-                if let Ok(first) = wire::parse_notification_response(&reply)
-                    && let Some(status) = first.data.get("status").and_then(Value::as_str)
-                {
-                    self.note_decision(&event.notification, status).await;
-                }
+                let fact = Fact::stored_answer(&event.notification, &reply, now_ms());
+                self.note_decision(fact).await;
                 return Ok(self.repeat(notification, &reply).await);
             }
             return self.await_decision(notification, &event.notification).await;
@@ -232,19 +229,10 @@ impl Intake {
         }
     }
 
-    /// Adds the answer given to a Withdraw `debit` (`status`: the decision, or the fallback) to
-    /// its order's state. Never fails the answer.
-    async fn note_decision(&self, logged: &LoggedNotification, status: &str) {
-        if logged.method != "debit" {
-            return;
-        }
-        let Some(fact) = Fact::decision(
-            &logged.notification_id,
-            &logged.order_id,
-            &logged.message_id,
-            status,
-            now_ms(),
-        ) else {
+    /// Adds the answer given to a Withdraw `debit` (its [`Fact::answer`]: the decision, or the
+    /// fallback) to its order's state. Never fails the answer.
+    async fn note_decision(&self, fact: Option<Fact>) {
+        let Some(fact) = fact else {
             return;
         };
         let book = OrderBook::new(self.store.order_states.clone());
@@ -319,7 +307,8 @@ impl Intake {
             .log
             .set_reply(&logged.notification_id, &reply)
             .await?;
-        self.note_decision(logged, &decision.status).await;
+        self.note_decision(Fact::answer(logged, &decision.status, now_ms()))
+            .await;
         metrics::global().notification(&logged.method, outcome);
         Ok(json_ok(reply))
     }

@@ -138,7 +138,7 @@ pub async fn handle(
         "/metrics" => {
             // The `ready` gauge as of this scrape, not of the last probe.
             readiness.probe().await;
-            monitor::record_backlogs(&readiness.log.log).await;
+            monitor::record_backlogs(&readiness.log).await;
             http_server::response(
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",

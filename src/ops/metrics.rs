@@ -126,6 +126,11 @@ pub struct Metrics {
     pub stream_lag: Family<GroupLabels, Gauge>,
     /// Events delivered to a group and not yet acknowledged.
     pub stream_pending: Family<GroupLabels, Gauge>,
+    /// The same two for the order change feed's groups (`WatchOrders`): a family of their own, so
+    /// the notification families, their alerts and dashboards keep counting notifications only
+    /// (a watch group may share a notification group's name).
+    pub order_changes_lag: Family<GroupLabels, Gauge>,
+    pub order_changes_pending: Family<GroupLabels, Gauge>,
     /// Trustly balance per currency. Prometheus values are floats; the exact decimal is in logs
     /// and the Balance RPC, and the low-balance flag is computed on the decimal.
     pub balance: Family<CurrencyLabels, Gauge<f64, AtomicU64>>,
@@ -177,6 +182,8 @@ impl Metrics {
             store_errors: Counter::default(),
             stream_lag: Family::default(),
             stream_pending: Family::default(),
+            order_changes_lag: Family::default(),
+            order_changes_pending: Family::default(),
             balance: Family::default(),
             balance_low: Family::default(),
             signature_variants: Family::default(),
@@ -244,6 +251,10 @@ impl Metrics {
                 "Events appended but not yet delivered to the consumer group";
             self.stream_pending => "stream_pending",
                 "Events delivered to the consumer group and not yet acknowledged";
+            self.order_changes_lag => "order_changes_lag",
+                "Order changes appended but not yet delivered to the WatchOrders consumer group";
+            self.order_changes_pending => "order_changes_pending",
+                "Order changes delivered to the WatchOrders consumer group and not yet acknowledged";
         );
     }
 

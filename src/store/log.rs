@@ -127,9 +127,11 @@ macro_rules! on_backend {
 
 impl Log {
     /// A memory log indexing MessageIDs into `messages` (shared with the memory `Orders`),
-    /// waking `wakes` on each append.
-    pub(crate) fn memory(messages: MessageIndex, wakes: Wakes) -> Self {
-        Log(Backend::Memory(memory::Log::new(messages, wakes)))
+    /// waking `wakes` on each append; events and dedupe records are kept `retention`.
+    pub(crate) fn memory(messages: MessageIndex, wakes: Wakes, retention: Duration) -> Self {
+        Log(Backend::Memory(memory::Log::new(
+            messages, wakes, retention,
+        )))
     }
 
     /// The Redis log on `conn` under `prefix`; events and dedupe records live `retention`. Each
@@ -161,6 +163,12 @@ impl Log {
     /// Stores the answer of a notification recorded without one.
     pub async fn set_reply(&self, notification_id: &str, reply: &Bytes) -> Result<(), Error> {
         on_backend!(self, log => log.set_reply(notification_id, reply))
+    }
+
+    /// The answers stored for these notifications, in their order, in one round trip: `None` for
+    /// one recorded without its answer yet (a decision awaited), or not recorded (or expired).
+    pub async fn replies(&self, notification_ids: &[&str]) -> Result<Vec<Option<Bytes>>, Error> {
+        on_backend!(self, log => log.replies(notification_ids))
     }
 
     /// Creates the group at `start` (or repositions it, for `AfterEvent`/`FromTime`).

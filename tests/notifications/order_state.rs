@@ -339,6 +339,62 @@ async fn a_notification_logged_without_its_state_update_is_rebuilt_from_the_log(
 }
 
 #[tokio::test]
+async fn a_withdraw_debit_answered_without_its_decision_fact_is_rebuilt_from_the_log() {
+    // A replica that answered a Withdraw's debit (the answer stored with the event) and was
+    // killed before recording the decision fact: Trustly got its answer and will not resend.
+    let prefix = unique_prefix();
+    let store = trustly_sidecar::store::Store::connect(
+        &redis_url(),
+        None,
+        &prefix,
+        std::time::Duration::from_secs(3600),
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .expect("redis");
+    let debit = signed("debit", "8300001", 6);
+    let event = trustly_sidecar::store::NewEvent {
+        notification: trustly_sidecar::store::log::Notification {
+            notification_id: "8300001".into(),
+            method: "debit".into(),
+            order_id: "5550001".into(),
+            message_id: "m-shuffled".into(),
+            received_ms: trustly_sidecar::store::now_ms(),
+            body: debit.to_string().into(),
+        },
+        decision_required: true,
+    };
+    let uuid = debit["params"]["uuid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let answer = wire::notification_response("debit", &uuid, "sig", json!({"status": "FAILED"}));
+    let answer = bytes::Bytes::from(answer.to_string());
+    store
+        .log
+        .record(&event, Some(&answer))
+        .await
+        .expect("logged");
+    let vars = redis_vars(&prefix);
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (h, s) = start(&vars).await;
+    let order = h
+        .eventually("the decision fact rebuilt", || async {
+            get(&s, "5550001")
+                .await
+                .filter(|o| o.withdraw_decision() == pb::WithdrawDecision::Rejected)
+        })
+        .await;
+    assert_eq!(
+        (
+            order.debited_amount.as_str(),
+            order.notification_ids.as_slice()
+        ),
+        ("30.00", ["8300001".to_owned()].as_slice())
+    );
+}
+
+#[tokio::test]
 async fn list_pages_through_orders_on_redis() {
     use trustly_sidecar::orders::{Fact, OrderBook, Query, Source};
     let store = trustly_sidecar::store::Store::connect(

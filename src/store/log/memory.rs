@@ -3,7 +3,7 @@
 //! shared between replicas. Knows nothing of decisions, leases or who reads the events.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, VecDeque},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -12,7 +12,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use super::{Event, GroupBacklog, NewEvent, Reader, Recorded, Start};
-use crate::store::{orders::MessageIndex, wake::Wakes};
+use crate::store::{now_ms, orders::MessageIndex, wake::Wakes};
 
 /// Events kept before the oldest are dropped: a memory bound for a long-running sandbox.
 pub const MAX_EVENTS: usize = 100_000;
@@ -49,8 +49,37 @@ struct Group {
 struct Inner {
     last_id: Id,
     events: BTreeMap<Id, NewEvent>,
+    /// The dedupe records: the answer per notificationid (`None` while a decision is awaited).
     replies: HashMap<String, Option<Bytes>>,
+    /// (when recorded in ms, notificationid) in recording order: the dedupe records' expiry.
+    recorded: VecDeque<(u64, String)>,
     groups: HashMap<String, Group>,
+    /// How long events and dedupe records are kept (as on Redis).
+    retention: Duration,
+}
+
+impl Inner {
+    /// Drops, as Redis does, the events received more than `retention` before `received_ms` (the
+    /// event being appended: Redis trims with `MINID`) and the dedupe records made more than
+    /// `retention` before `now_ms` (their `EX`). Each is dropped once, so the cost is amortized
+    /// over the appends.
+    fn expire(&mut self, received_ms: u64, now_ms: u64) {
+        let retention_ms = u64::try_from(self.retention.as_millis()).unwrap_or(u64::MAX);
+        let oldest_event = received_ms.saturating_sub(retention_ms);
+        while self
+            .events
+            .first_key_value()
+            .is_some_and(|(id, _)| id.0 < oldest_event)
+        {
+            self.events.pop_first();
+        }
+        let oldest = now_ms.saturating_sub(retention_ms);
+        while self.recorded.front().is_some_and(|(ms, _)| *ms < oldest) {
+            if let Some((_, notification_id)) = self.recorded.pop_front() {
+                self.replies.remove(&notification_id);
+            }
+        }
+    }
 }
 
 /// The in-memory log. Cloning shares it.
@@ -63,19 +92,28 @@ pub struct Log {
 }
 
 impl Log {
-    /// A log that indexes MessageIDs into `messages` (shared with the memory `Orders`) and wakes
-    /// `wakes` on each append.
-    pub(crate) fn new(messages: MessageIndex, wakes: Wakes) -> Self {
+    /// A log that indexes MessageIDs into `messages` (shared with the memory `Orders`), wakes
+    /// `wakes` on each append, and keeps events and dedupe records `retention`.
+    pub(crate) fn new(messages: MessageIndex, wakes: Wakes, retention: Duration) -> Self {
         Self {
-            inner: Arc::default(),
+            inner: Arc::new(Mutex::new(Inner {
+                retention,
+                ..Inner::default()
+            })),
             wakes,
             messages,
         }
     }
 
     pub(super) fn record(&self, event: &NewEvent, reply: Option<&Bytes>) -> Recorded {
+        self.record_at(event, reply, now_ms())
+    }
+
+    /// [`Self::record`] at `now_ms` (the dedupe record's time, as Redis's `SET EX` counts it).
+    fn record_at(&self, event: &NewEvent, reply: Option<&Bytes>, now_ms: u64) -> Recorded {
         let n = &event.notification;
         let mut inner = self.inner.lock();
+        inner.expire(n.received_ms, now_ms);
         if let Some(reply) = inner.replies.get(&n.notification_id) {
             return Recorded::Duplicate {
                 reply: reply.clone(),
@@ -96,6 +134,9 @@ impl Log {
         inner
             .replies
             .insert(n.notification_id.clone(), reply.cloned());
+        inner
+            .recorded
+            .push_back((now_ms, n.notification_id.clone()));
         while inner.events.len() > MAX_EVENTS {
             inner.events.pop_first();
         }
@@ -115,6 +156,14 @@ impl Log {
             .lock()
             .replies
             .insert(notification_id.to_owned(), Some(reply.clone()));
+    }
+
+    pub(super) fn replies(&self, notification_ids: &[&str]) -> Vec<Option<Bytes>> {
+        let inner = self.inner.lock();
+        notification_ids
+            .iter()
+            .map(|id| inner.replies.get(*id).cloned().flatten())
+            .collect()
     }
 
     pub(super) fn join(&self, group: &str, start: &Start) {
@@ -296,5 +345,53 @@ fn stored(id: Id, event: NewEvent, delivery_count: u64) -> Event {
         notification: event.notification,
         delivery_count,
         decision_required: Some(event.decision_required),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::store::log::Notification;
+
+    const HOUR_MS: u64 = 3_600_000;
+
+    fn event(notification_id: &str, received_ms: u64) -> NewEvent {
+        NewEvent {
+            notification: Notification {
+                notification_id: notification_id.into(),
+                method: "credit".into(),
+                order_id: "o-1".into(),
+                message_id: String::new(),
+                received_ms,
+                body: Bytes::from_static(b"{}"),
+            },
+            decision_required: false,
+        }
+    }
+
+    #[test]
+    fn dedupe_records_and_events_expire_after_the_retention() {
+        let log = Log::new(
+            MessageIndex::default(),
+            Wakes::memory(),
+            Duration::from_secs(24 * 3600),
+        );
+        let reply = Bytes::from_static(b"ok");
+        let first = log.record_at(&event("n-1", 0), Some(&reply), 0);
+        assert!(matches!(first, Recorded::New { .. }));
+        let within = log.record_at(&event("n-1", 20 * HOUR_MS), None, 20 * HOUR_MS);
+        assert_eq!(within, Recorded::Duplicate { reply: Some(reply) });
+        // Past the retention the record is gone (as its Redis key would be) and so is the event.
+        let later = 25 * HOUR_MS;
+        let again = log.record_at(&event("n-1", later), None, later);
+        assert!(matches!(again, Recorded::New { .. }));
+        let inner = log.inner.lock();
+        assert_eq!((inner.replies.len(), inner.recorded.len()), (1, 1));
+        assert_eq!(
+            inner.events.keys().map(|id| id.0).collect::<Vec<_>>(),
+            [later]
+        );
     }
 }

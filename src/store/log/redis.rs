@@ -179,6 +179,28 @@ impl Log {
         self.bounded(conn.set_ex::<_, _, ()>(key, value, ttl)).await
     }
 
+    /// One `MGET`: the reply keys share the `{notifications}` slot.
+    pub(super) async fn replies(
+        &self,
+        notification_ids: &[&str],
+    ) -> Result<Vec<Option<Bytes>>, Error> {
+        if notification_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut mget = redis::cmd("MGET");
+        for id in notification_ids {
+            mget.arg(self.keys.reply(id));
+        }
+        let stored: Vec<Option<Vec<u8>>> = self.query(&mget).await?;
+        if stored.len() != notification_ids.len() {
+            return Err(Error::Protocol("MGET reply"));
+        }
+        Ok(stored
+            .iter()
+            .map(|value| value.as_deref().and_then(decode_reply))
+            .collect())
+    }
+
     pub(super) async fn join(&self, group: &str, start: &Start) -> Result<(), Error> {
         let (create_at, reposition) = match start {
             Start::New => ("$".to_owned(), false),
