@@ -3,16 +3,19 @@
 //! shutdown and then drains. The only module that knows every other one; nothing depends on it
 //! but `main` and the tests. The simulator is known only to `app/sandbox.rs`.
 
+mod listeners;
 mod sandbox;
 mod tls;
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::{debug, info};
 use url::Url;
 
+use listeners::OpsServer;
+pub use listeners::{Listeners, bind};
 pub use sandbox::Sandbox;
 use tls::ListenerTls;
 
@@ -26,7 +29,7 @@ use crate::{
         server::{RPC_TIMEOUT_MARGIN, Services},
     },
     notify::{Deliveries, Intake},
-    ops::{health::Readiness, http_server, reload::Reloader, signal, tls::Acceptor},
+    ops::{health::Readiness, http_server, reload::Reloader, signal},
     orders::{self, OrderBook},
     payments::{self, AccountSettings, BalanceWatch, IdempotencySettings},
     store::{
@@ -345,81 +348,6 @@ fn payments(config: &Config, client: Client, stores: &Stores) -> Payments {
             notification_url: config.intake.url.clone(),
         },
     )
-}
-
-/// The sockets the sidecar serves, bound before `run` (so tests can bind port 0).
-pub struct Listeners {
-    pub grpc: TcpListener,
-    pub intake: TcpListener,
-    /// `/healthz`, `/readyz`, `/metrics`; none in tests that do not need it.
-    pub ops: Option<TcpListener>,
-}
-
-/// Binds the gRPC, intake and ops listeners of `config`, logging which one failed.
-pub async fn bind(config: &Config) -> Option<Listeners> {
-    let (Some(grpc), Some(intake), Some(ops)) = (
-        bind_one("gRPC", config.grpc.listen).await,
-        bind_one("notification intake", config.intake.listen).await,
-        bind_one("ops endpoints", config.grpc.ops_listen).await,
-    ) else {
-        return None;
-    };
-    Some(Listeners {
-        grpc,
-        intake,
-        ops: Some(ops),
-    })
-}
-
-async fn bind_one(what: &str, addr: SocketAddr) -> Option<TcpListener> {
-    match TcpListener::bind(addr).await {
-        Ok(listener) => Some(listener),
-        Err(error) => {
-            tracing::error!(%addr, %error, "cannot listen for {what}");
-            None
-        }
-    }
-}
-
-/// The ops endpoints; they stop last, so /readyz answers 503 (not "connection refused") while
-/// the rest drains.
-struct OpsServer {
-    addr: Option<SocketAddr>,
-    stop: CancellationToken,
-    tasks: TaskTracker,
-}
-
-impl OpsServer {
-    fn start(
-        listener: Option<TcpListener>,
-        tls: Option<Acceptor>,
-        readiness: &Arc<Readiness>,
-    ) -> Self {
-        let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
-        let addr = listener.as_ref().and_then(|l| l.local_addr().ok());
-        if let Some(listener) = listener {
-            if let Some(addr) = addr {
-                let tls = tls::security(tls.as_ref());
-                info!(%addr, tls, "ops endpoints listening (/healthz, /readyz, /metrics)");
-            }
-            let readiness = Arc::clone(readiness);
-            tasks.spawn(http_server::serve_with_tls(
-                listener,
-                tls,
-                http_server::Limits::ops(),
-                move |req| crate::ops::health::handle(Arc::clone(&readiness), req),
-                stop.clone(),
-                tasks.clone(),
-            ));
-        }
-        Self { addr, stop, tasks }
-    }
-
-    async fn stop(self) {
-        self.stop.cancel();
-        self.tasks.close();
-        self.tasks.wait().await;
-    }
 }
 
 /// Serves gRPC, notification intake and the ops endpoints until `shutdown` resolves; then
