@@ -17,8 +17,13 @@ const FONTS: [&str; 4] = [
     "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
     "/usr/share/fonts/liberation-sans/LiberationSans-Regular.ttf",
 ];
-/// One panel's size in pixels: room for ten legend lines beside four percentiles.
-const PANEL: (u32, u32) = (900, 620);
+/// One panel's size in pixels (panels are stacked, one per backend): the chart on the left, the
+/// legend (ten paths) beside it, so no line hides behind it.
+const PANEL: (u32, u32) = (1100, 520);
+/// The chart's share of a panel's width; the legend has the rest.
+const CHART_WIDTH: u32 = 760;
+/// Height of the title lines above the panels.
+const HEADER: u32 = 64;
 const PERCENTILES: [&str; 4] = ["p50", "p90", "p99", "p99.9"];
 
 /// Registers the font as plotters' "sans-serif".
@@ -45,11 +50,27 @@ fn load_font() -> anyhow::Result<()> {
 pub fn write_png(path: &Path, report: &[BackendReport], meta: &Meta) -> anyhow::Result<()> {
     load_font()?;
     let panels = u32::try_from(report.len().max(1))?;
-    let root = BitMapBackend::new(path, (PANEL.0 * panels, PANEL.1 + 40)).into_drawing_area();
+    let root = BitMapBackend::new(path, (PANEL.0, HEADER + PANEL.1 * panels)).into_drawing_area();
     drawn(root.fill(&WHITE))?;
-    let root = drawn(root.titled(&meta.title(), ("sans-serif", 20)))?;
-    for (area, r) in root
-        .split_evenly((1, report.len().max(1)))
+    let (header, body) = root.split_vertically(HEADER);
+    let title = ("sans-serif", 18).into_font();
+    drawn(header.draw(&Text::new(meta.title(), (12, 10), title)))?;
+    let (status, color) = if meta.unreliable.is_empty() {
+        (
+            "the machine was quiet during every window".to_owned(),
+            BLACK,
+        )
+    } else {
+        let status = format!(
+            "UNRELIABLE: the machine was busy ({} checks failed; --force): the figures mean little",
+            meta.unreliable.len()
+        );
+        (status, RED)
+    };
+    let status_font = ("sans-serif", 16).into_font().color(&color);
+    drawn(header.draw(&Text::new(status, (12, 36), status_font)))?;
+    for (area, r) in body
+        .split_evenly((report.len().max(1), 1))
         .iter()
         .zip(report)
     {
@@ -66,6 +87,7 @@ fn drawn<T, E: std::fmt::Display>(result: Result<T, E>) -> anyhow::Result<T> {
 type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
 
 fn panel(area: &Area<'_>, r: &BackendReport) -> anyhow::Result<()> {
+    let (area, legend) = area.split_horizontally(CHART_WIDTH);
     let paths: Vec<(String, [f64; 4])> = r
         .paths()
         .into_iter()
@@ -82,7 +104,7 @@ fn panel(area: &Area<'_>, r: &BackendReport) -> anyhow::Result<()> {
         (0.1, 10.0)
     };
     let mut chart = drawn(
-        ChartBuilder::on(area)
+        ChartBuilder::on(&area)
             .caption(
                 format!(
                     "backend {}: latency percentiles per path (ms, log scale)",
@@ -118,11 +140,7 @@ fn panel(area: &Area<'_>, r: &BackendReport) -> anyhow::Result<()> {
             .filter(|(_, v)| v.is_finite() && **v > 0.0)
             .map(|(x, &v)| (x as f64, v))
             .collect();
-        drawn(chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(2))))?
-            .label(name.as_str())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
+        drawn(chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(2))))?;
         drawn(
             chart.draw_series(
                 points
@@ -130,15 +148,17 @@ fn panel(area: &Area<'_>, r: &BackendReport) -> anyhow::Result<()> {
                     .map(|p| Circle::new(p, 3, color.filled())),
             ),
         )?;
+        // The legend, beside the chart.
+        let y = 60 + 24 * i32::try_from(i)?;
+        drawn(legend.draw(&PathElement::new(
+            vec![(4, y), (28, y)],
+            color.stroke_width(3),
+        )))?;
+        drawn(legend.draw(&Text::new(
+            name.clone(),
+            (34, y - 8),
+            ("sans-serif", 14).into_font(),
+        )))?;
     }
-    drawn(
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw(),
-    )?;
     Ok(())
 }

@@ -31,6 +31,8 @@ pub const IDLE_SAMPLE: Duration = Duration::from_secs(2);
 /// Clock ticks per second of `/proc/stat` and `/proc/PID/stat` (USER_HZ: 100 on Linux x86 and
 /// arm64, whatever the kernel's HZ).
 const USER_HZ: f64 = 100.0;
+/// How a load-average reason starts (told apart from CPU and steal ones).
+const LOAD_REASON: &str = "1-minute load average";
 
 struct Settings {
     runs: usize,
@@ -68,7 +70,8 @@ pub fn child_reaped(pid: u32) {
 /// CPU counters at one instant.
 pub struct Sample {
     at: Instant,
-    /// Busy ticks of every core (user, nice, system, irq, softirq).
+    /// Busy ticks of every core: user, nice, system. Interrupt and softirq time are left out:
+    /// the kernel books them to no process, and most of it is our own loopback traffic.
     busy: u64,
     steal: u64,
     /// This process, its reaped children and its running ones.
@@ -87,20 +90,30 @@ impl Sample {
     }
 }
 
-/// Before anything is measured: waits up to [`SETTLE_MAX`] for the load average to settle, then
-/// samples the idle machine for [`IDLE_SAMPLE`].
+fn forced() -> bool {
+    SETTINGS.get().is_some_and(|s| s.force)
+}
+
+/// Before anything is measured: samples the idle machine for [`IDLE_SAMPLE`]. Other processes
+/// on the CPUs or steal: refused at once. A load average that is high while the CPUs are idle
+/// (what a `cargo bench` that just compiled leaves) decays: waited for, up to [`SETTLE_MAX`]
+/// (not with `--force`).
 pub async fn check_start() -> anyhow::Result<()> {
     let began = Instant::now();
-    while load1() > MAX_FOREIGN_LOAD && began.elapsed() < SETTLE_MAX {
+    loop {
+        let sample = Sample::now();
+        tokio::time::sleep(IDLE_SAMPLE).await;
+        let reasons = busy_reasons(&sample, 0.0);
+        let cpus_idle = reasons.iter().all(|r| r.starts_with(LOAD_REASON));
+        if reasons.is_empty() || forced() || !cpus_idle || began.elapsed() >= SETTLE_MAX {
+            return verdict(reasons);
+        }
         eprintln!(
             "waiting for the 1-minute load average ({:.2}) to fall to {MAX_FOREIGN_LOAD}",
             load1()
         );
         tokio::time::sleep(SETTLE_POLL).await;
     }
-    let sample = Sample::now();
-    tokio::time::sleep(IDLE_SAMPLE).await;
-    verdict(busy_reasons(&sample, 0.0))
 }
 
 /// After a measured window that began at `sample`.
@@ -122,7 +135,7 @@ fn busy_reasons(sample: &Sample, own_load: f64) -> Vec<String> {
     let mut reasons = Vec::new();
     if load - own_load > MAX_FOREIGN_LOAD {
         reasons.push(format!(
-            "1-minute load average {load:.2} is {:.2} above the benchmark's own {own_load:.1} \
+            "{LOAD_REASON} {load:.2} is {:.2} above the benchmark's own {own_load:.1} \
              (limit {MAX_FOREIGN_LOAD})",
             load - own_load
         ));
@@ -145,7 +158,7 @@ fn verdict(reasons: Vec<String>) -> anyhow::Result<()> {
         return Ok(());
     }
     let reasons = reasons.join("; ");
-    if SETTINGS.get().is_some_and(|s| s.force) {
+    if forced() {
         eprintln!("   UNRELIABLE (--force): the machine is busy: {reasons}");
         UNRELIABLE.lock().push(reasons);
         return Ok(());
@@ -177,10 +190,7 @@ fn machine_ticks() -> (u64, u64) {
         .collect();
     let field = |i: usize| fields.get(i).copied().unwrap_or(0);
     // user nice system idle iowait irq softirq steal (guest time is inside user)
-    (
-        field(0) + field(1) + field(2) + field(5) + field(6),
-        field(7),
-    )
+    (field(0) + field(1) + field(2), field(7))
 }
 
 /// utime + stime (+ cutime + cstime with `children`) of a process, in ticks.

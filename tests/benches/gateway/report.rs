@@ -57,7 +57,7 @@ impl Meta {
     /// The title line of the table and the picture.
     pub fn title(&self) -> String {
         format!(
-            "gateway benchmark, commit {}, {}: median of {} runs of {:.0} s{}{}",
+            "gateway benchmark, commit {}, {}: median of {} runs of {} s{}{}",
             self.commit,
             self.date,
             self.runs,
@@ -220,8 +220,11 @@ pub fn print_table(report: &[BackendReport], meta: &Meta) {
         "sidecar (and in-process client) on core {SIDECAR_CORE}, simulator + load on core \
          {LOAD_CORE}; each figure: median [min-max] of the runs"
     );
-    for reason in &meta.unreliable {
-        println!("UNRELIABLE: {reason}");
+    if let Some(first) = meta.unreliable.first() {
+        println!(
+            "UNRELIABLE: {} checks found the machine busy (every one is in the JSON); the first: {first}",
+            meta.unreliable.len()
+        );
     }
     for r in report {
         println!();
@@ -231,7 +234,7 @@ pub fn print_table(report: &[BackendReport], meta: &Meta) {
             r.ceiling.cell(0)
         );
         println!(
-            "{:<34} {:>18} {:>22} {:>22} {:>8} {:>9} {:>9}",
+            "{:<34} {:>18} {:>24} {:>24} {:>8} {:>9} {:>9}",
             "path", "req/s", "p50 ms", "p99 ms", "ceiling", "+p50 ms", "+p99 ms"
         );
         for (name, figure, added) in r.paths() {
@@ -245,7 +248,7 @@ pub fn print_table(report: &[BackendReport], meta: &Meta) {
                 (String::new(), String::new())
             };
             println!(
-                "{name:<34} {:>18} {:>22} {:>22} {:>7.1}% {p50:>9} {p99:>9}",
+                "{name:<34} {:>18} {:>24} {:>24} {:>7.1}% {p50:>9} {p99:>9}",
                 figure.spread(|s| s.per_second).cell(0),
                 figure.spread(|s| s.p50_ms).cell(3),
                 figure.spread(|s| s.p99_ms).cell(3),
