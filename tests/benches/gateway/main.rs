@@ -85,8 +85,11 @@ const INTAKE_CONNECTIONS: usize = 32;
 const NOTIFICATION_RATE: u32 = 200;
 /// Seconds per measured window when not given.
 const DEFAULT_SECONDS: f64 = 5.0;
-/// Measured windows per figure when `--runs` is not given: the fewest with a meaningful median.
+/// Measured windows per figure when `--runs` is not given.
 const DEFAULT_RUNS: usize = 3;
+/// The fewest windows with a meaningful median (and a spread); fewer only with `--force`, and
+/// the output is then marked UNRELIABLE.
+const MIN_RUNS: usize = 3;
 
 fn main() -> anyhow::Result<()> {
     if cfg!(feature = "pkcs11") && std::env::var_os(SOFTHSM_DIR).is_none() {
@@ -125,9 +128,9 @@ fn args() -> anyhow::Result<Args> {
             "--force" => force = true,
             "--runs" => {
                 let n = args.next().and_then(|n| n.parse().ok());
-                runs = n.filter(|&n| n >= 1).ok_or_else(|| {
-                    anyhow::anyhow!("--runs needs a number >= 1 ({DEFAULT_RUNS} or more)")
-                })?;
+                runs = n
+                    .filter(|&n| n >= 1)
+                    .ok_or_else(|| anyhow::anyhow!("--runs needs a number ({MIN_RUNS} or more)"))?;
             }
             _ => positional.push(arg),
         }
@@ -150,6 +153,17 @@ fn args() -> anyhow::Result<Args> {
 fn bench() -> anyhow::Result<()> {
     let args = args()?;
     quiet::init(args.runs, args.force);
+    if args.runs < MIN_RUNS {
+        let reason = format!(
+            "--runs {} is below {MIN_RUNS}: no meaningful median",
+            args.runs
+        );
+        anyhow::ensure!(
+            args.force,
+            "{reason}; pass --force to measure anyway (UNRELIABLE)"
+        );
+        quiet::mark_unreliable(reason);
+    }
     // Before any thread exists, so every thread of this process inherits core 1.
     let pinned = pin(std::process::id(), LOAD_CORE);
     let runtime = tokio::runtime::Builder::new_multi_thread()

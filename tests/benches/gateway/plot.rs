@@ -62,8 +62,9 @@ pub fn write_png(path: &Path, report: &[BackendReport], meta: &Meta) -> anyhow::
         )
     } else {
         let status = format!(
-            "UNRELIABLE: the machine was busy ({} checks failed; --force): the figures mean little",
-            meta.unreliable.len()
+            "UNRELIABLE (--force; {} problems, the first: {}): the figures mean little",
+            meta.unreliable.len(),
+            meta.unreliable[0].split(';').next().unwrap_or_default()
         );
         (status, RED)
     };

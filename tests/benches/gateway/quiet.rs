@@ -54,6 +54,11 @@ pub fn runs() -> usize {
     SETTINGS.get().map_or(3, |s| s.runs)
 }
 
+pub fn mark_unreliable(reason: String) {
+    eprintln!("UNRELIABLE (--force): {reason}");
+    UNRELIABLE.lock().push(reason);
+}
+
 pub fn unreliable() -> Vec<String> {
     UNRELIABLE.lock().clone()
 }
@@ -159,8 +164,7 @@ fn verdict(reasons: Vec<String>) -> anyhow::Result<()> {
     }
     let reasons = reasons.join("; ");
     if forced() {
-        eprintln!("   UNRELIABLE (--force): the machine is busy: {reasons}");
-        UNRELIABLE.lock().push(reasons);
+        mark_unreliable(format!("the machine is busy: {reasons}"));
         return Ok(());
     }
     anyhow::bail!(

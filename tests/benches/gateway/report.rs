@@ -222,7 +222,7 @@ pub fn print_table(report: &[BackendReport], meta: &Meta) {
     );
     if let Some(first) = meta.unreliable.first() {
         println!(
-            "UNRELIABLE: {} checks found the machine busy (every one is in the JSON); the first: {first}",
+            "UNRELIABLE (--force): {} problems (every one is in the JSON); the first: {first}",
             meta.unreliable.len()
         );
     }
