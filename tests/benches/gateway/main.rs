@@ -340,26 +340,8 @@ async fn measure_backend(
         in_process.push((concurrency, figure));
     }
 
-    let mut runs = Vec::new();
     let mut memory = MemoryFigures::default();
-    for store in [Store::Memory, Store::Redis] {
-        let sidecar = SidecarProcess::start(&setup.env, backend, store).await;
-        if store == Store::Memory {
-            memory.idle_kib = sidecar.rss_kib();
-        }
-        let sampler = sidecar.sample_rss();
-        for concurrency in [1, HIGH_CONCURRENCY] {
-            let figure = grpc_payouts(&sidecar, &account_id, concurrency, window).await?;
-            eprintln!("   sidecar {store:?} c={concurrency} {figure}");
-            runs.push(Run {
-                store,
-                concurrency,
-                figure,
-            });
-        }
-        memory.peak_kib = memory.peak_kib.max(sampler.stop().await);
-        sidecar.stop().await;
-    }
+    let runs = sidecar_runs(setup, backend, &account_id, window, &mut memory).await?;
 
     let notifications = notify::notification_path(
         &setup.env,
@@ -381,6 +363,37 @@ async fn measure_backend(
         notifications,
         memory,
     })
+}
+
+/// The AccountPayout through the sidecar over gRPC: memory and Redis store, c=1 and
+/// HIGH_CONCURRENCY; records the idle RSS (memory store) and the peak.
+async fn sidecar_runs(
+    setup: &Setup,
+    backend: Backend,
+    account_id: &str,
+    window: Duration,
+    memory: &mut MemoryFigures,
+) -> anyhow::Result<Vec<Run>> {
+    let mut runs = Vec::new();
+    for store in [Store::Memory, Store::Redis] {
+        let sidecar = SidecarProcess::start(&setup.env, backend, store).await;
+        if store == Store::Memory {
+            memory.idle_kib = sidecar.rss_kib();
+        }
+        let sampler = sidecar.sample_rss();
+        for concurrency in [1, HIGH_CONCURRENCY] {
+            let figure = grpc_payouts(&sidecar, account_id, concurrency, window).await?;
+            eprintln!("   sidecar {store:?} c={concurrency} {figure}");
+            runs.push(Run {
+                store,
+                concurrency,
+                figure,
+            });
+        }
+        memory.peak_kib = memory.peak_kib.max(sampler.stop().await);
+        sidecar.stop().await;
+    }
+    Ok(runs)
 }
 
 /// `git rev-parse --short HEAD`, with `-dirty` when tracked files differ from it.

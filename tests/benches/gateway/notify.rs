@@ -122,28 +122,34 @@ pub async fn notification_path(
         .await?
     };
 
-    let mut delivery = Vec::new();
-    for _ in 0..quiet::runs() {
-        let sample = quiet::Sample::now();
-        delivery.push(fixed_rate_delivery(&sidecar, &sidecar, &http, &bodies, window).await);
-        quiet::check(&sample)?;
-    }
+    let delivery = deliveries((&sidecar, &sidecar), &http, &bodies, window).await?;
     // A second replica on the same Redis (and core): its subscriber hears the first's appends.
     let replica = SidecarProcess::start_sharing(env, backend, sidecar.prefix.clone()).await;
-    let mut cross_replica = Vec::new();
-    for _ in 0..quiet::runs() {
-        let sample = quiet::Sample::now();
-        cross_replica.push(fixed_rate_delivery(&sidecar, &replica, &http, &bodies, window).await);
-        quiet::check(&sample)?;
-    }
+    let cross_replica = deliveries((&sidecar, &replica), &http, &bodies, window).await?;
     replica.stop().await;
     memory.peak_kib = memory.peak_kib.max(sampler.stop().await);
     sidecar.stop().await;
     Ok(NotificationFigures {
         intake,
-        delivery: Figure::of(delivery),
-        cross_replica: Figure::of(cross_replica),
+        delivery,
+        cross_replica,
     })
+}
+
+/// `--runs` windows of [`fixed_rate_delivery`] from `intake` to `subscriber`.
+async fn deliveries(
+    (intake, subscriber): (&SidecarProcess, &SidecarProcess),
+    http: &reqwest::Client,
+    bodies: &Bodies,
+    window: Duration,
+) -> anyhow::Result<Figure> {
+    let mut runs = Vec::new();
+    for _ in 0..quiet::runs() {
+        let sample = quiet::Sample::now();
+        runs.push(fixed_rate_delivery(intake, subscriber, http, bodies, window).await);
+        quiet::check(&sample)?;
+    }
+    Ok(Figure::of(runs))
 }
 
 /// Latency: a subscriber on `subscriber`, notifications posted to `intake` at a fixed rate
