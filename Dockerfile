@@ -2,7 +2,7 @@
 # trustly-sidecar image: build with the pinned Rust toolchain, run on distroless as non-root.
 #
 #   docker build -t trustly-sidecar:0.1.0 .
-#   docker build --build-arg CARGO_FEATURES=openssl -t trustly-sidecar:0.1.0-openssl .
+#   docker build --build-arg CARGO_FEATURES=otel -t trustly-sidecar:0.1.0-otel .
 #   docker build --build-arg TRUSTLY_SIDECAR_REVISION=$(git rev-parse --short HEAD) -t ... .
 #
 # helm/README.md has the run commands and how the chart uses the image.
@@ -10,19 +10,17 @@
 # --- build -------------------------------------------------------------------------------------
 # The exact toolchain rust-toolchain.toml pins (1.95.0), so rustup downloads no other one.
 FROM rust:1.95.0-bookworm AS builder
-# Extra cargo features: "openssl" for TRUSTLY_SIDECAR_SIGNING_BACKEND=openssl (the runtime image
-# ships libssl3), "otel" for TRUSTLY_SIDECAR_OTLP_ENDPOINT, e.g. "openssl otel". Empty: the
-# default features: the pure-Rust signing backend and `pkcs11` (a PKCS#11 token; the vendor's
-# module .so is not in this image: mount it and point TRUSTLY_SIDECAR_PKCS11_MODULE at it).
+# Extra cargo features beside the default ones: "otel" for TRUSTLY_SIDECAR_OTLP_ENDPOINT. The
+# default features are `openssl` (the default signing backend; OpenSSL is built from source by
+# openssl-src with the image's perl, make and gcc, and linked statically, so no libssl-dev) and
+# `pkcs11` (a PKCS#11 token; the vendor's module .so is not in this image: mount it and point
+# TRUSTLY_SIDECAR_PKCS11_MODULE at it). TRUSTLY_SIDECAR_SIGNING_BACKEND=rustcrypto selects the
+# pure-Rust backend at run time.
 ARG CARGO_FEATURES=""
 # The git commit for the trustly_sidecar_build_info metric (.git is not in the build context);
 # empty: "unknown".
 ARG TRUSTLY_SIDECAR_REVISION=""
-# libssl-dev and pkg-config only matter with the openssl feature; protoc is not needed (protox).
-RUN if [ -n "$CARGO_FEATURES" ]; then \
-      apt-get update && apt-get install -y --no-install-recommends libssl-dev pkg-config \
-      && rm -rf /var/lib/apt/lists/*; \
-    fi
+# No system packages: OpenSSL is vendored (above) and protoc is not needed (protox).
 WORKDIR /src
 # rust-toolchain.toml asks for rustfmt and clippy; add them in their own cached layer.
 COPY rust-toolchain.toml ./
@@ -39,8 +37,9 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && cp target/release/trustly-sidecar target/release/trustly-sim target/release/trustly-notify /out/
 
 # --- run ---------------------------------------------------------------------------------------
-# glibc, libgcc, libssl3, ca-certificates and tzdata; no shell, no package manager. The :nonroot
-# tag runs as uid/gid 65532, the user the Helm chart's securityContext expects.
+# glibc, libgcc, ca-certificates and tzdata (and libssl3, unused: OpenSSL is linked in); no shell,
+# no package manager. The :nonroot tag runs as uid/gid 65532, the user the Helm chart's
+# securityContext expects.
 FROM gcr.io/distroless/cc-debian12:nonroot
 LABEL org.opencontainers.image.title="trustly-sidecar" \
       org.opencontainers.image.description="gRPC payment-gateway sidecar for Trustly's merchant API" \

@@ -278,6 +278,12 @@ async fn every_service_is_measured_with_canonical_codes_once_per_call() {
         "no Rust code names"
     );
     assert!(!text.contains("grpc.health"), "probes are not API calls");
+    // The default signing backend: OpenSSL when built in (a default feature), else the `rsa` crate.
+    let default_backend = if cfg!(feature = "openssl") {
+        "openssl"
+    } else {
+        "rustcrypto"
+    };
     let build = text
         .lines()
         .find(|line| line.starts_with("trustly_sidecar_build_info{"))
@@ -286,7 +292,7 @@ async fn every_service_is_measured_with_canonical_codes_once_per_call() {
         build.starts_with(&format!(
             r#"trustly_sidecar_build_info{{version="{}",revision=""#,
             env!("CARGO_PKG_VERSION")
-        )) && build.ends_with(r#",backend="rustcrypto"} 1"#),
+        )) && build.ends_with(&format!(r#",backend="{default_backend}"}} 1"#)),
         "{build}"
     );
     assert_eq!(metric(&text, "trustly_sidecar_ready "), 1.0);

@@ -36,7 +36,7 @@ settings! {
     ENV_PRIVATE_KEY_PATH, "private-key-path", "Merchant private key, PEM (PKCS#1 or PKCS#8) [required unless --sandbox]";
     ENV_USERNAME, "username", "Trustly API username [required unless --sandbox]";
     ENV_PASSWORD_PATH, "password-path", "File holding the Trustly API password [required unless --sandbox]";
-    ENV_SIGNING_BACKEND, "signing-backend", "rustcrypto, openssl (a build with --features openssl) or pkcs11 (key in a token) [default: rustcrypto]";
+    ENV_SIGNING_BACKEND, "signing-backend", "openssl, rustcrypto (pure Rust) or pkcs11 (key in a token) [default: openssl; rustcrypto in a build without the openssl feature]";
     ENV_PKCS11_MODULE, "pkcs11-module", "With --signing-backend pkcs11: the token's PKCS#11 module (.so)";
     ENV_PKCS11_TOKEN_LABEL, "pkcs11-token-label", "With --signing-backend pkcs11: the label of the token holding the merchant key";
     ENV_PKCS11_KEY_LABEL, "pkcs11-key-label", "With --signing-backend pkcs11: the label of the merchant's RSA private key in the token";

@@ -35,10 +35,16 @@ pub const ENV_USERNAME: &str = "TRUSTLY_SIDECAR_USERNAME";
 /// Path to a file holding the Trustly API password (trailing newline ignored). Required unless
 /// sandbox. A path, not a value, so the password comes from a mounted Secret.
 pub const ENV_PASSWORD_PATH: &str = "TRUSTLY_SIDECAR_PASSWORD_PATH";
-/// `rustcrypto`, `openssl` (if built with the `openssl` feature) or `pkcs11` (the key stays in a
-/// token; the `pkcs11` feature, on by default).
+/// `openssl` (the `openssl` feature, on by default), `rustcrypto` (always built) or `pkcs11` (the
+/// key stays in a token; the `pkcs11` feature, on by default).
 pub const ENV_SIGNING_BACKEND: &str = "TRUSTLY_SIDECAR_SIGNING_BACKEND";
-pub const DEFAULT_SIGNING_BACKEND: Backend = Backend::RustCrypto;
+/// `openssl` when built in (a default feature): constant-time, blinded and the fastest; else
+/// `rustcrypto`, the pure-Rust `rsa` crate.
+pub const DEFAULT_SIGNING_BACKEND: Backend = if cfg!(feature = "openssl") {
+    Backend::OpenSsl
+} else {
+    Backend::RustCrypto
+};
 /// With `pkcs11`: path to the token's PKCS#11 module, e.g. `/usr/lib/softhsm/libsofthsm2.so`.
 pub const ENV_PKCS11_MODULE: &str = "TRUSTLY_SIDECAR_PKCS11_MODULE";
 /// With `pkcs11`: the label of the token holding the merchant key.

@@ -1,6 +1,7 @@
-//! Wire-core micro-benchmark: `cargo bench --bench wire [-- SECONDS]` (add `--features openssl`
-//! for the second backend). Prints signs/s and verifies/s per backend and the cost of canonical
-//! serialization alone, on a realistic Deposit (the 18-attribute Data of perf-baselines §3).
+//! Wire-core micro-benchmark: `cargo bench --bench wire [-- SECONDS]` (the `openssl` backend is a
+//! default feature; `--no-default-features` measures `rustcrypto` alone). Prints signs/s and
+//! verifies/s per backend and the cost of canonical serialization alone, on a realistic Deposit
+//! (the 18-attribute Data of perf-baselines §3).
 //!
 //! Each figure is the median of 5 runs of SECONDS (default 1) after a warm-up; single-threaded.
 

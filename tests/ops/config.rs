@@ -483,3 +483,25 @@ fn the_readme_configuration_table_lists_every_setting() {
         );
     }
 }
+
+#[test]
+fn the_default_signing_backend_is_openssl_when_built_and_rustcrypto_stays_selectable() {
+    use trustly_sidecar::config::{self, Config};
+    let backend_of = |backend: Option<&str>| {
+        let config = Config::from_lookup(|var| match var {
+            config::ENV_SANDBOX => Some("true".to_owned()),
+            config::ENV_SIGNING_BACKEND => backend.map(str::to_owned),
+            _ => None,
+        })
+        .expect("valid config");
+        config.trustly.signer.backend()
+    };
+    let default = if cfg!(feature = "openssl") {
+        Backend::OpenSsl
+    } else {
+        Backend::RustCrypto
+    };
+    assert_eq!(backend_of(None), default);
+    assert_eq!(backend_of(Some("rustcrypto")), Backend::RustCrypto);
+    assert_eq!(config::DEFAULT_SIGNING_BACKEND, default);
+}
