@@ -321,6 +321,7 @@ mod tests {
         let store = Idempotency::memory();
         let (lease, retention) = (Duration::ZERO, Duration::from_secs(60));
         let request = Bytes::from_static(b"{\"method\":\"AccountPayout\"}");
+        let other = Bytes::from_static(b"{}");
         let scope = Scope {
             merchant: "m",
             method: "AccountPayout",
@@ -329,7 +330,7 @@ mod tests {
         let begin = store.begin(&scope, "f", "u", &request, lease, retention);
         assert_eq!(begin.await.unwrap(), Begin::Proceed);
         store.finish(&scope, &Finish::Ambiguous).await.unwrap();
-        let begin = store.begin(&scope, "f", "u", &Bytes::new(), lease, retention);
+        let begin = store.begin(&scope, "f", "u", &other, lease, retention);
         assert_eq!(
             begin.await.unwrap(),
             Begin::Replay {
@@ -348,7 +349,7 @@ mod tests {
         };
         let kept = records.lock().live(&scope.id(), now_ms()).cloned().unwrap();
         assert!(kept.request.is_empty(), "dropped with the outcome");
-        let begin = store.begin(&scope, "f", "u", &Bytes::new(), lease, retention);
+        let begin = store.begin(&scope, "f", "u", &other, lease, retention);
         assert_eq!(begin.await.unwrap(), Begin::Finished(outcome));
     }
 
