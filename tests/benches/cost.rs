@@ -34,6 +34,8 @@
 mod records;
 #[path = "cost/streams.rs"]
 mod streams;
+#[path = "cost/usage.rs"]
+mod usage;
 
 use std::{fmt::Write as _, path::PathBuf, time::Instant};
 
@@ -41,6 +43,7 @@ use serde_json::json;
 
 /// Records of each family unless an argument says otherwise (issue 17 asks for 100 000).
 const DEFAULT_RECORDS: usize = 100_000;
+/// The shared Redis of the development machine; `COST_BENCH_REDIS_URL` names another.
 const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 fn main() -> anyhow::Result<()> {
@@ -61,8 +64,21 @@ fn main() -> anyhow::Result<()> {
 async fn run(n: usize, redis_url: &str) -> anyhow::Result<()> {
     let started = Instant::now();
     let prefix = format!("cost-bench-{}", uuid::Uuid::new_v4().simple());
+    let measured = measure(n, redis_url, &prefix).await;
+    // Whatever happened, nothing of the prefix stays behind.
+    let cleaned = usage::clean(redis_url, &prefix).await?;
+    eprintln!("   removed {cleaned} keys under {prefix}");
+    let (families, rss) = measured?;
+    report(n, redis_url, &families, &rss, started.elapsed().as_secs())
+}
+
+async fn measure(
+    n: usize,
+    redis_url: &str,
+    prefix: &str,
+) -> anyhow::Result<(Vec<records::Family>, Vec<streams::Rss>)> {
     eprintln!("== Redis bytes per record: {n} of each, prefix {prefix}");
-    let families = records::measure(redis_url, &prefix, n).await?;
+    let families = records::measure(redis_url, prefix, n).await?;
     eprintln!("== RSS with {} streams", streams::STREAMS);
     let mut rss = Vec::new();
     for store in [streams::Store::Memory, streams::Store::Redis] {
@@ -70,9 +86,41 @@ async fn run(n: usize, redis_url: &str) -> anyhow::Result<()> {
         eprintln!("   {store:?}: {figure:?}");
         rss.push(figure);
     }
-    let cleaned = records::clean(redis_url, &prefix).await?;
-    eprintln!("   removed {cleaned} keys under {prefix}");
+    Ok((families, rss))
+}
 
+/// Prints the table and the JSON line, and saves both under `tests/benches/results`.
+fn report(
+    n: usize,
+    redis_url: &str,
+    families: &[records::Family],
+    rss: &[streams::Rss],
+    seconds: u64,
+) -> anyhow::Result<()> {
+    let summary = summary(n, redis_url, families, rss, seconds);
+    let text = format!("{}{summary}\n", table(n, redis_url, families, rss)?);
+    print!("{text}");
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%F"])
+        .output()?
+        .stdout;
+    let date = String::from_utf8_lossy(&date).trim().to_owned();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/benches/results");
+    std::fs::write(dir.join(format!("cost-{date}.txt")), &text)?;
+    std::fs::write(
+        dir.join(format!("cost-{date}.json")),
+        serde_json::to_string_pretty(&summary)? + "\n",
+    )?;
+    eprintln!("wrote {}/cost-{date}.{{txt,json}}", dir.display());
+    Ok(())
+}
+
+fn table(
+    n: usize,
+    redis_url: &str,
+    families: &[records::Family],
+    rss: &[streams::Rss],
+) -> Result<String, std::fmt::Error> {
     let mut text = String::new();
     writeln!(
         text,
@@ -89,7 +137,7 @@ async fn run(n: usize, redis_url: &str) -> anyhow::Result<()> {
         "{:<28} {:>8} {:>8} {:>14} {:>16} {:>12}",
         "family", "records", "keys", "bytes/record", "used_memory/rec", "value bytes"
     )?;
-    for f in &families {
+    for f in families {
         writeln!(
             text,
             "{:<28} {:>8} {:>8} {:>14.0} {:>16.0} {:>12}",
@@ -110,7 +158,7 @@ async fn run(n: usize, redis_url: &str) -> anyhow::Result<()> {
         streams::STREAMS / streams::GROUPS,
         streams::CHANNELS
     )?;
-    for r in &rss {
+    for r in rss {
         writeln!(
             text,
             "  {:<6} idle {:>6.1} MB  with streams {:>6.1} MB  (subscribers gauge {})",
@@ -120,7 +168,17 @@ async fn run(n: usize, redis_url: &str) -> anyhow::Result<()> {
             r.subscribers
         )?;
     }
-    let summary = json!({
+    Ok(text)
+}
+
+fn summary(
+    n: usize,
+    redis_url: &str,
+    families: &[records::Family],
+    rss: &[streams::Rss],
+    seconds: u64,
+) -> serde_json::Value {
+    json!({
         "records": n,
         "redis": redis_url,
         "method": "sum of MEMORY USAGE SAMPLES 0 over the prefix's keys, before/after each family",
@@ -140,21 +198,6 @@ async fn run(n: usize, redis_url: &str) -> anyhow::Result<()> {
             "with_streams_mb": (r.streams_kib as f64 / 102.4).round() / 10.0,
             "subscribers_gauge": r.subscribers,
         })).collect::<Vec<_>>(),
-        "seconds": started.elapsed().as_secs(),
-    });
-    writeln!(text, "{summary}")?;
-    print!("{text}");
-    let date = std::process::Command::new("date")
-        .args(["-u", "+%F"])
-        .output()?
-        .stdout;
-    let date = String::from_utf8_lossy(&date).trim().to_owned();
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/benches/results");
-    std::fs::write(dir.join(format!("cost-{date}.txt")), &text)?;
-    std::fs::write(
-        dir.join(format!("cost-{date}.json")),
-        serde_json::to_string_pretty(&summary)? + "\n",
-    )?;
-    eprintln!("wrote {}/cost-{date}.{{txt,json}}", dir.display());
-    Ok(())
+        "seconds": seconds,
+    })
 }

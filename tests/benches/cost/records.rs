@@ -13,6 +13,8 @@ use std::{
 
 use bytes::Bytes;
 use redis::aio::MultiplexedConnection;
+
+use super::usage::{prefix_usage, raw, used_memory, value_bytes};
 use serde_json::{Map, Value, json};
 use trustly_sidecar::{
     orders::{Fact, OrderBook, OrderRequest},
@@ -38,10 +40,9 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// Retention of every record: long enough to outlive the run, short enough that a crashed run's
 /// keys go away on their own.
 const RETENTION: Duration = Duration::from_secs(3600);
-/// Keys per SCAN step and per MEMORY USAGE pipeline.
-const SCAN_COUNT: usize = 1000;
-/// Idempotency records whose value length is sampled (`STRLEN`).
-const VALUE_SAMPLE: usize = 1000;
+/// How long an attempt holds its key, as the sidecar's default order of magnitude (the record's
+/// size does not depend on it).
+const LEASE: Duration = Duration::from_secs(30);
 const USERNAME: &str = "bench-merchant";
 
 /// What one family of records costs.
@@ -199,7 +200,7 @@ async fn idempotency_record(
             &fingerprint,
             &uuid,
             &Bytes::from(body),
-            Duration::from_secs(30),
+            LEASE,
             RETENTION,
         )
         .await?;
@@ -396,100 +397,4 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-// === measuring and cleaning, on a plain connection ===
-
-async fn raw(url: &str) -> anyhow::Result<MultiplexedConnection> {
-    Ok(redis::Client::open(url)?
-        .get_multiplexed_async_connection()
-        .await?)
-}
-
-/// Every key matching `pattern`, a SCAN step at a time.
-async fn scan_step(
-    raw: &mut MultiplexedConnection,
-    cursor: u64,
-    pattern: &str,
-) -> anyhow::Result<(u64, Vec<String>)> {
-    Ok(redis::cmd("SCAN")
-        .arg(cursor)
-        .arg("MATCH")
-        .arg(pattern)
-        .arg("COUNT")
-        .arg(SCAN_COUNT)
-        .query_async(raw)
-        .await?)
-}
-
-/// (keys, summed `MEMORY USAGE ... SAMPLES 0`) of every key under `prefix`.
-async fn prefix_usage(raw: &mut MultiplexedConnection, prefix: &str) -> anyhow::Result<(u64, u64)> {
-    let (mut keys, mut bytes, mut cursor) = (0u64, 0u64, 0u64);
-    loop {
-        let (next, batch) = scan_step(raw, cursor, &format!("{prefix}:*")).await?;
-        if !batch.is_empty() {
-            let mut pipe = redis::pipe();
-            for key in &batch {
-                pipe.cmd("MEMORY")
-                    .arg("USAGE")
-                    .arg(key)
-                    .arg("SAMPLES")
-                    .arg(0);
-            }
-            let sizes: Vec<Option<u64>> = pipe.query_async(raw).await?;
-            keys += batch.len() as u64;
-            bytes += sizes.into_iter().flatten().sum::<u64>();
-        }
-        if next == 0 {
-            return Ok((keys, bytes));
-        }
-        cursor = next;
-    }
-}
-
-/// Average `STRLEN` of up to [`VALUE_SAMPLE`] keys matching `pattern`.
-async fn value_bytes(raw: &mut MultiplexedConnection, pattern: &str) -> anyhow::Result<f64> {
-    let (mut lengths, mut cursor) = (Vec::new(), 0u64);
-    while lengths.len() < VALUE_SAMPLE {
-        let (next, batch) = scan_step(raw, cursor, pattern).await?;
-        if !batch.is_empty() {
-            let mut pipe = redis::pipe();
-            for key in &batch {
-                pipe.cmd("STRLEN").arg(key);
-            }
-            lengths.extend(pipe.query_async::<Vec<u64>>(raw).await?);
-        }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
-    Ok(lengths.iter().sum::<u64>() as f64 / lengths.len().max(1) as f64)
-}
-
-async fn used_memory(raw: &mut MultiplexedConnection) -> anyhow::Result<i64> {
-    let info: String = redis::cmd("INFO").arg("memory").query_async(raw).await?;
-    info.lines()
-        .find_map(|line| line.strip_prefix("used_memory:"))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no used_memory in INFO memory"))
-}
-
-/// Removes every key under `prefix` (SCAN + UNLINK; nothing else is touched). Returns how many.
-pub async fn clean(url: &str, prefix: &str) -> anyhow::Result<u64> {
-    let mut raw = raw(url).await?;
-    let (mut removed, mut cursor) = (0u64, 0u64);
-    loop {
-        let (next, batch) = scan_step(&mut raw, cursor, &format!("{prefix}:*")).await?;
-        if !batch.is_empty() {
-            removed += redis::cmd("UNLINK")
-                .arg(&batch)
-                .query_async::<u64>(&mut raw)
-                .await?;
-        }
-        if next == 0 {
-            return Ok(removed);
-        }
-        cursor = next;
-    }
 }

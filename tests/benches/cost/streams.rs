@@ -20,6 +20,8 @@ pub const CHANNELS: usize = 10;
 const HEARTBEAT: &str = "1s";
 /// How long the sidecar (and every stream's first heartbeat) may take.
 const READY_WITHIN: Duration = Duration::from_secs(30);
+/// Pause after start before the idle RSS is read (start-up allocations settle).
+const SETTLE: Duration = Duration::from_millis(500);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Store {
@@ -41,7 +43,7 @@ pub async fn measure(store: Store, redis_url: &str, prefix: &str) -> anyhow::Res
     let sidecar = Sidecar::start(store, redis_url, prefix)?;
     let result = async {
         let channels = sidecar.channels().await?;
-        tokio::time::sleep(Duration::from_millis(500)).await; // settle before the idle RSS
+        tokio::time::sleep(SETTLE).await;
         let idle_kib = rss_kib(sidecar.child.id());
         let mut streams = Vec::with_capacity(STREAMS);
         for i in 0..STREAMS {
