@@ -17,12 +17,16 @@ use trustly_sidecar::pb;
 
 /// A simulator and a sidecar on real Redis (unique prefix), plus `extra` settings.
 async fn start(extra: &[(&str, &str)]) -> (SimHarness, app::Sidecar) {
+    start_at(&format!("test-{}", uuid::Uuid::new_v4()), extra).await
+}
+
+/// [`start`] under `prefix`.
+async fn start_at(prefix: &str, extra: &[(&str, &str)]) -> (SimHarness, app::Sidecar) {
     let h = SimHarness::start().await;
-    let prefix = format!("test-{}", uuid::Uuid::new_v4());
     let url = redis_url();
     let mut vars = vec![
         ("TRUSTLY_SIDECAR_REDIS_URL", url.as_str()),
-        ("TRUSTLY_SIDECAR_REDIS_PREFIX", prefix.as_str()),
+        ("TRUSTLY_SIDECAR_REDIS_PREFIX", prefix),
     ];
     vars.extend_from_slice(extra);
     let (vars, files) = app::vars_for(&h, &vars);
@@ -126,6 +130,66 @@ async fn a_dropped_payout_response_then_a_retry_pays_once_with_the_real_orderid(
     assert_eq!(requests.len(), 2);
     assert_eq!(requests[0]["uuid"], requests[1]["uuid"]);
     assert_eq!(requests[1]["replayed"], true);
+}
+
+/// The idempotency records stored under `prefix`, as JSON.
+async fn stored_records(prefix: &str) -> Vec<Value> {
+    let mut conn = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:idempotency:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut records = Vec::new();
+    for key in keys {
+        let raw: String = redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        records.push(serde_json::from_str(&raw).unwrap());
+    }
+    records
+}
+
+#[tokio::test]
+async fn the_signed_request_is_kept_until_the_outcome_is_known_then_dropped() {
+    let prefix = format!("test-{}", uuid::Uuid::new_v4());
+    let (h, sidecar) = start_at(&prefix, &[]).await;
+    let account_id = account(&h, &sidecar).await;
+    inject(
+        &h,
+        json!({"kind": "drop_after_commit", "method": "AccountPayout"}),
+    )
+    .await;
+    let mut client = sidecar.client.clone();
+    let pay = || payout(&account_id, "pay-slim", "10.00");
+    client.account_payout(pay()).await.expect_err("dropped");
+    let records = stored_records(&prefix).await;
+    assert_eq!(records.len(), 1);
+    let request = records[0]["request"].as_str().expect("kept for a replay");
+    assert!(request.contains("\"AccountPayout\"") && request.contains("pay-slim"));
+
+    let answered = client.account_payout(pay()).await.expect("replayed");
+    let records = stored_records(&prefix).await;
+    assert_eq!(records.len(), 1);
+    assert!(
+        records[0].get("request").is_none(),
+        "dropped: {}",
+        records[0]
+    );
+    assert_eq!(records[0]["outcome"]["kind"], "success");
+    assert!(records[0].to_string().len() < 1024, "{}", records[0]);
+
+    // A finished key still answers from its outcome and sends nothing.
+    let again = client.account_payout(pay()).await.expect("from the record");
+    assert_eq!(again.get_ref().order_id, answered.get_ref().order_id);
+    assert_eq!(received(&h, "AccountPayout").await.len(), 2);
+    assert_eq!(payout_orders(&h).await.len(), 1);
 }
 
 #[tokio::test]
