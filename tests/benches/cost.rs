@@ -122,10 +122,13 @@ fn table(
     rss: &[streams::Rss],
 ) -> Result<String, std::fmt::Error> {
     let mut text = String::new();
+    // Sizes do not depend on load; the load is printed so RSS readings can be judged.
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("unknown");
     writeln!(
         text,
         "cost benchmark: {n} records of each family; Redis {redis_url}; \
-         machine shared with other work (2 cores)"
+         1-minute load average {load} at the end"
     )?;
     writeln!(
         text,
