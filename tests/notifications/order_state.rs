@@ -302,28 +302,8 @@ async fn a_notification_logged_without_its_state_update_is_rebuilt_from_the_log(
     // A replica killed after storing the notification, before recording its fact: the event is
     // in the log and the order state knows nothing of it.
     let prefix = unique_prefix();
-    let store = trustly_sidecar::store::Store::connect(
-        &redis_url(),
-        None,
-        &prefix,
-        std::time::Duration::from_secs(3600),
-        std::time::Duration::from_secs(5),
-    )
-    .await
-    .expect("redis");
     let credit = signed("credit", "8200001", 5);
-    let event = trustly_sidecar::store::NewEvent {
-        notification: trustly_sidecar::store::log::Notification {
-            notification_id: "8200001".into(),
-            method: "credit".into(),
-            order_id: "5550001".into(),
-            message_id: "m-shuffled".into(),
-            received_ms: trustly_sidecar::store::now_ms(),
-            body: credit.to_string().into(),
-        },
-        decision_required: false,
-    };
-    store.log.record(&event, None).await.expect("logged");
+    log_without_its_fact(&prefix, &credit, false, None).await;
     // A sidecar started on that store catches the state up from the log.
     let vars = redis_vars(&prefix);
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -343,38 +323,13 @@ async fn a_withdraw_debit_answered_without_its_decision_fact_is_rebuilt_from_the
     // A replica that answered a Withdraw's debit (the answer stored with the event) and was
     // killed before recording the decision fact: Trustly got its answer and will not resend.
     let prefix = unique_prefix();
-    let store = trustly_sidecar::store::Store::connect(
-        &redis_url(),
-        None,
-        &prefix,
-        std::time::Duration::from_secs(3600),
-        std::time::Duration::from_secs(5),
-    )
-    .await
-    .expect("redis");
     let debit = signed("debit", "8300001", 6);
-    let event = trustly_sidecar::store::NewEvent {
-        notification: trustly_sidecar::store::log::Notification {
-            notification_id: "8300001".into(),
-            method: "debit".into(),
-            order_id: "5550001".into(),
-            message_id: "m-shuffled".into(),
-            received_ms: trustly_sidecar::store::now_ms(),
-            body: debit.to_string().into(),
-        },
-        decision_required: true,
-    };
     let uuid = debit["params"]["uuid"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     let answer = wire::notification_response("debit", &uuid, "sig", json!({"status": "FAILED"}));
-    let answer = bytes::Bytes::from(answer.to_string());
-    store
-        .log
-        .record(&event, Some(&answer))
-        .await
-        .expect("logged");
+    log_without_its_fact(&prefix, &debit, true, Some(answer.to_string().into())).await;
     let vars = redis_vars(&prefix);
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (h, s) = start(&vars).await;
@@ -397,16 +352,7 @@ async fn a_withdraw_debit_answered_without_its_decision_fact_is_rebuilt_from_the
 #[tokio::test]
 async fn list_pages_through_orders_on_redis() {
     use trustly_sidecar::orders::{Fact, OrderBook, Query, Source};
-    let store = trustly_sidecar::store::Store::connect(
-        &redis_url(),
-        None,
-        &unique_prefix(),
-        std::time::Duration::from_secs(3600),
-        std::time::Duration::from_secs(5),
-    )
-    .await
-    .expect("redis");
-    let book = OrderBook::new(store.order_states);
+    let book = OrderBook::new(redis_store(&unique_prefix()).await.order_states);
     let now = trustly_sidecar::store::now_ms();
     for i in 0..5u64 {
         let fact = Fact {
@@ -446,4 +392,49 @@ async fn list_pages_through_orders_on_redis() {
         .expect("get")
         .expect("known");
     assert_eq!(by_message.order_id, "order-3");
+}
+
+/// The Redis store under `prefix`, as a sidecar on it sees it.
+async fn redis_store(prefix: &str) -> trustly_sidecar::store::Store {
+    trustly_sidecar::store::Store::connect(
+        &redis_url(),
+        None,
+        prefix,
+        std::time::Duration::from_secs(3600),
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .expect("redis")
+}
+
+/// What a replica killed between storing a notification and recording its fact leaves: the
+/// signed notification (order 5550001, MessageID m-shuffled) in the log under `prefix`, with its
+/// stored `answer`, and nothing in the order state.
+async fn log_without_its_fact(
+    prefix: &str,
+    notification: &Value,
+    decision_required: bool,
+    answer: Option<bytes::Bytes>,
+) {
+    let params = &notification["params"];
+    let event = trustly_sidecar::store::NewEvent {
+        notification: trustly_sidecar::store::log::Notification {
+            notification_id: params["data"]["notificationid"]
+                .as_str()
+                .expect("notificationid")
+                .to_owned(),
+            method: notification["method"].as_str().expect("method").to_owned(),
+            order_id: "5550001".into(),
+            message_id: "m-shuffled".into(),
+            received_ms: trustly_sidecar::store::now_ms(),
+            body: notification.to_string().into(),
+        },
+        decision_required,
+    };
+    redis_store(prefix)
+        .await
+        .log
+        .record(&event, answer.as_ref())
+        .await
+        .expect("logged");
 }
