@@ -8,7 +8,9 @@
 use crate::{
     notifications::{ack, next, subscribe},
     order_permutations::signed,
-    order_state::{deposit, get, post, reaches, redis_vars, start, unique_prefix},
+    order_state::{
+        deposit, get, payout, post, reaches, redis_vars, registered_account, start, unique_prefix,
+    },
     support,
 };
 
@@ -69,35 +71,10 @@ async fn a_deposit_the_end_user_abandons_is_cancelled_with_nothing_credited() {
     assert_eq!(order.withdraw_decision(), pb::WithdrawDecision::Unspecified);
 }
 
-/// An AccountPayout of `amount` EUR to `account_id`; its order id.
-async fn payout(
-    sidecar: &app::Sidecar,
-    message_id: &str,
-    account_id: &str,
-    amount: &str,
-) -> String {
-    let request = valid::account_payout("", message_id, account_id, amount);
-    sidecar
-        .client
-        .clone()
-        .account_payout(request)
-        .await
-        .expect("payout")
-        .into_inner()
-        .order_id
-}
-
 #[tokio::test]
 async fn payouts_are_confirmed_failed_returned_or_cancelled() {
     let (h, s) = start(&[]).await;
-    let account_id = s
-        .client
-        .clone()
-        .register_account(valid::register_account("69706212"))
-        .await
-        .expect("register")
-        .into_inner()
-        .account_id;
+    let account_id = registered_account(&s).await;
     let failed = payout(&s, "m-kinds-failed", &account_id, "10.00").await;
     let returned = payout(&s, "m-kinds-returned", &account_id, "11.00").await;
     let cancelled = payout(&s, "m-kinds-cancelled", &account_id, "12.00").await;

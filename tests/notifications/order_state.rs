@@ -168,27 +168,8 @@ async fn d1_credit_then_debit_ends_debited_with_both_totals() {
 #[tokio::test]
 async fn a_payout_executed_in_the_simulator_is_confirmed() {
     let (h, s) = start(&[]).await;
-    let account_id = s
-        .client
-        .clone()
-        .register_account(valid::register_account("69706212"))
-        .await
-        .expect("register")
-        .into_inner()
-        .account_id;
-    let order_id = s
-        .client
-        .clone()
-        .account_payout(valid::account_payout(
-            "",
-            "m-order-payout",
-            &account_id,
-            "42.50",
-        ))
-        .await
-        .expect("payout")
-        .into_inner()
-        .order_id;
+    let account_id = registered_account(&s).await;
+    let order_id = payout(&s, "m-order-payout", &account_id, "42.50").await;
     let accepted = get(&s, &order_id).await.expect("known from the answer");
     assert_eq!(
         (accepted.kind(), accepted.state()),
@@ -437,4 +418,34 @@ async fn log_without_its_fact(
         .record(&event, answer.as_ref())
         .await
         .expect("logged");
+}
+
+/// A bank account registered through the sidecar; its AccountID.
+pub(crate) async fn registered_account(sidecar: &app::Sidecar) -> String {
+    sidecar
+        .client
+        .clone()
+        .register_account(valid::register_account("69706212"))
+        .await
+        .expect("register")
+        .into_inner()
+        .account_id
+}
+
+/// An AccountPayout of `amount` EUR to `account_id`; its order id.
+pub(crate) async fn payout(
+    sidecar: &app::Sidecar,
+    message_id: &str,
+    account_id: &str,
+    amount: &str,
+) -> String {
+    let request = valid::account_payout("", message_id, account_id, amount);
+    sidecar
+        .client
+        .clone()
+        .account_payout(request)
+        .await
+        .expect("payout")
+        .into_inner()
+        .order_id
 }
