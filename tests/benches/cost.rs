@@ -32,6 +32,8 @@
 
 #[path = "cost/records.rs"]
 mod records;
+#[path = "shared/rss.rs"]
+mod rss;
 #[path = "cost/streams.rs"]
 mod streams;
 #[path = "cost/usage.rs"]

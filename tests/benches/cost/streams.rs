@@ -44,7 +44,7 @@ pub async fn measure(store: Store, redis_url: &str, prefix: &str) -> anyhow::Res
     let result = async {
         let channels = sidecar.channels().await?;
         tokio::time::sleep(SETTLE).await;
-        let idle_kib = rss_kib(sidecar.child.id());
+        let idle_kib = crate::rss::rss_kib(sidecar.child.id());
         let mut streams = Vec::with_capacity(STREAMS);
         for i in 0..STREAMS {
             let mut client = NotificationServiceClient::new(channels[i % CHANNELS].clone());
@@ -62,7 +62,7 @@ pub async fn measure(store: Store, redis_url: &str, prefix: &str) -> anyhow::Res
                 .ok_or_else(|| anyhow::anyhow!("a stream ended"))?;
         }
         let subscribers = sidecar.subscribers().await?;
-        let streams_kib = rss_kib(sidecar.child.id());
+        let streams_kib = crate::rss::rss_kib(sidecar.child.id());
         drop(streams);
         Ok(Rss {
             store,
@@ -168,18 +168,4 @@ impl Sidecar {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Resident set size in KiB (`VmRSS`).
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmRSS:"))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -44,6 +44,8 @@ mod plot;
 mod procs;
 mod quiet;
 mod report;
+#[path = "../shared/rss.rs"]
+mod rss;
 mod softhsm;
 
 use std::{

@@ -14,7 +14,7 @@ use std::{
 use tonic::transport::Channel;
 use trustly_sidecar::trustly::sign::Backend;
 
-use crate::{LOAD_CORE, SIDECAR_CORE, USERNAME, quiet, softhsm::token_settings};
+use crate::{LOAD_CORE, SIDECAR_CORE, USERNAME, quiet, rss::rss_kib, softhsm::token_settings};
 
 // === Redis, on the load core ===
 
@@ -236,17 +236,4 @@ impl RssSampler {
         let _ = self.task.await;
         self.peak.load(Ordering::Relaxed)
     }
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmRSS:"))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse().ok())
-        })
-        .unwrap_or(0)
 }
