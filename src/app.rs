@@ -461,9 +461,10 @@ impl App {
     }
 }
 
-/// After the gRPC server stopped: background work and intake drain, then the ops endpoints and
-/// the sandbox stop.
+/// After the gRPC server stopped: the writes that follow answers, background work and intake
+/// drain, then the ops endpoints and the sandbox stop.
 async fn drain(app: App, ops: OpsServer) {
+    app.log.write_behind.drain().await;
     app.shutdown.cancel();
     app.tasks.close();
     app.tasks.wait().await;

@@ -99,12 +99,12 @@ pub struct Sim {
 }
 
 impl Sim {
-    /// Signs a plaintext with the simulator's key, off the async workers.
+    /// Signs a plaintext with the simulator's key (inline only when cheap: `CryptoPool::run`).
     pub(crate) async fn sign(&self, plaintext: String) -> String {
         let signer = Arc::clone(&self.signer);
         match self
             .crypto
-            .run(move || signer.sign(plaintext.as_bytes()))
+            .run(signer.inline(), move || signer.sign(plaintext.as_bytes()))
             .await
         {
             Ok(Ok(signature)) => signature,
@@ -116,11 +116,11 @@ impl Sim {
         }
     }
 
-    /// Checks a request or an answer against the merchant's key, off the async workers.
+    /// Checks a request or an answer against the merchant's key (inline only when cheap).
     pub(crate) async fn verify_merchant(&self, part: SignedPart) -> bool {
         let merchant = Arc::clone(&self.merchant);
         self.crypto
-            .run(move || part.verify(merchant.as_ref()))
+            .run(merchant.inline(), move || part.verify(merchant.as_ref()))
             .await
             .unwrap_or(false)
     }

@@ -25,6 +25,7 @@ pub mod order_states;
 pub mod orders;
 pub mod polls;
 pub mod wake;
+pub mod write_behind;
 
 use std::{
     sync::Arc,
@@ -41,6 +42,7 @@ pub use order_states::OrderStates;
 pub use orders::Orders;
 pub use polls::Polls;
 pub use wake::{AppendWatch, Wakes};
+pub use write_behind::WriteBehind;
 
 /// How long [`Store::memory`] keeps notification records: the configuration's default
 /// notification retention (the application passes the configured one to
@@ -192,6 +194,9 @@ pub struct Store {
     /// Wakes subscribers and decision waits (the Redis ones need a [`wake::Listener`] to hear
     /// other replicas).
     pub wakes: Wakes,
+    /// The writes that follow a call's answer (its idempotency outcome, its order fact); the
+    /// order reads wait for them.
+    pub write_behind: WriteBehind,
 }
 
 impl Store {
@@ -205,6 +210,7 @@ impl Store {
     pub fn memory_retaining(retention: Duration) -> Self {
         let messages = orders::MessageIndex::default();
         let wakes = Wakes::memory();
+        let write_behind = WriteBehind::default();
         Store {
             log: Log::memory(messages.clone(), wakes.clone(), retention),
             decisions: Decisions {
@@ -215,10 +221,12 @@ impl Store {
             order_states: OrderStates {
                 facts: Backend::Memory(Arc::new(Mutex::new(order_states::Memory::new(retention)))),
                 changes: Log::memory(orders::MessageIndex::default(), wakes.clone(), retention),
+                pending: write_behind.clone(),
             },
             lease: Lease(Backend::memory()),
             polls: Polls(Backend::memory()),
             wakes,
+            write_behind,
         }
     }
 
@@ -228,6 +236,7 @@ impl Store {
     pub fn redis(conn: Connection, prefix: &str, retention: Duration, timeout: Duration) -> Self {
         let at = RedisAt::new(conn.clone(), prefix, timeout);
         let wakes = Wakes::redis(prefix);
+        let write_behind = WriteBehind::default();
         Store {
             log: Log::redis(conn.clone(), prefix, retention, timeout, wakes.clone()),
             decisions: Decisions {
@@ -253,10 +262,12 @@ impl Store {
                     timeout,
                     wakes.clone(),
                 ),
+                pending: write_behind.clone(),
             },
             lease: Lease(Backend::Redis(at.clone())),
             polls: Polls(Backend::Redis(at)),
             wakes,
+            write_behind,
         }
     }
 

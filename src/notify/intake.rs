@@ -102,7 +102,9 @@ impl Intake {
         let checked = notification.clone();
         let verified = self
             .crypto
-            .run(move || checked.verify_tolerant(verifier.as_ref()))
+            .run(verifier.inline(), move || {
+                checked.verify_tolerant(verifier.as_ref())
+            })
             .await
             .unwrap_or(None);
         if let Some(variant) = verified.filter(|v| *v != Variant::CANONICAL)
@@ -353,7 +355,7 @@ impl Intake {
         let signer = Arc::clone(&self.merchant);
         let signature = match self
             .crypto
-            .run(move || signer.sign(plaintext.as_bytes()))
+            .run(signer.inline(), move || signer.sign(plaintext.as_bytes()))
             .await
         {
             Ok(Ok(signature)) => signature,

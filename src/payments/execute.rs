@@ -60,25 +60,26 @@ impl Payments {
         {
             rpc_span.record("orderid", tracing::field::display(identifier(order_id)));
         }
-        if let (Ok(answer), Some(request)) = (&result, &order_request) {
-            self.note_order(request, &uuid.to_string(), &answer.value)
-                .await;
+        if let (Ok(answer), Some(request)) = (&result, order_request) {
+            self.note_order(request, uuid.to_string(), &answer.value);
         }
         result
     }
 
-    /// Adds an RPC answer to its order's state. Never fails the call: the answer is Trustly's.
-    async fn note_order(&self, request: &OrderRequest, uuid: &str, answer: &Value) {
-        let Some(fact) = Fact::rpc(request, uuid, answer, store::now_ms()) else {
+    /// Adds an RPC answer to its order's state, after the answer (see `store::write_behind`).
+    /// Never fails the call: the answer is Trustly's.
+    fn note_order(&self, request: OrderRequest, uuid: String, answer: &Value) {
+        let Some(fact) = Fact::rpc(&request, &uuid, answer, store::now_ms()) else {
             return;
         };
-        if let Err(error) = OrderBook::new(self.log.order_states.clone())
-            .record(&fact)
-            .await
-        {
-            metrics::global().store_errors.inc();
-            warn!(%error, "order state not updated after a successful call");
-        }
+        let book = OrderBook::new(self.log.order_states.clone());
+        let written = async move {
+            if let Err(error) = book.record(&fact).await {
+                metrics::global().store_errors.inc();
+                warn!(%error, order_id = %fact.order_id, "order state not updated after a successful call");
+            }
+        };
+        self.log.write_behind.spawn(None, written.in_current_span());
     }
 
     /// [`Payments::execute`], then reads the answer as the method's typed result.
@@ -100,6 +101,8 @@ impl Payments {
             key,
         };
         let settings = &self.idempotency;
+        // An earlier call with this key may still be recording its outcome here.
+        self.log.write_behind.settled_key(&scope.id()).await;
         let begin = settings
             .store
             .begin(
@@ -148,11 +151,38 @@ impl Payments {
             })) if replay => Err(self.order_exists(key).await),
             other => other,
         };
-        if let Err(error) = settings.store.finish(&scope, &finish_of(&outcome)).await {
-            // The lease expires; the next call with the key replays the stored request.
-            warn!(%error, "could not record the outcome of an idempotent call");
-        }
+        self.finish_behind(method, key, finish_of(&outcome));
         outcome.map(Answer::fresh)
+    }
+
+    /// Records an attempt's outcome after the answer (see `store::write_behind`); a call with the
+    /// same key in this process waits for it (`idempotent`).
+    fn finish_behind(&self, method: &'static str, key: &str, finish: Finish) {
+        let (store, merchant, key) = (
+            self.idempotency.store.clone(),
+            self.username.clone(),
+            key.to_owned(),
+        );
+        let scope_id = Scope {
+            merchant: &merchant,
+            method,
+            key: &key,
+        }
+        .id();
+        let written = async move {
+            let scope = Scope {
+                merchant: &merchant,
+                method,
+                key: &key,
+            };
+            if let Err(error) = store.finish(&scope, &finish).await {
+                // The lease expires; the next call with the key replays the stored request.
+                warn!(%error, "could not record the outcome of an idempotent call");
+            }
+        };
+        self.log
+            .write_behind
+            .spawn(Some(scope_id), written.in_current_span());
     }
 
     /// The answer to a replay that met 637: the order exists, under the id a notification named.

@@ -168,7 +168,8 @@ pub struct Scope<'a> {
 }
 
 impl Scope<'_> {
-    fn id(&self) -> String {
+    /// The record's id: a digest of the scope.
+    pub fn id(&self) -> String {
         use sha2::{Digest, Sha256};
         use std::fmt::Write;
         let digest = Sha256::digest(format!("{}\n{}\n{}", self.merchant, self.method, self.key));

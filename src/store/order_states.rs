@@ -20,7 +20,7 @@ use std::{
     time::Duration,
 };
 
-use super::{Backend, Error, Expiring, Log, now_ms, redis_ttl_secs};
+use super::{Backend, Error, Expiring, Log, WriteBehind, now_ms, redis_ttl_secs};
 
 /// Orders per `ZRANGE` while paging the time index (a page skips at most the orders sharing the
 /// cursor's millisecond; 256 keeps each call small).
@@ -142,6 +142,9 @@ pub struct OrderStates {
     /// One event per fact added (event `notification_id` = the fact id, so the log's dedupe
     /// makes it one per fact).
     pub(super) changes: Log,
+    /// Facts written after their call answered: every read here waits for those already issued,
+    /// so an order read after an answer sees it.
+    pub(super) pending: WriteBehind,
 }
 
 impl OrderStates {
@@ -210,6 +213,7 @@ impl OrderStates {
 
     /// The encoded facts of an order (empty when unknown).
     pub async fn facts(&self, order_id: &str) -> Result<Vec<String>, Error> {
+        self.pending.settled().await;
         match &self.facts {
             Backend::Memory(memory) => Ok(memory
                 .lock()
@@ -226,6 +230,7 @@ impl OrderStates {
 
     /// The order a MessageID names, if any fact carried it.
     pub async fn order_for_message(&self, message_id: &str) -> Result<Option<String>, Error> {
+        self.pending.settled().await;
         match &self.facts {
             Backend::Memory(memory) => Ok(memory.lock().messages.get(message_id).cloned()),
             Backend::Redis(Expiring { at, .. }) => {
@@ -244,6 +249,7 @@ impl OrderStates {
         to_ms: u64,
         limit: usize,
     ) -> Result<Vec<Position>, Error> {
+        self.pending.settled().await;
         let start = after.map_or(from_ms, |(ms, _)| (*ms).max(from_ms));
         let past = |position: &Position| after.is_none_or(|after| position > after);
         match &self.facts {

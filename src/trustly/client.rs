@@ -159,7 +159,7 @@ impl Client {
         let signer = Arc::clone(&self.signer);
         let signature = self
             .crypto
-            .run(move || signer.sign(plaintext.as_bytes()))
+            .run(signer.inline(), move || signer.sign(plaintext.as_bytes()))
             .await
             .and_then(|signed| signed)
             .map_err(Error::Signing)?;
@@ -203,7 +203,9 @@ impl Client {
         let (method, uuid) = (request.method.clone(), request.uuid.clone());
         let outcome = self
             .crypto
-            .run(move || interpret(status, &body, &method, &uuid, verifier.as_ref()))
+            .run(verifier.inline(), move || {
+                interpret(status, &body, &method, &uuid, verifier.as_ref())
+            })
             .await
             .map_err(Error::Signing)?;
         match &outcome {

@@ -7,8 +7,9 @@
 //! A third, [`Backend::Pkcs11`] (cargo feature `pkcs11`, [`pkcs11`]), only signs: the key stays in
 //! a token. Verifying needs no secret, so it verifies with the best software backend built in.
 //!
-//! RSA is milliseconds of CPU, so async code never calls these directly: it goes through
-//! [`CryptoPool`], which runs them on the blocking pool with bounded concurrency.
+//! RSA can be milliseconds of CPU, so async code never calls these directly: it goes through
+//! [`CryptoPool`], which runs an operation inline when its backend says it is cheap
+//! ([`Signer::inline`], [`Verifier::inline`]) and on the blocking pool otherwise.
 
 use std::{fmt, sync::Arc};
 
@@ -23,6 +24,11 @@ pub trait Signer: Send + Sync + 'static {
     /// Returns the base64 signature of `plaintext` (the UTF-8 bytes of method + uuid + S(data)).
     fn sign(&self, plaintext: &[u8]) -> Result<String, SignError>;
     fn backend(&self) -> Backend;
+    /// One signature costs less than [`INLINE_BUDGET`] of CPU and never waits on I/O, so it may run
+    /// on the async worker (see [`CryptoPool::run`]).
+    fn inline(&self) -> bool {
+        false
+    }
 }
 
 /// Verifies signatures made with a peer's private key.
@@ -30,7 +36,21 @@ pub trait Verifier: Send + Sync + 'static {
     /// True only if `signature` is valid base64 and a valid signature of `plaintext`.
     fn verify(&self, plaintext: &[u8], signature: &str) -> bool;
     fn backend(&self) -> Backend;
+    /// One verification costs less than [`INLINE_BUDGET`] of CPU (see [`Signer::inline`]).
+    fn inline(&self) -> bool {
+        false
+    }
 }
+
+/// The most CPU one RSA operation may take on an async worker: what another stream on that
+/// worker may wait. An OpenSSL RSA-2048 signature (0.25-0.7 ms on these machines, perf-baselines
+/// §1) and every OpenSSL verification (under 0.1 ms up to 4096 bits) fit; an `rsa`-crate
+/// signature (1.8-2.1 ms), a 3072-bit or larger OpenSSL signature, and a PKCS#11 token (a device
+/// that may be slow or remote) do not, and go to the blocking pool. Stated for the record: the
+/// backends decide by key size and kind ([`Signer::inline`]), nothing times them at run time.
+pub const INLINE_BUDGET: std::time::Duration = std::time::Duration::from_millis(1);
+/// Largest key an OpenSSL signature is made inline with (see [`INLINE_BUDGET`]).
+pub const INLINE_SIGNING_MAX_BITS: u32 = 2048;
 
 /// The RSA implementation behind a [`Signer`]/[`Verifier`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,6 +228,10 @@ impl Signer for SwappableSigner {
     fn backend(&self) -> Backend {
         self.current.read().backend()
     }
+
+    fn inline(&self) -> bool {
+        self.current.read().inline()
+    }
 }
 
 /// What [`self_check`] signs: fixed, so a token's signature of it is deterministic.
@@ -238,6 +262,11 @@ impl Verifier for AnyKey {
 
     fn backend(&self) -> Backend {
         self.0.first().map_or(Backend::RustCrypto, |v| v.backend())
+    }
+
+    /// Inline when each key is: a mismatch tries them all.
+    fn inline(&self) -> bool {
+        self.0.iter().all(|verifier| verifier.inline())
     }
 }
 
@@ -317,6 +346,10 @@ mod openssl_backend {
         fn backend(&self) -> Backend {
             Backend::OpenSsl
         }
+
+        fn inline(&self) -> bool {
+            self.0.bits() <= super::INLINE_SIGNING_MAX_BITS
+        }
     }
 
     impl Verifier for OpenSslKey<Public> {
@@ -338,6 +371,10 @@ mod openssl_backend {
 
         fn backend(&self) -> Backend {
             Backend::OpenSsl
+        }
+
+        fn inline(&self) -> bool {
+            true
         }
     }
 
@@ -369,11 +406,14 @@ mod openssl_backend {
 
 // === impl CryptoPool ===
 
-/// Runs RSA work off the async worker threads, at most `permits` operations at once.
+/// Runs RSA work: inline when the backend says one operation is cheap ([`Signer::inline`]),
+/// else on the blocking pool, at most `permits` operations at once.
 ///
-/// One RSA-2048 signature costs 0.7-2 ms of CPU: run inline it would stall every connection on
+/// An `rsa`-crate signature costs ~2 ms of CPU: run inline it would stall every connection on
 /// that worker. The bound keeps a burst of calls from spawning hundreds of blocking threads that
 /// would only fight over the same cores; waiting callers queue fairly on the semaphore instead.
+/// A cheap operation skips both hops (to the blocking thread and back, two task switches): in the
+/// gateway benchmark that hand-off cost more than an OpenSSL verification.
 #[derive(Clone, Debug)]
 pub struct CryptoPool {
     permits: Arc<Semaphore>,
@@ -392,12 +432,16 @@ impl CryptoPool {
         }
     }
 
-    /// Runs `work` on the blocking pool once a permit is free.
-    pub async fn run<T, F>(&self, work: F) -> Result<T, SignError>
+    /// Runs `work` here when `inline` (the backend's [`Signer::inline`] or [`Verifier::inline`]),
+    /// else on the blocking pool once a permit is free.
+    pub async fn run<T, F>(&self, inline: bool, work: F) -> Result<T, SignError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        if inline {
+            return Ok(work());
+        }
         let _permit = self
             .permits
             .acquire()
