@@ -1,6 +1,6 @@
-//! Nothing pays twice, under stress: a sidecar killed between reserving a key and answering, and
-//! a seeded randomized soak of payouts with drops, timeouts, 5xx, garbage, bad signatures and
-//! concurrent retries. Invariant: per key the simulator executed at most one payout, and every
+//! Nothing pays twice, under stress: a sidecar killed between reserving a key and answering, one
+//! killed after answering but before its outcome was written, and a seeded randomized soak of
+//! payouts with drops, timeouts, 5xx, garbage, bad signatures and concurrent retries. Invariant: per key the simulator executed at most one payout, and every
 //! client that got a success got that payout's orderid.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed expectation is the assertion
@@ -85,44 +85,98 @@ async fn connect(port: u16) -> Channel {
     panic!("sidecar did not start serving");
 }
 
-#[tokio::test]
-async fn a_sidecar_killed_between_reserve_and_answer_pays_once_after_restart() {
-    let h = SimHarness::start().await;
-    let free = support::requests::free_port;
-    let (grpc, intake) = (free(), free());
-    let prefix = format!("test-{}", uuid::Uuid::new_v4());
-    let url = redis_url();
-    let (mut vars, _files) = app::vars_for(
-        &h,
-        &[
-            ("TRUSTLY_SIDECAR_REDIS_URL", &url),
-            ("TRUSTLY_SIDECAR_REDIS_PREFIX", &prefix),
-            ("TRUSTLY_SIDECAR_TRUSTLY_TIMEOUT", "2s"),
-        ],
-    );
-    vars.insert(
-        "TRUSTLY_SIDECAR_GRPC_LISTEN".into(),
-        format!("127.0.0.1:{grpc}"),
-    );
-    vars.insert(
-        "TRUSTLY_SIDECAR_NOTIFICATION_LISTEN".into(),
-        format!("127.0.0.1:{intake}"),
-    );
-    // Never the default ops port: another process may hold it, and then the sidecar cannot start.
-    vars.insert("TRUSTLY_SIDECAR_OPS_LISTEN".into(), "127.0.0.1:0".into());
-    let start = || {
-        SidecarProcess(
+/// Sidecar processes on one gRPC port, one Redis and one prefix: each `start` is a restart.
+struct Restartable {
+    grpc: u16,
+    vars: HashMap<String, String>,
+    _files: Vec<tempfile::NamedTempFile>,
+}
+
+impl Restartable {
+    fn new(h: &SimHarness, redis_url: &str, prefix: &str) -> Self {
+        let free = support::requests::free_port;
+        let (grpc, intake) = (free(), free());
+        let (mut vars, files) = app::vars_for(
+            h,
+            &[
+                ("TRUSTLY_SIDECAR_REDIS_URL", redis_url),
+                ("TRUSTLY_SIDECAR_REDIS_PREFIX", prefix),
+                ("TRUSTLY_SIDECAR_TRUSTLY_TIMEOUT", "2s"),
+            ],
+        );
+        vars.insert(
+            "TRUSTLY_SIDECAR_GRPC_LISTEN".into(),
+            format!("127.0.0.1:{grpc}"),
+        );
+        vars.insert(
+            "TRUSTLY_SIDECAR_NOTIFICATION_LISTEN".into(),
+            format!("127.0.0.1:{intake}"),
+        );
+        // Never the default ops port: another process may hold it, and then the sidecar cannot
+        // start.
+        vars.insert("TRUSTLY_SIDECAR_OPS_LISTEN".into(), "127.0.0.1:0".into());
+        Self {
+            grpc,
+            vars,
+            _files: files,
+        }
+    }
+
+    /// A new sidecar process and a client of it (once it serves).
+    async fn start(&self) -> (SidecarProcess, PaymentServiceClient<Channel>) {
+        let process = SidecarProcess(
             Command::new(env!("CARGO_BIN_EXE_trustly-sidecar"))
                 .env_clear()
-                .envs(&vars)
+                .envs(&self.vars)
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap(),
-        )
-    };
+        );
+        let client = PaymentServiceClient::new(connect(self.grpc).await);
+        (process, client)
+    }
+}
 
-    let first = start();
-    let mut client = PaymentServiceClient::new(connect(grpc).await);
+/// The simulator's AccountPayout requests: how many distinct JSON-RPC UUIDs it received.
+async fn payout_uuids(h: &SimHarness) -> std::collections::BTreeSet<String> {
+    h.admin_get("requests")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] == "AccountPayout")
+        .map(|r| r["uuid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// After a restart, retries `message_id` (the key) until answered: while the dead attempt's
+/// lease runs the key is in progress, then the stored request replays.
+async fn retried(
+    h: &SimHarness,
+    client: &PaymentServiceClient<Channel>,
+    account_id: &str,
+    message_id: &str,
+) -> pb::AccountPayoutResponse {
+    h.eventually("the retry is answered", || {
+        let mut client = client.clone();
+        let request = payout(account_id, message_id);
+        async move {
+            client
+                .account_payout(request)
+                .await
+                .ok()
+                .map(tonic::Response::into_inner)
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_sidecar_killed_between_reserve_and_answer_pays_once_after_restart() {
+    let h = SimHarness::start().await;
+    let prefix = format!("test-{}", uuid::Uuid::new_v4());
+    let sidecars = Restartable::new(&h, &redis_url(), &prefix);
+    let (first, mut client) = sidecars.start().await;
     let account_id = client
         .register_account(register("69706212"))
         .await
@@ -155,22 +209,8 @@ async fn a_sidecar_killed_between_reserve_and_answer_pays_once_after_restart() {
         "the caller saw the sidecar die"
     );
 
-    let _second = start();
-    let mut client = PaymentServiceClient::new(connect(grpc).await);
-    // While the dead attempt's lease runs, the key is in progress; then the stored request replays.
-    let answer = h
-        .eventually("the retry is answered", || {
-            let mut client = client.clone();
-            let request = payout(&account_id, "pay-killed");
-            async move {
-                client
-                    .account_payout(request)
-                    .await
-                    .ok()
-                    .map(tonic::Response::into_inner)
-            }
-        })
-        .await;
+    let (_second, client) = sidecars.start().await;
+    let answer = retried(&h, &client, &account_id, "pay-killed").await;
     let payouts = payouts_by_message(&h).await;
     assert_eq!(
         payouts.get("pay-killed").map(Vec::len),
@@ -178,17 +218,108 @@ async fn a_sidecar_killed_between_reserve_and_answer_pays_once_after_restart() {
         "one order"
     );
     assert_eq!(answer.order_id, payouts["pay-killed"][0]);
-    let uuids: std::collections::BTreeSet<String> = h
-        .admin_get("requests")
+    assert_eq!(
+        payout_uuids(&h).await.len(),
+        1,
+        "the retry replayed the stored request"
+    );
+}
+
+/// The outcome of a call is written after its answer (`store::write_behind`). A sidecar killed in
+/// between, its outcome unwritten (Redis takes no writes from just before the answer), pays once:
+/// the restarted sidecar waits out the dead attempt's lease and replays the stored request, and the
+/// caller's retry gets the order the first answer named.
+#[tokio::test]
+async fn a_sidecar_killed_after_answering_before_its_outcome_is_written_pays_once() {
+    let h = SimHarness::start().await;
+    // Private: pausing its writes must not stall other tests.
+    let redis = support::redis::PrivateRedis::start().await;
+    let sidecars = Restartable::new(&h, &redis.url(), "test-outcome-after-answer");
+    let admin = ::redis::Client::open(redis.url()).unwrap();
+    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+
+    let (first, mut client) = sidecars.start().await;
+    let account_id = client
+        .register_account(register("69706212"))
         .await
-        .as_array()
         .unwrap()
-        .iter()
-        .filter(|r| r["method"] == "AccountPayout")
-        .map(|r| r["uuid"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(uuids.len(), 1, "the retry replayed the stored request");
-    let _ = client.balance(pb::BalanceRequest {}).await;
+        .into_inner()
+        .account_id;
+    // The simulator answers after 1 s; the key is reserved long before.
+    assert_eq!(
+        h.admin_post(
+            "faults",
+            json!({"kind": "latency", "latency_ms": 1000, "method": "AccountPayout"})
+        )
+        .await
+        .0,
+        201
+    );
+    let in_flight = {
+        let mut client = client.clone();
+        let account_id = account_id.clone();
+        tokio::spawn(async move {
+            client
+                .account_payout(payout(&account_id, "pay-answered"))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let _: () = ::redis::cmd("CLIENT")
+        .arg(&["PAUSE", "20000", "WRITE"])
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let answered = in_flight
+        .await
+        .unwrap()
+        .expect("answered while Redis takes no writes: the outcome follows the answer")
+        .into_inner();
+    drop(first); // SIGKILL, its outcome write held by the pause
+    let _: () = ::redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let keys: Vec<String> = ::redis::cmd("KEYS")
+        .arg("test-outcome-after-answer:idempotency:*")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let mut unfinished = 0;
+    for key in keys {
+        let record: String = ::redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut admin)
+            .await
+            .unwrap();
+        let record: serde_json::Value = serde_json::from_str(&record).unwrap();
+        if record["outcome"].is_null() {
+            assert!(
+                record["request"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("pay-answered")),
+                "an unfinished record keeps its signed request: {record}"
+            );
+            unfinished += 1;
+        }
+    }
+    assert_eq!(unfinished, 1, "the killed sidecar never wrote the outcome");
+
+    let (_second, client) = sidecars.start().await;
+    let answer = retried(&h, &client, &account_id, "pay-answered").await;
+    let payouts = payouts_by_message(&h).await;
+    assert_eq!(
+        payouts.get("pay-answered").map(Vec::len),
+        Some(1),
+        "one order"
+    );
+    assert_eq!(answer.order_id, answered.order_id, "the order first named");
+    assert_eq!(
+        payout_uuids(&h).await.len(),
+        1,
+        "the retry replayed the stored request"
+    );
 }
 
 /// Payouts in the soak (`SOAK_PAYOUTS` overrides; the default keeps CI in seconds).

@@ -29,6 +29,10 @@
 //! It prints a table and writes `tests/benches/results/gateway-DATE.json` (or JSON_PATH) and a
 //! PNG of the latency percentiles per path beside it (same name, `.png`).
 //!
+//! `GATEWAY_BENCH_BACKEND=openssl` measures one backend only; `GATEWAY_BENCH_SIDECAR=PATH` measures
+//! another build of the sidecar binary (e.g. the previous commit's), so that two builds are
+//! compared on the same machine within the hour: figures from different sessions' machines are not.
+//!
 //! The `pkcs11` row signs in a fresh SoftHSM2 token holding the merchant key (`softhsm.rs`).
 //! Without SoftHSM2 the row is skipped with a note.
 //!

@@ -103,6 +103,13 @@ pub fn free_addr() -> SocketAddr {
         .expect("a free port")
 }
 
+/// The sidecar binary measured: this build's, or `GATEWAY_BENCH_SIDECAR` (another build, to
+/// compare two builds on the same machine within the hour).
+fn sidecar_binary() -> std::ffi::OsString {
+    std::env::var_os("GATEWAY_BENCH_SIDECAR")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_trustly-sidecar").into())
+}
+
 impl SidecarProcess {
     pub async fn start(env: &Env, backend: Backend, store: Store) -> Self {
         let prefix = (store == Store::Redis).then(|| format!("bench-{}", uuid::Uuid::new_v4()));
@@ -114,7 +121,8 @@ impl SidecarProcess {
         let (grpc, intake, ops) = (free_addr(), free_addr(), free_addr());
         let mut command = Command::new("taskset");
         command
-            .args(["-c", SIDECAR_CORE, env!("CARGO_BIN_EXE_trustly-sidecar")])
+            .args(["-c", SIDECAR_CORE])
+            .arg(sidecar_binary())
             .env_clear()
             .env("TRUSTLY_SIDECAR_TRUSTLY_URL", &env.sim_api)
             .env(
