@@ -12,7 +12,7 @@ use std::{
 
 use parking_lot::Mutex;
 
-use crate::quiet;
+use crate::{SIDECAR_CORE, quiet};
 
 /// Warm-up before the measured windows (connections, caches and allocator settle).
 pub const WARM_UP: Duration = Duration::from_millis(500);
@@ -28,6 +28,9 @@ pub struct Stats {
     pub p99_ms: f64,
     /// p99.9: fewer than 1 000 requests in a window make it the window's maximum.
     pub p999_ms: f64,
+    /// How busy the sidecar's core was during the window (0-1): near 1 at saturation, the
+    /// sidecar is the limit; well below, the load core (generator, simulator, Redis) is.
+    pub sidecar_core_busy: f64,
 }
 
 /// A median with the smallest and largest run beside it.
@@ -84,6 +87,7 @@ impl Figure {
             p90_ms: Spread::of(runs.iter().map(|r| r.p90_ms)).median,
             p99_ms: Spread::of(runs.iter().map(|r| r.p99_ms)).median,
             p999_ms: Spread::of(runs.iter().map(|r| r.p999_ms)).median,
+            sidecar_core_busy: Spread::of(runs.iter().map(|r| r.sidecar_core_busy)).median,
         };
         Self { median, runs }
     }
@@ -104,10 +108,11 @@ impl std::fmt::Display for Figure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}/s p50 {} ms p99 {} ms ({} runs, {} requests, {} errors)",
+            "{}/s p50 {} ms p99 {} ms, sidecar core {:.0}% busy ({} runs, {} requests, {} errors)",
             self.spread(|s| s.per_second).cell(0),
             self.spread(|s| s.p50_ms).cell(3),
             self.spread(|s| s.p99_ms).cell(3),
+            self.median.sidecar_core_busy * 100.0,
             self.runs.len(),
             self.median.requests,
             self.median.errors
@@ -133,6 +138,7 @@ pub fn stats(mut latencies: Vec<Duration>, errors: u64, elapsed: Duration) -> St
         p90_ms: percentile(&latencies, 90.0),
         p99_ms: percentile(&latencies, 99.0),
         p999_ms: percentile(&latencies, 99.9),
+        sidecar_core_busy: 0.0,
     }
 }
 
@@ -148,9 +154,16 @@ where
     let mut runs = Vec::new();
     for _ in 0..quiet::runs() {
         let sample = quiet::Sample::now();
+        let core_before = quiet::core_ticks(SIDECAR_CORE);
         let (latencies, errors, elapsed) = closed_loop(concurrency, window, Arc::clone(&op)).await;
+        let core_after = quiet::core_ticks(SIDECAR_CORE);
         quiet::check(&sample)?;
-        runs.push(stats(latencies, errors, elapsed));
+        let busy = core_after.0.saturating_sub(core_before.0) as f64;
+        let all = core_after.1.saturating_sub(core_before.1).max(1) as f64;
+        runs.push(Stats {
+            sidecar_core_busy: busy / all,
+            ..stats(latencies, errors, elapsed)
+        });
     }
     Ok(Figure::of(runs))
 }

@@ -200,6 +200,25 @@ fn machine_ticks() -> (u64, u64) {
     (field(0) + field(1) + field(2), field(7))
 }
 
+/// One core's ticks since boot: (busy, all). Busy is everything but idle and iowait, interrupts
+/// and softirqs included: on the sidecar's core they are mostly its own loopback traffic.
+pub fn core_ticks(core: &str) -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let name = format!("cpu{core} ");
+    let Some(line) = stat.lines().find(|l| l.starts_with(&name)) else {
+        return (0, 0);
+    };
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let all: u64 = fields.iter().sum();
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (all.saturating_sub(idle), all)
+}
+
 /// utime + stime (+ cutime + cstime with `children`) of a process, in ticks.
 fn process_ticks(pid: &str, children: bool) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();

@@ -218,7 +218,9 @@ pub fn print_table(report: &[BackendReport], meta: &Meta) {
     println!("{}", meta.title());
     println!(
         "sidecar (and in-process client) on core {SIDECAR_CORE}, simulator + load on core \
-         {LOAD_CORE}; each figure: median [min-max] of the runs"
+         {LOAD_CORE}; each figure: median [min-max] of the runs; core{SIDECAR_CORE}: how busy \
+         core {SIDECAR_CORE} was (near 100%: the sidecar or in-process client is the limit; well \
+         below: the load core is)"
     );
     if let Some(first) = meta.unreliable.first() {
         println!(
@@ -234,8 +236,15 @@ pub fn print_table(report: &[BackendReport], meta: &Meta) {
             r.ceiling.cell(0)
         );
         println!(
-            "{:<34} {:>18} {:>24} {:>24} {:>8} {:>9} {:>9}",
-            "path", "req/s", "p50 ms", "p99 ms", "ceiling", "+p50 ms", "+p99 ms"
+            "{:<34} {:>18} {:>24} {:>24} {:>8} {:>9} {:>9} {:>6}",
+            "path",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "ceiling",
+            "+p50 ms",
+            "+p99 ms",
+            format!("core{SIDECAR_CORE}")
         );
         for (name, figure, added) in r.paths() {
             let s = &figure.median;
@@ -248,11 +257,12 @@ pub fn print_table(report: &[BackendReport], meta: &Meta) {
                 (String::new(), String::new())
             };
             println!(
-                "{name:<34} {:>18} {:>24} {:>24} {:>7.1}% {p50:>9} {p99:>9}",
+                "{name:<34} {:>18} {:>24} {:>24} {:>7.1}% {p50:>9} {p99:>9} {:>5.0}%",
                 figure.spread(|s| s.per_second).cell(0),
                 figure.spread(|s| s.p50_ms).cell(3),
                 figure.spread(|s| s.p99_ms).cell(3),
-                s.per_second / r.ceiling.median * 100.0
+                s.per_second / r.ceiling.median * 100.0,
+                s.sidecar_core_busy * 100.0
             );
         }
         println!(
