@@ -24,8 +24,8 @@ pub trait Signer: Send + Sync + 'static {
     /// Returns the base64 signature of `plaintext` (the UTF-8 bytes of method + uuid + S(data)).
     fn sign(&self, plaintext: &[u8]) -> Result<String, SignError>;
     fn backend(&self) -> Backend;
-    /// One signature costs less than [`INLINE_BUDGET`] of CPU and never waits on I/O, so it may run
-    /// on the async worker (see [`CryptoPool::run`]).
+    /// One signature costs under a millisecond of CPU and never waits on I/O, so it may run on
+    /// the async worker (see [`INLINE_SIGNING_MAX_BITS`], [`CryptoPool::run`]).
     fn inline(&self) -> bool {
         false
     }
@@ -36,20 +36,19 @@ pub trait Verifier: Send + Sync + 'static {
     /// True only if `signature` is valid base64 and a valid signature of `plaintext`.
     fn verify(&self, plaintext: &[u8], signature: &str) -> bool;
     fn backend(&self) -> Backend;
-    /// One verification costs less than [`INLINE_BUDGET`] of CPU (see [`Signer::inline`]).
+    /// One verification costs under a millisecond of CPU (see [`Signer::inline`]).
     fn inline(&self) -> bool {
         false
     }
 }
 
-/// The most CPU one RSA operation may take on an async worker: what another stream on that
-/// worker may wait. An OpenSSL RSA-2048 signature (0.25-0.7 ms on these machines, perf-baselines
-/// §1) and every OpenSSL verification (under 0.1 ms up to 4096 bits) fit; an `rsa`-crate
-/// signature (1.8-2.1 ms), a 3072-bit or larger OpenSSL signature, and a PKCS#11 token (a device
-/// that may be slow or remote) do not, and go to the blocking pool. Stated for the record: the
-/// backends decide by key size and kind ([`Signer::inline`]), nothing times them at run time.
-pub const INLINE_BUDGET: std::time::Duration = std::time::Duration::from_millis(1);
-/// Largest key an OpenSSL signature is made inline with (see [`INLINE_BUDGET`]).
+/// Largest key an OpenSSL signature is made inline with, on the async worker: what another stream
+/// on that worker may then wait is one RSA-2048 signature, 0.2-0.7 ms on these machines
+/// (perf-baselines §1; 4 400-4 700 signs/s in the gateway benchmark), less than a millisecond.
+/// Every OpenSSL verification fits too (under 0.1 ms up to 4096 bits). An `rsa`-crate signature
+/// (1.2-2.1 ms), a 3072-bit or larger OpenSSL signature and a PKCS#11 token (a device that may be
+/// slow or remote) do not, and go to the blocking pool. The backends decide by kind and key size;
+/// nothing times them at run time.
 pub const INLINE_SIGNING_MAX_BITS: u32 = 2048;
 
 /// The RSA implementation behind a [`Signer`]/[`Verifier`].
@@ -450,5 +449,43 @@ impl CryptoPool {
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|_| SignError::TaskFailed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn merchant_key() -> RsaPrivateKey {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/keys/merchant-test-private.pem"
+        );
+        super::super::keys::load_private_key(std::path::Path::new(path)).unwrap()
+    }
+
+    #[test]
+    fn only_rsa_that_costs_under_a_millisecond_runs_inline() {
+        let key = merchant_key();
+        assert_eq!(rsa::traits::PublicKeyParts::size(&key) * 8, 2048);
+        let public = RsaPublicKey::from(&key);
+        assert!(!Backend::RustCrypto.signer(key.clone()).unwrap().inline());
+        assert!(
+            !Backend::RustCrypto
+                .verifier(public.clone())
+                .unwrap()
+                .inline()
+        );
+        if cfg!(feature = "openssl") {
+            assert!(Backend::OpenSsl.signer(key.clone()).unwrap().inline());
+            assert!(Backend::OpenSsl.verifier(public).unwrap().inline());
+            let larger = RsaPrivateKey::new(&mut rand::rngs::OsRng, 3072).unwrap();
+            let signer = Backend::OpenSsl.signer(larger).unwrap();
+            assert!(!signer.inline(), "a 3072-bit signature goes to the pool");
+            let swappable = SwappableSigner::new(signer);
+            assert!(!swappable.inline());
+            swappable.replace(Backend::OpenSsl.signer(key).unwrap());
+            assert!(swappable.inline(), "decided by the key in use");
+        }
     }
 }

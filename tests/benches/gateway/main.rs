@@ -9,7 +9,8 @@
 //! a 1024-bit key so that it is never the bottleneck (the sidecar accepts such a Trustly key only
 //! outside the live environment). For each signing backend it measures:
 //!
-//! - the raw signing ceiling of the backend on one core (AccountPayout plaintext, signs/s);
+//! - the raw signing ceiling of the backend on the sidecar's core (AccountPayout plaintext,
+//!   signs/s);
 //! - a direct baseline: the wire-core client signing and POSTing the same AccountPayout straight to
 //!   the simulator (and verifying the answer), concurrency 1;
 //! - an in-process client: what an application embedding an official Trustly client does (build
@@ -317,7 +318,7 @@ async fn measure_backend(
         CryptoPool::new(1),
     )?;
     let account_id = register_account(&direct).await;
-    let ceiling = signing_ceiling(signer.as_ref(), &account_id, window)?;
+    let ceiling = signing_ceiling(Arc::clone(&signer), SIDECAR_CORE, &account_id, window).await?;
     eprintln!("   ceiling {} signs/s", ceiling.cell(0));
 
     let direct_c1 = {
