@@ -18,7 +18,8 @@
 //!              notifications) in store::order_states; no pb, no tonic
 //!   notify/    notifications: intake (verify → dedupe → persist → signed answer), decisions,
 //!              delivery (the subscriber engine); typed events
-//!   store/     log/{redis,memory}, decisions, orders, lease, idempotency, accounts, polls
+//!   store/     log/{redis,memory}, decisions, orders, lease, idempotency, accounts, polls,
+//!              write_behind (the writes that follow a call's answer)
 //!   trustly/   wire core: canonical serialization, RSA sign/verify, keys, envelopes,
 //!              methods/ by family, notification kinds, time (the one calendar), JSON-RPC client
 //!   ops/       http_server (HTTP/1 accept loop), health (readiness monitor, /healthz, /readyz),

@@ -4,7 +4,8 @@
 //! [`idempotency`] records, the AccountID cache ([`accounts`]) and the poll records ([`polls`]).
 //! Each has two backends with the same semantics: Redis (durable, shared, on one [`Connection`])
 //! and memory (the embedded default; lost on restart, said at start). Appends and decisions
-//! [`wake`] their waiters on every replica.
+//! [`wake`] their waiters on every replica. What may be written after a call has answered (its
+//! idempotency outcome, its order fact) goes through [`write_behind`].
 //!
 //! One backend pattern everywhere: the concept's public type wraps a [`Backend`] (its state in
 //! memory, or its Redis side) and each method matches on it once. It needs no trait, no boxing

@@ -3,7 +3,8 @@
 //! fact of its answer need not delay the answer, so they are written here after it.
 //!
 //! What keeps every guarantee:
-//! - **Shutdown drains them**: [`WriteBehind::drain`] runs after the gRPC server stopped.
+//! - **Shutdown drains them**: [`WriteBehind::drain`] runs after the gRPC server stopped. Each
+//!   write is bounded by the store's timeout, and so is every wait for one.
 //! - **Read your writes in this process**: a reader that must see them (the same idempotency key
 //!   again, an order read) first waits for the writes already issued ([`WriteBehind::settled`],
 //!   [`WriteBehind::settled_key`]), so a replica answers as if they had been written before.
