@@ -154,14 +154,12 @@ where
     let mut runs = Vec::new();
     for _ in 0..quiet::runs() {
         let sample = quiet::Sample::now();
-        let core_before = quiet::core_ticks(SIDECAR_CORE);
+        let core = quiet::CoreTicks::now(SIDECAR_CORE);
         let (latencies, errors, elapsed) = closed_loop(concurrency, window, Arc::clone(&op)).await;
-        let core_after = quiet::core_ticks(SIDECAR_CORE);
+        let sidecar_core_busy = core.busy_until(&quiet::CoreTicks::now(SIDECAR_CORE));
         quiet::check(&sample)?;
-        let busy = core_after.0.saturating_sub(core_before.0) as f64;
-        let all = core_after.1.saturating_sub(core_before.1).max(1) as f64;
         runs.push(Stats {
-            sidecar_core_busy: busy / all,
+            sidecar_core_busy,
             ..stats(latencies, errors, elapsed)
         });
     }

@@ -203,7 +203,7 @@ async fn fixed_rate_delivery(
     let count = (window.as_secs_f64() * f64::from(NOTIFICATION_RATE)) as usize;
     let mut ticks = tokio::time::interval(Duration::from_secs(1) / NOTIFICATION_RATE);
     let began = Instant::now();
-    let core_before = quiet::core_ticks(SIDECAR_CORE);
+    let core = quiet::CoreTicks::now(SIDECAR_CORE);
     let mut posts = Vec::new();
     for _ in 0..count {
         let Some((id, body)) = bodies.take() else {
@@ -216,7 +216,7 @@ async fn fixed_rate_delivery(
         ));
     }
     let posting = began.elapsed();
-    let core_after = quiet::core_ticks(SIDECAR_CORE);
+    let sidecar_core_busy = core.busy_until(&quiet::CoreTicks::now(SIDECAR_CORE));
     let mut errors = 0;
     for post in posts {
         if !matches!(post.await, Ok(Ok(response)) if response.status() == 200) {
@@ -229,8 +229,7 @@ async fn fixed_rate_delivery(
     let delivered_count = delivered.len() as u64;
     let mut delivery = stats(delivered, errors, posting);
     delivery.errors += count as u64 - delivered_count.min(count as u64);
-    delivery.sidecar_core_busy = core_after.0.saturating_sub(core_before.0) as f64
-        / core_after.1.saturating_sub(core_before.1).max(1) as f64;
+    delivery.sidecar_core_busy = sidecar_core_busy;
     delivery
 }
 

@@ -200,23 +200,40 @@ fn machine_ticks() -> (u64, u64) {
     (field(0) + field(1) + field(2), field(7))
 }
 
-/// One core's ticks since boot: (busy, all). Busy is everything but idle and iowait, interrupts
-/// and softirqs included: on the sidecar's core they are mostly its own loopback traffic.
-pub fn core_ticks(core: &str) -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let name = format!("cpu{core} ");
-    let Some(line) = stat.lines().find(|l| l.starts_with(&name)) else {
-        return (0, 0);
-    };
-    let fields: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .take(8)
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    let all: u64 = fields.iter().sum();
-    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
-    (all.saturating_sub(idle), all)
+/// One core's tick counters at one instant: how busy the core was between two of them is
+/// [`CoreTicks::busy_until`]. Busy is everything but idle and iowait, interrupts and softirqs
+/// included: on the sidecar's core they are mostly its own loopback traffic.
+pub struct CoreTicks {
+    busy: u64,
+    all: u64,
+}
+
+impl CoreTicks {
+    pub fn now(core: &str) -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let name = format!("cpu{core} ");
+        let fields: Vec<u64> = stat
+            .lines()
+            .find(|l| l.starts_with(&name))
+            .map(|line| {
+                // user nice system idle iowait irq softirq steal
+                let fields = line.split_whitespace().skip(1).take(8);
+                fields.map(|f| f.parse().unwrap_or(0)).collect()
+            })
+            .unwrap_or_default();
+        let all: u64 = fields.iter().sum();
+        let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+        Self {
+            busy: all.saturating_sub(idle),
+            all,
+        }
+    }
+
+    /// The busy fraction (0-1) of the core from this sample to `later`.
+    pub fn busy_until(&self, later: &CoreTicks) -> f64 {
+        let busy = later.busy.saturating_sub(self.busy) as f64;
+        busy / later.all.saturating_sub(self.all).max(1) as f64
+    }
 }
 
 /// utime + stime (+ cutime + cstime with `children`) of a process, in ticks.
