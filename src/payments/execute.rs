@@ -102,7 +102,8 @@ impl Payments {
         };
         let settings = &self.idempotency;
         // An earlier call with this key may still be recording its outcome here.
-        self.log.write_behind.settled_key(&scope.id()).await;
+        let scope_id = scope.id();
+        self.log.write_behind.settled_key(&scope_id).await;
         let begin = settings
             .store
             .begin(
@@ -151,24 +152,19 @@ impl Payments {
             })) if replay => Err(self.order_exists(key).await),
             other => other,
         };
-        self.finish_behind(method, key, finish_of(&outcome));
+        self.finish_behind(method, key, scope_id, finish_of(&outcome));
         outcome.map(Answer::fresh)
     }
 
-    /// Records an attempt's outcome after the answer (see `store::write_behind`); a call with the
-    /// same key in this process waits for it (`idempotent`).
-    fn finish_behind(&self, method: &'static str, key: &str, finish: Finish) {
+    /// Records an attempt's outcome after the answer (see `store::write_behind`), under
+    /// `scope_id` (its record's id): a call with the same key in this process waits for it
+    /// (`idempotent`).
+    fn finish_behind(&self, method: &'static str, key: &str, scope_id: String, finish: Finish) {
         let (store, merchant, key) = (
             self.idempotency.store.clone(),
             self.username.clone(),
             key.to_owned(),
         );
-        let scope_id = Scope {
-            merchant: &merchant,
-            method,
-            key: &key,
-        }
-        .id();
         let written = async move {
             let scope = Scope {
                 merchant: &merchant,

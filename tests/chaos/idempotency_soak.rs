@@ -171,37 +171,53 @@ async fn retried(
     .await
 }
 
+/// Registers an account on `client` (the payouts' destination).
+async fn an_account(client: &mut PaymentServiceClient<Channel>) -> String {
+    client
+        .register_account(register("69706212"))
+        .await
+        .unwrap()
+        .into_inner()
+        .account_id
+}
+
+/// A payout of `message_id` started in the background, the simulator answering it after
+/// `latency_ms`.
+async fn slow_payout(
+    h: &SimHarness,
+    client: &PaymentServiceClient<Channel>,
+    account_id: &str,
+    message_id: &str,
+    latency_ms: u64,
+) -> tokio::task::JoinHandle<Result<tonic::Response<pb::AccountPayoutResponse>, tonic::Status>> {
+    let fault = json!({"kind": "latency", "latency_ms": latency_ms, "method": "AccountPayout"});
+    assert_eq!(h.admin_post("faults", fault).await.0, 201);
+    let (mut client, request) = (client.clone(), payout(account_id, message_id));
+    tokio::spawn(async move { client.account_payout(request).await })
+}
+
+/// The simulator executed one payout of `message_id`, under `order_id`, from one request (the
+/// retry replayed the stored one).
+async fn paid_once(h: &SimHarness, message_id: &str, order_id: &str) {
+    let payouts = payouts_by_message(h).await;
+    assert_eq!(payouts.get(message_id).map(Vec::len), Some(1), "one order");
+    assert_eq!(order_id, payouts[message_id][0]);
+    assert_eq!(
+        payout_uuids(h).await.len(),
+        1,
+        "the retry replayed the stored request"
+    );
+}
+
 #[tokio::test]
 async fn a_sidecar_killed_between_reserve_and_answer_pays_once_after_restart() {
     let h = SimHarness::start().await;
     let prefix = format!("test-{}", uuid::Uuid::new_v4());
     let sidecars = Restartable::new(&h, &redis_url(), &prefix);
     let (first, mut client) = sidecars.start().await;
-    let account_id = client
-        .register_account(register("69706212"))
-        .await
-        .unwrap()
-        .into_inner()
-        .account_id;
+    let account_id = an_account(&mut client).await;
     // The simulator takes 1.5 s: the sidecar has reserved the key and sent the request when killed.
-    assert_eq!(
-        h.admin_post(
-            "faults",
-            json!({"kind": "latency", "latency_ms": 1500, "method": "AccountPayout"})
-        )
-        .await
-        .0,
-        201
-    );
-    let in_flight = {
-        let mut client = client.clone();
-        let account_id = account_id.clone();
-        tokio::spawn(async move {
-            client
-                .account_payout(payout(&account_id, "pay-killed"))
-                .await
-        })
-    };
+    let in_flight = slow_payout(&h, &client, &account_id, "pay-killed", 1500).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     drop(first); // SIGKILL
     assert!(
@@ -211,18 +227,7 @@ async fn a_sidecar_killed_between_reserve_and_answer_pays_once_after_restart() {
 
     let (_second, client) = sidecars.start().await;
     let answer = retried(&h, &client, &account_id, "pay-killed").await;
-    let payouts = payouts_by_message(&h).await;
-    assert_eq!(
-        payouts.get("pay-killed").map(Vec::len),
-        Some(1),
-        "one order"
-    );
-    assert_eq!(answer.order_id, payouts["pay-killed"][0]);
-    assert_eq!(
-        payout_uuids(&h).await.len(),
-        1,
-        "the retry replayed the stored request"
-    );
+    paid_once(&h, "pay-killed", &answer.order_id).await;
 }
 
 /// The outcome of a call is written after its answer (`store::write_behind`). A sidecar killed in
@@ -239,31 +244,9 @@ async fn a_sidecar_killed_after_answering_before_its_outcome_is_written_pays_onc
     let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
 
     let (first, mut client) = sidecars.start().await;
-    let account_id = client
-        .register_account(register("69706212"))
-        .await
-        .unwrap()
-        .into_inner()
-        .account_id;
+    let account_id = an_account(&mut client).await;
     // The simulator answers after 1 s; the key is reserved long before.
-    assert_eq!(
-        h.admin_post(
-            "faults",
-            json!({"kind": "latency", "latency_ms": 1000, "method": "AccountPayout"})
-        )
-        .await
-        .0,
-        201
-    );
-    let in_flight = {
-        let mut client = client.clone();
-        let account_id = account_id.clone();
-        tokio::spawn(async move {
-            client
-                .account_payout(payout(&account_id, "pay-answered"))
-                .await
-        })
-    };
+    let in_flight = slow_payout(&h, &client, &account_id, "pay-answered", 1000).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     let _: () = ::redis::cmd("CLIENT")
         .arg(&["PAUSE", "20000", "WRITE"])
@@ -308,18 +291,8 @@ async fn a_sidecar_killed_after_answering_before_its_outcome_is_written_pays_onc
 
     let (_second, client) = sidecars.start().await;
     let answer = retried(&h, &client, &account_id, "pay-answered").await;
-    let payouts = payouts_by_message(&h).await;
-    assert_eq!(
-        payouts.get("pay-answered").map(Vec::len),
-        Some(1),
-        "one order"
-    );
+    paid_once(&h, "pay-answered", &answered.order_id).await;
     assert_eq!(answer.order_id, answered.order_id, "the order first named");
-    assert_eq!(
-        payout_uuids(&h).await.len(),
-        1,
-        "the retry replayed the stored request"
-    );
 }
 
 /// Payouts in the soak (`SOAK_PAYOUTS` overrides; the default keeps CI in seconds).
