@@ -66,7 +66,10 @@ impl Sandbox {
             sim::Error::Bind { addr, source } => Error::Listen { addr, source },
             other => Error::Simulator(other),
         })?;
-        let verifier = backend.verifier(public).map_err(trustly::Error::Signing)?;
+        let verifier = backend
+            .verifying()
+            .verifier(public)
+            .map_err(trustly::Error::Signing)?;
         Ok((Self { simulator }, verifier))
     }
 

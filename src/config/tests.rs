@@ -1,7 +1,10 @@
 //! Unit tests of the configuration reader.
 
 use super::*;
-use crate::trustly::keys::{self, Environment};
+use crate::trustly::{
+    keys::{self, Environment},
+    sign::Backend,
+};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use std::{collections::HashMap, time::Duration};
 
@@ -441,4 +444,23 @@ fn the_reconciliation_runs_hourly_by_default_and_can_be_turned_off() {
         &refused(interval(Some("hourly"))),
         &[ENV_RECONCILE_INTERVAL],
     );
+}
+
+#[test]
+fn trustlys_signatures_are_verified_by_the_fastest_backend_whatever_signs() {
+    let verifying = if cfg!(feature = "openssl") {
+        Backend::OpenSsl
+    } else {
+        Backend::RustCrypto
+    };
+    for &signing in Backend::available() {
+        let name = signing.to_string();
+        let config = sandbox(&[(ENV_SIGNING_BACKEND, name.as_str())]).expect("valid");
+        assert_eq!(config.trustly.signer.backend(), signing);
+        assert_eq!(
+            config.trustly.verifier.backend(),
+            verifying,
+            "signing with {name}"
+        );
+    }
 }

@@ -174,14 +174,15 @@ impl Trustly {
     }
 }
 
-/// The verifier of Trustly's signatures: the current key, and the next one during a rotation.
+/// The verifier of Trustly's signatures: the current key, and the next one during a rotation, on
+/// the signing backend's [`Backend::verifying`] backend.
 fn verifier(
     r: &mut Reader<'_>,
     backend: Option<Backend>,
     current: Option<RsaPublicKey>,
     next: Option<RsaPublicKey>,
 ) -> Option<Arc<dyn Verifier>> {
-    let (backend, current) = (backend?, current?);
+    let (backend, current) = (backend?.verifying(), current?);
     backend
         .verifier(current)
         .and_then(|current| match next {

@@ -5,7 +5,8 @@
 //! - [`Backend::OpenSsl`] (cargo feature `openssl`): constant-time, ~3x faster to sign.
 //!
 //! A third, [`Backend::Pkcs11`] (cargo feature `pkcs11`, [`pkcs11`]), only signs: the key stays in
-//! a token. Verifying needs no secret, so it verifies with the best software backend built in.
+//! a token. Verifying needs no secret, so whatever signs, the sidecar verifies with the fastest
+//! software backend built in ([`Backend::verifying`]).
 //!
 //! RSA can be milliseconds of CPU, so async code never calls these directly: it goes through
 //! [`CryptoPool`], which runs an operation inline when its backend says it is cheap
@@ -73,13 +74,16 @@ impl Backend {
         }
     }
 
-    /// The backend that verifies for this one: itself, or for [`Backend::Pkcs11`] (which only
-    /// signs) OpenSSL when built in, else the `rsa` crate.
-    pub fn software(self) -> Backend {
-        match self {
-            Backend::Pkcs11 if cfg!(feature = "openssl") => Backend::OpenSsl,
-            Backend::Pkcs11 => Backend::RustCrypto,
-            other => other,
+    /// The backend that verifies Trustly's signatures for a sidecar signing with this one: OpenSSL
+    /// whenever it is built in, else the `rsa` crate. Verifying needs no secret, so who holds the
+    /// private key (the signing backend's choice) does not bind it, and OpenSSL verifies ~10x
+    /// faster: an `rsa`-crate verification costs a tenth of an `rsa`-crate signature (README
+    /// "Signing backends"), on the core that signs.
+    pub fn verifying(self) -> Backend {
+        if cfg!(feature = "openssl") {
+            Backend::OpenSsl
+        } else {
+            Backend::RustCrypto
         }
     }
 
@@ -92,11 +96,13 @@ impl Backend {
         }
     }
 
-    /// Builds a verifier for `key` on this backend ([`Backend::software`] for a token's).
+    /// Builds a verifier for `key` on this backend ([`Backend::verifying`] for a token, which only
+    /// signs). The sidecar verifies with `self.verifying().verifier(..)`.
     pub fn verifier(self, key: RsaPublicKey) -> Result<Arc<dyn Verifier>, SignError> {
-        match self.software() {
+        match self {
             Backend::OpenSsl => openssl_backend::verifier(&key),
-            _ => Ok(Arc::new(RustCryptoVerifier::new(key))),
+            Backend::RustCrypto => Ok(Arc::new(RustCryptoVerifier::new(key))),
+            Backend::Pkcs11 => self.verifying().verifier(key),
         }
     }
 }

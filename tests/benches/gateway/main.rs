@@ -314,7 +314,7 @@ async fn measure_backend(
     let direct = Client::new(
         ClientConfig::new(api_url.clone(), USERNAME, Secret::new(PASSWORD.into())),
         Arc::clone(&signer),
-        backend.verifier(sim_public.clone())?,
+        backend.verifying().verifier(sim_public.clone())?,
         CryptoPool::new(1),
     )?;
     let account_id = register_account(&direct).await;
@@ -336,7 +336,7 @@ async fn measure_backend(
         username: USERNAME.into(),
         password: PASSWORD.into(),
         signer: Arc::clone(&signer),
-        verifier: backend.software().verifier(sim_public)?,
+        verifier: backend.verifying().verifier(sim_public)?,
     };
     let mut in_process = Vec::new();
     for concurrency in [1, HIGH_CONCURRENCY] {
