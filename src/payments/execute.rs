@@ -152,26 +152,29 @@ impl Payments {
             })) if replay => Err(self.order_exists(key).await),
             other => other,
         };
-        self.finish_behind(method, key, scope_id, finish_of(&outcome));
+        let attempt = Attempt {
+            method,
+            key: key.to_owned(),
+            fingerprint: fingerprint.to_owned(),
+            uuid: request.uuid.clone(),
+        };
+        self.finish_behind(attempt, scope_id, finish_of(&outcome));
         outcome.map(Answer::fresh)
     }
 
     /// Records an attempt's outcome after the answer (see `store::write_behind`), under
     /// `scope_id` (its record's id): a call with the same key in this process waits for it
     /// (`idempotent`).
-    fn finish_behind(&self, method: &'static str, key: &str, scope_id: String, finish: Finish) {
-        let (store, merchant, key) = (
-            self.idempotency.store.clone(),
-            self.username.clone(),
-            key.to_owned(),
-        );
+    fn finish_behind(&self, attempt: Attempt, scope_id: String, finish: Finish) {
+        let (store, merchant) = (self.idempotency.store.clone(), self.username.clone());
         let written = async move {
             let scope = Scope {
                 merchant: &merchant,
-                method,
-                key: &key,
+                method: attempt.method,
+                key: &attempt.key,
             };
-            if let Err(error) = store.finish(&scope, &finish).await {
+            let (fingerprint, uuid) = (&attempt.fingerprint, &attempt.uuid);
+            if let Err(error) = store.finish(&scope, fingerprint, uuid, &finish).await {
                 // The lease expires; the next call with the key replays the stored request.
                 warn!(%error, "could not record the outcome of an idempotent call");
             }
@@ -226,6 +229,15 @@ impl Payments {
             Error::from(error)
         })
     }
+}
+
+/// The idempotent attempt whose outcome is written after the answer: what its record holds
+/// besides the outcome.
+struct Attempt {
+    method: &'static str,
+    key: String,
+    fingerprint: String,
+    uuid: String,
 }
 
 /// A finished idempotency record's outcome, as the first call answered it.

@@ -56,7 +56,7 @@ struct Record {
     fingerprint: String,
     uuid: String,
     /// The signed request, until the outcome is known (then empty, and absent in Redis).
-    #[serde(with = "text_bytes", default)]
+    #[serde(with = "text_bytes", default, skip_serializing_if = "Vec::is_empty")]
     request: Vec<u8>,
     /// In flight until this time (ms since epoch); 0 when not in flight.
     lease_until: u64,
@@ -91,17 +91,13 @@ redis.call('SET', KEYS[1], cjson.encode(record), 'KEEPTTL')
 return {'replay', record.request}
 ";
 
-/// Ends an attempt: stores the outcome and drops the signed request no replay will need (or only
-/// clears the lease, keeping the request for a replay). ARGV: outcome JSON or ''.
-const FINISH: &str = r"
+/// Ends an ambiguous attempt: clears the lease and keeps the signed request for a replay. (A final
+/// outcome needs no script: see [`Idempotency::finish`].)
+const CLEAR_LEASE: &str = r"
 local raw = redis.call('GET', KEYS[1])
 if not raw then return 0 end
 local record = cjson.decode(raw)
 record.lease_until = 0
-if ARGV[1] ~= '' then
-  record.outcome = cjson.decode(ARGV[1])
-  record.request = nil
-end
 redis.call('SET', KEYS[1], cjson.encode(record), 'KEEPTTL')
 return 1
 ";
@@ -269,8 +265,16 @@ impl Idempotency {
         }
     }
 
-    /// Ends an attempt. A final outcome replaces the signed request (no replay will need it).
-    pub async fn finish(&self, scope: &Scope<'_>, finish: &Finish) -> Result<(), Error> {
+    /// Ends the attempt that [`Idempotency::begin`] let proceed (or replay) with this
+    /// `fingerprint` and `uuid`. A final outcome replaces the signed request (no replay will need
+    /// it).
+    pub async fn finish(
+        &self,
+        scope: &Scope<'_>,
+        fingerprint: &str,
+        uuid: &str,
+        finish: &Finish,
+    ) -> Result<(), Error> {
         let outcome = match finish {
             Finish::Final(outcome) => Some(outcome),
             Finish::Ambiguous => None,
@@ -287,16 +291,32 @@ impl Idempotency {
                 Ok(())
             }
             Backend::Redis(at) => {
-                let encoded = match outcome {
-                    Some(outcome) => serde_json::to_string(outcome)
-                        .map_err(|_| Error::Protocol("outcome encoding"))?,
-                    None => String::new(),
-                };
-                let script = Script::new(FINISH);
-                let mut invocation = script.prepare_invoke();
-                invocation.key(Self::key(at, scope)).arg(encoded);
-                at.run(|mut conn| async move { invocation.invoke_async::<i64>(&mut conn).await })
+                let key = Self::key(at, scope);
+                let Some(outcome) = outcome else {
+                    let script = Script::new(CLEAR_LEASE);
+                    let mut invocation = script.prepare_invoke();
+                    invocation.key(key);
+                    at.run(
+                        |mut conn| async move { invocation.invoke_async::<i64>(&mut conn).await },
+                    )
                     .await?;
+                    return Ok(());
+                };
+                // The finished record is known whole here, so a plain SET replaces it (only while
+                // it exists, keeping its expiry): no script decodes and re-encodes the stored one
+                // with its signed request, on a Redis every replica shares.
+                let finished = Record {
+                    fingerprint: fingerprint.to_owned(),
+                    uuid: uuid.to_owned(),
+                    request: Vec::new(),
+                    lease_until: 0,
+                    outcome: Some(outcome.clone()),
+                };
+                let json = serde_json::to_string(&finished)
+                    .map_err(|_| Error::Protocol("record encoding"))?;
+                let mut set = redis::cmd("SET");
+                set.arg(key).arg(json).arg("XX").arg("KEEPTTL");
+                at.query::<Option<String>>(&set).await?;
                 Ok(())
             }
         }
@@ -330,7 +350,10 @@ mod tests {
         };
         let begin = store.begin(&scope, "f", "u", &request, lease, retention);
         assert_eq!(begin.await.unwrap(), Begin::Proceed);
-        store.finish(&scope, &Finish::Ambiguous).await.unwrap();
+        store
+            .finish(&scope, "f", "u", &Finish::Ambiguous)
+            .await
+            .unwrap();
         let begin = store.begin(&scope, "f", "u", &other, lease, retention);
         assert_eq!(
             begin.await.unwrap(),
@@ -344,7 +367,7 @@ mod tests {
             data: r#"{"orderid":"1"}"#.into(),
         };
         let finish = Finish::Final(outcome.clone());
-        store.finish(&scope, &finish).await.unwrap();
+        store.finish(&scope, "f", "u", &finish).await.unwrap();
         let Backend::Memory(records) = &store.0 else {
             unreachable!()
         };

@@ -173,10 +173,18 @@ async fn the_signed_request_is_kept_until_the_outcome_is_known_then_dropped() {
     assert_eq!(records.len(), 1);
     let request = records[0]["request"].as_str().expect("kept for a replay");
     assert!(request.contains("\"AccountPayout\"") && request.contains("pay-slim"));
+    let first = records[0].clone();
 
     let answered = client.account_payout(pay()).await.expect("replayed");
     let records = stored_records(&prefix).await;
     assert_eq!(records.len(), 1);
+    for field in ["fingerprint", "uuid"] {
+        assert_eq!(
+            records[0][field], first[field],
+            "{field} kept by the outcome"
+        );
+    }
+    assert_eq!(records[0]["lease_until"], 0);
     assert!(
         records[0].get("request").is_none(),
         "dropped: {}",

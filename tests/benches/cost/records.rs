@@ -213,7 +213,9 @@ async fn idempotency_record(
     } else {
         Finish::Ambiguous
     };
-    idempotency.finish(&scope, &finish).await?;
+    idempotency
+        .finish(&scope, &fingerprint, &uuid, &finish)
+        .await?;
     Ok(())
 }
 
