@@ -45,7 +45,8 @@ pub trait Verifier: Send + Sync + 'static {
 
 /// Largest key an OpenSSL signature is made inline with, on the async worker: what another stream
 /// on that worker may then wait is one RSA-2048 signature, 0.2-0.7 ms on these machines
-/// (perf-baselines §1; 4 400-4 700 signs/s in the gateway benchmark), less than a millisecond.
+/// (perf-baselines §1; 1 580-4 700 signs/s on the machines the gateway benchmark ran on), less
+/// than a millisecond.
 /// Every OpenSSL verification fits too (under 0.1 ms up to 4096 bits). An `rsa`-crate signature
 /// (1.2-2.1 ms), a 3072-bit or larger OpenSSL signature and a PKCS#11 token (a device that may be
 /// slow or remote) do not, and go to the blocking pool. The backends decide by kind and key size;
@@ -464,17 +465,9 @@ impl CryptoPool {
 mod tests {
     use super::*;
 
-    fn merchant_key() -> RsaPrivateKey {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/keys/merchant-test-private.pem"
-        );
-        super::super::keys::load_private_key(std::path::Path::new(path)).unwrap()
-    }
-
     #[test]
     fn only_rsa_that_costs_under_a_millisecond_runs_inline() {
-        let key = merchant_key();
+        let key = crate::trustly::keys::published::merchant_private_key();
         assert_eq!(rsa::traits::PublicKeyParts::size(&key) * 8, 2048);
         let public = RsaPublicKey::from(&key);
         assert!(!Backend::RustCrypto.signer(key.clone()).unwrap().inline());
